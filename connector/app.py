@@ -1,0 +1,34 @@
+"""What every command needs: settings, the goals folder, the store, opened once and lazily."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from connector.config import Workspace, load_workspace
+from connector.settings import Settings, load_settings
+from connector.storage import ProfileStore, open_store
+
+
+class App:
+    """The wiring between the command line (or the daemon) and the layers below."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def from_config(cls, config_file: Path | None = None) -> App:
+        return cls(load_settings(config_file))
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        """The goals folder, validated; raises ConfigError listing every problem."""
+        return load_workspace(self.settings.goals_dir)
+
+    @cached_property
+    def store(self) -> ProfileStore:
+        return open_store(self.settings.database)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,112 @@
+"""A connection file: S3 access, schedule, notifications, consent and goals."""
+
+from __future__ import annotations
+
+import re
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from connector.config.goals import ExportProfilesGoal, Goal, ImportGroupsGoal, ImportProfilesGoal
+from connector.config.schedule import Schedule
+
+_CONNECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class StorageSettings(BaseModel):
+    """S3 access. Without keys the AWS default chain (env, profile, instance role) applies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value == "":
+            return None  # `${ENDPOINT:-}` left empty means plain AWS
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("endpoint_url must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_in_pairs(self) -> Self:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither")
+        return self
+
+
+class Notifications(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: list[str] = Field(default_factory=list)
+    on_success: bool = False
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        wrong = [address for address in addresses if not _EMAIL.match(address)]
+        if wrong:
+            raise ValueError(f"not an email address: {', '.join(wrong)}")
+        return addresses
+
+
+class Connection(BaseModel):
+    """Everything one connection file says; `id` defaults to the file's stem."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    id: str
+    name: str = ""
+    enabled: bool = True
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    schedule: Schedule | None = None
+    notifications: Notifications = Field(default_factory=Notifications)
+    objectives: list[str] = Field(default_factory=list)
+    goals: list[Goal] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _CONNECTION_ID.match(value):
+            raise ValueError(
+                f"connection id {value!r} may contain letters, digits, '_', '-' and '.'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_goal_names(self) -> Self:
+        names = [goal.name for goal in self.goals]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"goal names must be unique in a connection: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+    def goal(self, name: str) -> Goal:
+        """The goal called `name`; KeyError lists the names there are."""
+        for goal in self.goals:
+            if goal.name == name:
+                return goal
+        known = ", ".join(goal.name for goal in self.goals)
+        raise KeyError(f"connection {self.id!r} has no goal {name!r} (goals: {known})")
+
+
+ImportGoal = ImportProfilesGoal | ImportGroupsGoal
+__all__ = [
+    "Connection",
+    "ExportProfilesGoal",
+    "ImportGoal",
+    "ImportGroupsGoal",
+    "ImportProfilesGoal",
+    "Notifications",
+    "StorageSettings",
+]

@@ -1,0 +1,117 @@
+"""How delimited files are read (import goals) and written (export goals)."""
+
+from __future__ import annotations
+
+import codecs
+from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+_ESCAPED_CHARACTERS = {"\\t": "\t", "tab": "\t", "\\n": "\n", "\\r": "\r"}
+
+
+def _single_character(value: str) -> str:
+    """Accept one character, spelling a tab as `"\\t"` or `tab` as users write it."""
+    value = _ESCAPED_CHARACTERS.get(value, value)
+    if len(value) != 1:
+        raise ValueError(f"must be a single character, got {value!r}")
+    if value in "\r\n":
+        raise ValueError("a line break cannot be a separator")
+    return value
+
+
+def _known_encoding(value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown text encoding {value!r}") from None
+    return value
+
+
+def _known_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Amsterdam)") from None
+    return value
+
+
+def _date_format(value: str) -> str:
+    if value.lower() == "iso8601":
+        return "iso8601"
+    if "%" not in value:
+        raise ValueError(f"date_format must be 'iso8601' or a strftime pattern like '%d-%m-%Y', got {value!r}")
+    return value
+
+
+Character = Annotated[str, AfterValidator(_single_character)]
+Encoding = Annotated[str, AfterValidator(_known_encoding)]
+TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
+DateFormat = Annotated[str, AfterValidator(_date_format)]
+
+
+class _FormatBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field_separator: Character = ","
+    decimal_separator: Character = "."
+    multi_value_separator: Character = "|"
+    quote_char: Character = '"'
+    escape_char: Character | None = None
+    encoding: Encoding = "utf-8"
+    date_format: DateFormat = "iso8601"
+    timezone: TimeZoneName = "UTC"
+    header: bool = True
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> Self:
+        roles = {
+            "field_separator": self.field_separator,
+            "decimal_separator": self.decimal_separator,
+            "multi_value_separator": self.multi_value_separator,
+            "quote_char": self.quote_char,
+        }
+        if self.escape_char is not None:
+            roles["escape_char"] = self.escape_char
+        seen: dict[str, str] = {}
+        for role, char in roles.items():
+            if char in seen:
+                raise ValueError(f"{role} and {seen[char]} are both {char!r}; they must differ")
+            seen[char] = role
+        return self
+
+
+class ImportFormat(_FormatBase):
+    """The dialect of an incoming file. Booleans accept the listed spellings, case-insensitively."""
+
+    columns: list[str] | None = Field(
+        default=None, description="column names for files without a header row"
+    )
+    true_values: list[str] = Field(default_factory=lambda: ["true", "yes", "y", "1", "ja", "t"])
+    false_values: list[str] = Field(default_factory=lambda: ["false", "no", "n", "0", "nee", "f"])
+
+    @model_validator(mode="after")
+    def _columns_when_headerless(self) -> Self:
+        if not self.header and not self.columns:
+            raise ValueError("a file without a header row (header: false) needs `columns: [...]`")
+        if self.header and self.columns:
+            raise ValueError("`columns` is only for files without a header row (header: false)")
+        if self.columns is not None:
+            duplicates = sorted({name for name in self.columns if self.columns.count(name) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate column names: {', '.join(duplicates)}")
+        return self
+
+
+class ExportFormat(_FormatBase):
+    """The dialect of an exported file.
+
+    `formula_guard` prefixes a cell starting with `=`, `+`, `-`, `@`, tab or CR
+    with a `'` so spreadsheet programs do not run it as a formula.
+    """
+
+    null_value: str = ""
+    quote_all: bool = False
+    formula_guard: bool = True
+    line_terminator: Literal["\n", "\r\n"] = "\n"

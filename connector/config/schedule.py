@@ -1,0 +1,103 @@
+"""When a connection runs: exactly one schedule form, at a time of day, in a time zone."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connector.config.formats import TimeZoneName
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+EVERY_HOURS_CHOICES = (3, 6, 8, 12, 24)
+SCHEDULE_FORMS = (
+    "every_minutes",
+    "every_hours",
+    "times_per_day",
+    "days_of_week",
+    "days_of_month",
+    "weekday_of_month",
+)
+_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class WeekdayOfMonth(BaseModel):
+    """The n-th (1-5) or last given weekday of every month."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ordinal: Literal[1, 2, 3, 4, 5, "last"]
+    weekday: Weekday
+
+
+class Schedule(BaseModel):
+    """One schedule form; `at` anchors the daily forms and the start of hourly ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: TimeZoneName = "UTC"
+    every_minutes: int | None = Field(default=None, ge=1, le=1440)
+    every_hours: int | None = None
+    times_per_day: int | None = Field(default=None, ge=1, le=1440)
+    days_of_week: list[Weekday] | None = Field(default=None, min_length=1)
+    days_of_month: list[int] | None = Field(default=None, min_length=1)
+    weekday_of_month: WeekdayOfMonth | None = None
+    at: str = "00:00"
+
+    @field_validator("every_hours")
+    @classmethod
+    def _every_hours_choice(cls, value: int | None) -> int | None:
+        if value is not None and value not in EVERY_HOURS_CHOICES:
+            choices = ", ".join(map(str, EVERY_HOURS_CHOICES))
+            raise ValueError(f"every_hours must be one of {choices}, got {value}")
+        return value
+
+    @field_validator("days_of_month")
+    @classmethod
+    def _days_in_month(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None:
+            wrong = [day for day in value if not 1 <= day <= 31]
+            if wrong:
+                raise ValueError(f"days_of_month must be between 1 and 31, got {wrong}")
+        return value
+
+    @field_validator("times_per_day")
+    @classmethod
+    def _evenly_spread(cls, value: int | None) -> int | None:
+        if value is not None and 1440 % value:
+            raise ValueError(
+                f"times_per_day must divide the day into whole minutes (1440 / {value} does not)"
+            )
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        match = _TIME_OF_DAY.match(str(value))
+        if not match:
+            raise ValueError(f"`at` must be a time of day as HH:MM, got {value!r}")
+        return f"{int(match[1]):02d}:{match[2]}"
+
+    @model_validator(mode="after")
+    def _exactly_one_form(self) -> Self:
+        given = [form for form in SCHEDULE_FORMS if getattr(self, form) is not None]
+        if len(given) != 1:
+            listed = ", ".join(given) if given else "none"
+            raise ValueError(
+                f"a schedule needs exactly one of {', '.join(SCHEDULE_FORMS)}; given: {listed}"
+            )
+        return self
+
+    @property
+    def form(self) -> str:
+        """The name of the schedule form in use."""
+        return next(form for form in SCHEDULE_FORMS if getattr(self, form) is not None)
+
+    @property
+    def hour(self) -> int:
+        return int(self.at.split(":")[0])
+
+    @property
+    def minute(self) -> int:
+        return int(self.at.split(":")[1])

@@ -1,0 +1,84 @@
+"""Segments: named conditions on profile properties, from the goals folder's `segments.yaml`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ALL_SEGMENT = "all"
+"""The built-in segment every profile belongs to."""
+
+Scalar = bool | int | float | str | date | datetime
+_OPERATORS = ("exists", "equals", "one_of", "gt", "gte", "lt", "lte")
+
+
+class Condition(BaseModel):
+    """`all` / `any` of nested conditions, or a test on one property.
+
+    A property test may combine operators (`{property: age, gte: 18, lt: 65}`):
+    all of them must hold. A multi-valued property passes when any value passes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    property: str | None = None
+    exists: bool | None = None
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = None
+    gt: float | date | datetime | None = None
+    gte: float | date | datetime | None = None
+    lt: float | date | datetime | None = None
+    lte: float | date | datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        groups = [name for name in ("all", "any") if getattr(self, name) is not None]
+        operators = [name for name in _OPERATORS if getattr(self, name) is not None]
+        if groups and (operators or self.property is not None):
+            raise ValueError("a condition is either `all`/`any` or a property test, not both")
+        if len(groups) > 1:
+            raise ValueError("use `all` or `any` in one condition, not both; nest them instead")
+        if not groups:
+            if self.property is None:
+                raise ValueError("a condition needs `all`, `any` or `property`")
+            if not operators:
+                raise ValueError(
+                    f"condition on {self.property!r} needs an operator: {', '.join(_OPERATORS)}"
+                )
+        return self
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = ""
+    where: Condition
+
+    @model_validator(mode="after")
+    def _not_reserved(self) -> Self:
+        if self.id == ALL_SEGMENT:
+            raise ValueError(f"segment id {ALL_SEGMENT!r} is built in; choose another id")
+        return self
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+
+class SegmentsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    segments: list[Segment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Self:
+        ids = [segment.id for segment in self.segments]
+        duplicates = sorted({segment_id for segment_id in ids if ids.count(segment_id) > 1})
+        if duplicates:
+            raise ValueError(f"segment ids must be unique: {', '.join(duplicates)}")
+        return self

@@ -1,0 +1,176 @@
+"""Safe YAML loading that remembers where every key was written.
+
+Pydantic reports a `loc` path; users need a line. We compose the node tree
+once, build the data from it ourselves (rejecting duplicate keys and
+expanding `${VAR}`), and keep the tree to turn any `loc` into a line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from connector.errors import ConfigError, ConfigProblem
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """A loaded YAML file: its data and the node tree that says where things are."""
+
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The 1-based line of the key at `loc`, or of the nearest enclosing node."""
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                found = next(
+                    (pair for pair in node.value if _scalar_equals(pair[0], part)), None
+                )
+                if found is None:
+                    continue  # a union tag or a missing key: stay on this mapping
+                line = found[0].start_mark.line + 1
+                node = found[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if part >= len(node.value):
+                    break
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+    def validate(self, model: type[M], *, context: Mapping[str, Any] | None = None) -> M:
+        """Validate the data, raising ConfigError with one `FILE:LINE: message` per problem."""
+        try:
+            return model.model_validate(self.data, context=context)
+        except ValidationError as error:
+            raise ConfigError(self.problems_from(error)) from None
+
+    def problems_from(self, error: ValidationError) -> list[ConfigProblem]:
+        problems = []
+        for detail in error.errors(include_input=False, include_url=False):
+            loc = tuple(detail["loc"])
+            problems.append(
+                ConfigProblem(self.path, self.line_of(loc), _describe(loc, detail))
+            )
+        return problems
+
+
+def _scalar_equals(node: yaml.Node, part: str | int) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.value == str(part)
+
+
+def _describe(loc: Loc, detail: ErrorDetails) -> str:
+    """Pydantic's message with the YAML path in front, and without its noise."""
+    path = _dotted(loc)
+    kind = detail["type"]
+    message = detail["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "extra_forbidden":
+        return f"unknown key {str(loc[-1])!r}" + (f" in {_dotted(loc[:-1])}" if loc[:-1] else "")
+    if kind == "missing":
+        return f"missing required key {path!r}"
+    if kind == "union_tag_invalid":
+        context = detail.get("ctx", {})
+        return f"{path}.type: unknown goal type {context.get('tag')!r}; expected {context.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return f"{path}: missing key 'type' (import-profiles, export-profiles or import-groups)"
+    return f"{path}: {message}" if path else message
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("import-profiles", "export-profiles", "import-groups"):
+            continue
+        elif part.startswith("function-after[") or part.startswith("function-"):
+            continue
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> YamlDocument:
+    """Read `path` safely; `${VAR}` (or `${VAR:-default}`) comes from `environ`.
+
+    Raises ConfigError for syntax errors, duplicate keys and missing variables,
+    each with its line; a variable's value never appears in a message.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([ConfigProblem(path, None, f"cannot read file: {error}")]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        reason = error.problem or error.context or "invalid YAML"
+        raise ConfigError([ConfigProblem(path, line, f"invalid YAML: {reason}")]) from None
+    except yaml.YAMLError as error:
+        raise ConfigError([ConfigProblem(path, None, f"invalid YAML: {error}")]) from None
+    problems: list[ConfigProblem] = []
+    data = _construct(root, path, environ, problems) if root is not None else None
+    if problems:
+        raise ConfigError(problems)
+    return YamlDocument(path, data, root)
+
+
+def _construct(
+    node: yaml.Node, path: Path, environ: Mapping[str, str], problems: list[ConfigProblem]
+) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, path, environ, problems)
+            if key in result:
+                line = key_node.start_mark.line + 1
+                problems.append(ConfigProblem(path, line, f"duplicate key {key!r}"))
+                continue
+            result[key] = _construct(value_node, path, environ, problems)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, path, environ, problems) for item in node.value]
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str" and "$" in node.value:
+        return _expand(node, path, environ, problems)
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+
+def _expand(
+    node: yaml.ScalarNode, path: Path, environ: Mapping[str, str], problems: list[ConfigProblem]
+) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
+        name, default = match[1], match[2]
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        line = node.start_mark.line + 1
+        problems.append(
+            ConfigProblem(path, line, f"environment variable {name} is not set (used as ${{{name}}})")
+        )
+        return ""
+
+    return _VARIABLE.sub(substitute, str(node.value))

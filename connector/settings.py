@@ -1,0 +1,95 @@
+"""Daemon settings: defaults, then a settings YAML file, then `CONNECTOR_*` variables (env wins)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from connector.config.yaml_source import load_yaml
+from connector.errors import ConfigError, ConfigProblem
+
+CONFIG_ENV = "CONNECTOR_CONFIG"
+
+
+class Settings(BaseSettings):
+    """What the daemon needs to know that is not about one connection."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONNECTOR_", extra="forbid", hide_input_in_errors=True, frozen=True
+    )
+
+    goals_dir: Path = Path("goals")
+    database: Path = Path("connector.db")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "connector@localhost"
+    smtp_timeout: float = Field(default=20.0, gt=0)
+    watch_goals: bool = True
+    watch_interval: float = Field(default=2.0, gt=0)
+    shutdown_timeout: float = Field(default=30.0, gt=0)
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    max_rejects_stored: int = Field(default=1000, ge=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the settings file arrives as init values (see load_settings) so its errors get lines
+        return (init_settings, env_settings)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from `config_file` (or $CONNECTOR_CONFIG), with the environment on top.
+
+    Errors are ConfigError with the settings file and line, never a secret.
+    """
+    path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    file_values: dict[str, Any] = {}
+    document = None
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError([ConfigProblem(path, None, "settings file not found")])
+        document = load_yaml(path)
+        if document.data is not None and not isinstance(document.data, dict):
+            raise ConfigError([ConfigProblem(path, 1, "a settings file must be a mapping")])
+        file_values = document.data or {}
+    env_names = {
+        name for name in Settings.model_fields if f"CONNECTOR_{name.upper()}" in os.environ
+    }
+    values = {k: v for k, v in file_values.items() if k not in env_names}
+    try:
+        return Settings(**values, **overrides)
+    except ValidationError as error:
+        if document is not None:
+            raise ConfigError(document.problems_from(error)) from None
+        problems = [
+            ConfigProblem(
+                "environment",
+                None,
+                f"CONNECTOR_{'.'.join(map(str, detail['loc'])).upper()}: {detail['msg']}",
+            )
+            for detail in error.errors(include_input=False, include_url=False)
+        ]
+        raise ConfigError(problems) from None
+
+
+__all__ = ["CONFIG_ENV", "Settings", "load_settings"]

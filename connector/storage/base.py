@@ -1,0 +1,184 @@
+"""The profile store: the one interface every layer above storage uses.
+
+Nothing above `connector.storage` knows SQL. A backend implements
+`ProfileStore` (reads, run history, locks) and `StoreTransaction` (writes
+that land together or not at all). An import applies a whole file and its
+ledger entry in one transaction: that is what makes "each file exactly once"
+hold when the process is killed at any moment.
+
+Stores are synchronous and used from one thread at a time; async code calls
+them through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+from connector.storage.records import (
+    ExportWatermark,
+    Group,
+    LedgerEntry,
+    Profile,
+    RowReject,
+    RunCounts,
+    RunRecord,
+    RunStatus,
+    Trigger,
+)
+
+PROFILE_ID = "profile_id"
+"""Resolving by this property name means the values are profile ids."""
+
+
+class StoreTransaction(ABC):
+    """Writes that commit together when the `with` block ends, or roll back on error."""
+
+    @abstractmethod
+    def resolve_profiles(self, property_name: str, values: Collection[str]) -> dict[str, str]:
+        """Map each value of a unique property (or profile id) to the profile that holds it."""
+
+    @abstractmethod
+    def load_profiles(self, profile_ids: Collection[str]) -> dict[str, Profile]:
+        """The existing profiles among `profile_ids`."""
+
+    @abstractmethod
+    def save_profiles(self, profiles: Iterable[Profile]) -> int:
+        """Insert or replace whole profiles; stamps a new change sequence. Returns the count.
+
+        The unique-identifier index follows the saved values.
+        """
+
+    @abstractmethod
+    def delete_profiles(self, profile_ids: Collection[str]) -> int:
+        """Remove profiles, their identifiers and memberships. Returns how many existed."""
+
+    @abstractmethod
+    def load_groups(self, group_type: str, group_ids: Collection[str]) -> dict[str, Group]:
+        """The existing groups among `group_ids` (members not loaded)."""
+
+    @abstractmethod
+    def save_groups(self, groups: Iterable[Group]) -> int:
+        """Insert or replace groups' properties (not members). Returns the count."""
+
+    @abstractmethod
+    def add_members(self, group_type: str, memberships: Iterable[tuple[str, str]]) -> int:
+        """Add (group id, profile id) pairs; existing pairs are kept. Returns pairs added."""
+
+    @abstractmethod
+    def record_file(self, entry: LedgerEntry) -> None:
+        """Note in the ledger that a goal applied this version of a file."""
+
+
+class ProfileStore(ABC):
+    """Profiles, groups, the file ledger, run history, run locks and export watermarks."""
+
+    # -- writing ------------------------------------------------------------
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """Open a write transaction; at most one is open at a time per store."""
+
+    @abstractmethod
+    def ensure_unique_properties(self, names: Collection[str]) -> None:
+        """Declare properties whose values identify one profile, indexing existing values."""
+
+    @abstractmethod
+    def unique_properties(self) -> frozenset[str]:
+        """The properties declared unique."""
+
+    # -- reading profiles ----------------------------------------------------
+    @abstractmethod
+    def get_profile(self, profile_id: str) -> Profile | None: ...
+
+    @abstractmethod
+    def find_profiles(self, property_name: str, value: str) -> list[Profile]:
+        """Profiles with `value` among the values of `property_name`."""
+
+    @abstractmethod
+    def iter_profiles(
+        self, *, changed_after: int | None = None, batch_size: int = 2000
+    ) -> Iterator[Profile]:
+        """Every profile (or those changed after a sequence number), streamed in batches."""
+
+    @abstractmethod
+    def count_profiles(self) -> int: ...
+
+    @abstractmethod
+    def change_seq(self) -> int:
+        """The latest committed change sequence number."""
+
+    # -- groups --------------------------------------------------------------
+    @abstractmethod
+    def get_group(self, group_type: str, group_id: str) -> Group | None:
+        """A group with its properties and member profile ids."""
+
+    @abstractmethod
+    def groups_of_profile(self, profile_id: str) -> dict[str, list[str]]:
+        """The groups a profile belongs to, as {group type: [group ids]}."""
+
+    @abstractmethod
+    def groups_of_profiles(
+        self, profile_ids: Collection[str], group_type: str
+    ) -> dict[str, list[str]]:
+        """For a batch of profiles, their group ids of one type (for export columns)."""
+
+    # -- file ledger ---------------------------------------------------------
+    @abstractmethod
+    def ledger(self, connection: str, goal: str) -> dict[str, LedgerEntry]:
+        """The files a goal has applied, by key."""
+
+    # -- runs ----------------------------------------------------------------
+    @abstractmethod
+    def start_run(
+        self, connection: str, goal: str | None, trigger: Trigger, *, dry_run: bool = False
+    ) -> RunRecord: ...
+
+    @abstractmethod
+    def finish_run(
+        self, run_id: int, status: RunStatus, counts: RunCounts, error: str | None = None
+    ) -> RunRecord: ...
+
+    @abstractmethod
+    def add_rejects(self, run_id: int, rejects: Iterable[RowReject]) -> None: ...
+
+    @abstractmethod
+    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        """The latest runs first."""
+
+    @abstractmethod
+    def get_run(self, run_id: int) -> RunRecord | None: ...
+
+    @abstractmethod
+    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]: ...
+
+    # -- locks ---------------------------------------------------------------
+    @abstractmethod
+    def acquire_run_lock(self, connection: str, owner: str) -> None:
+        """Take the connection's run lock or raise RunInProgressError naming the holder.
+
+        A lock whose owner process is gone is taken over, and its run marked interrupted.
+        """
+
+    @abstractmethod
+    def release_run_lock(self, connection: str, owner: str) -> None: ...
+
+    # -- export watermarks ---------------------------------------------------
+    @abstractmethod
+    def export_watermark(self, connection: str, goal: str) -> ExportWatermark | None: ...
+
+    @abstractmethod
+    def set_export_watermark(
+        self, connection: str, goal: str, change_seq: int, exported_at: datetime
+    ) -> None: ...
+
+    # -- lifecycle -----------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ProfileStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,172 @@
+"""The plain records the store hands out and takes in; no SQL, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(slots=True)
+class Profile:
+    """A profile: an id and multi-valued properties (values kept as canonical text).
+
+    `change_seq` grows on every write, so an export can ask what changed since
+    its last watermark without trusting clocks.
+    """
+
+    id: str
+    properties: dict[str, list[str]] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    change_seq: int = 0
+
+    def first(self, name: str) -> str | None:
+        values = self.properties.get(name)
+        return values[0] if values else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "properties": self.properties,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "change_seq": self.change_seq,
+        }
+
+
+@dataclass(slots=True)
+class Group:
+    """A household, company or account: properties by the same rules, and member profiles."""
+
+    type: str
+    id: str
+    properties: dict[str, list[str]] = field(default_factory=dict)
+    members: list[str] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "id": self.id,
+            "properties": self.properties,
+            "members": self.members,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """A file a goal has applied: the version (ETag) and the goal configuration used."""
+
+    connection: str
+    goal: str
+    key: str
+    etag: str
+    config_fingerprint: str
+    rows: int
+    imported_at: datetime
+    run_id: int | None = None
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILURE = "failure"
+    INTERRUPTED = "interrupted"
+
+
+class Trigger(StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class RowReject:
+    """A row that was not applied, and why; shown in the history with its place."""
+
+    file: str
+    line: int
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        column = f" column {self.column!r}" if self.column else ""
+        return f"{self.file}:{self.line}{column}: {self.reason}"
+
+
+@dataclass(slots=True)
+class RunCounts:
+    """What a run did; added up over its goals and files."""
+
+    files: int = 0
+    files_skipped: int = 0
+    rows_read: int = 0
+    rows_applied: int = 0
+    rows_rejected: int = 0
+    rows_skipped: int = 0
+    profiles_created: int = 0
+    profiles_updated: int = 0
+    profiles_deleted: int = 0
+    profiles_exported: int = 0
+    groups_created: int = 0
+    groups_updated: int = 0
+    members_unmatched: int = 0
+    unique_profiles: int = 0
+    bytes_transferred: int = 0
+
+    def add(self, other: RunCounts) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, int]) -> RunCounts:
+        return cls(**{name: data.get(name, 0) for name in cls.__slots__})
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One run of a connection (or one of its goals), as the history shows it."""
+
+    id: int
+    connection: str
+    goal: str | None
+    trigger: Trigger
+    status: RunStatus
+    started_at: datetime
+    ended_at: datetime | None = None
+    dry_run: bool = False
+    counts: RunCounts = field(default_factory=RunCounts)
+    error: str | None = None
+    rejects_stored: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "connection": self.connection,
+            "goal": self.goal,
+            "trigger": str(self.trigger),
+            "status": str(self.status),
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "dry_run": self.dry_run,
+            "counts": self.counts.as_dict(),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportWatermark:
+    """How far an incremental export has got, in the store's change sequence."""
+
+    connection: str
+    goal: str
+    change_seq: int
+    exported_at: datetime

@@ -1,0 +1,586 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+WAL lets `connector profiles ...` and `connector history` read while a run
+writes. A file's rows and its ledger entry share one transaction, so a
+killed process leaves either all of a file or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from connector.errors import RunInProgressError, StoreError
+from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
+from connector.storage.records import (
+    ExportWatermark,
+    Group,
+    LedgerEntry,
+    Profile,
+    RowReject,
+    RunCounts,
+    RunRecord,
+    RunStatus,
+    Trigger,
+)
+
+_CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
+_BUSY_TIMEOUT_MS = 15_000
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _chunks(values: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("connector.storage") / "migrations"
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+def _process_alive(owner: str) -> bool:
+    """Whether a lock owner `host:pid` still runs; owners on other hosts are assumed alive."""
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SQLiteStore(ProfileStore):
+    """A `ProfileStore` in one SQLite file; the schema is migrated on open."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # created owner-only before SQLite opens it: profiles are personal data
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the profile store {self.path}: {error}") from error
+        self._unique: frozenset[str] | None = None
+        self._in_transaction = False
+
+    # -- schema ----------------------------------------------------------------
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        for number, script in _migrations():
+            if number <= version:
+                continue
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={number}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- transactions ------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTransaction]:
+        if self._in_transaction:
+            raise StoreError("a write transaction is already open on this store")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"the profile store {self.path} is busy or locked: {error}") from error
+        self._in_transaction = True
+        try:
+            yield _SQLiteTransaction(self._db, self.unique_properties())
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_transaction = False
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A short write outside a caller's transaction (history, locks, watermarks)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"the profile store {self.path} is busy or locked: {error}") from error
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def ensure_unique_properties(self, names: Collection[str]) -> None:
+        missing = set(names) - self.unique_properties() - {PROFILE_ID}
+        if not missing:
+            return
+        with self._write() as db:
+            for name in sorted(missing):
+                db.execute("INSERT OR IGNORE INTO unique_properties (name) VALUES (?)", (name,))
+                db.execute(
+                    "INSERT OR IGNORE INTO identifiers (property, value, profile_id) "
+                    "SELECT ?, value.value, profiles.id FROM profiles, "
+                    "json_each(profiles.properties, '$.' || json_quote(?)) AS value",
+                    (name, name),
+                )
+        self._unique = None
+
+    def unique_properties(self) -> frozenset[str]:
+        if self._unique is None:
+            rows = self._db.execute("SELECT name FROM unique_properties").fetchall()
+            self._unique = frozenset(name for (name,) in rows)
+        return self._unique
+
+    # -- profiles ------------------------------------------------------------------
+    def get_profile(self, profile_id: str) -> Profile | None:
+        row = self._db.execute(
+            "SELECT id, properties, created_at, updated_at, change_seq FROM profiles WHERE id = ?",
+            (profile_id,),
+        ).fetchone()
+        return _profile(row) if row else None
+
+    def find_profiles(self, property_name: str, value: str) -> list[Profile]:
+        if property_name == PROFILE_ID:
+            profile = self.get_profile(value)
+            return [profile] if profile else []
+        if property_name in self.unique_properties():
+            rows = self._db.execute(
+                "SELECT p.id, p.properties, p.created_at, p.updated_at, p.change_seq "
+                "FROM identifiers i JOIN profiles p ON p.id = i.profile_id "
+                "WHERE i.property = ? AND i.value = ?",
+                (property_name, value),
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT id, properties, created_at, updated_at, change_seq FROM profiles "
+                "WHERE EXISTS (SELECT 1 FROM json_each(profiles.properties, '$.' || json_quote(?)) "
+                "WHERE json_each.value = ?) ORDER BY id",
+                (property_name, value),
+            ).fetchall()
+        return [_profile(row) for row in rows]
+
+    def iter_profiles(
+        self, *, changed_after: int | None = None, batch_size: int = 2000
+    ) -> Iterator[Profile]:
+        columns = "id, properties, created_at, updated_at, change_seq"
+        if changed_after is None:
+            last_id = ""
+            while True:
+                rows = self._db.execute(
+                    f"SELECT {columns} FROM profiles WHERE id > ? ORDER BY id LIMIT ?",
+                    (last_id, batch_size),
+                ).fetchall()
+                yield from map(_profile, rows)
+                if len(rows) < batch_size:
+                    return
+                last_id = rows[-1][0]
+        last_seq, last_id = changed_after, ""
+        while True:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM profiles WHERE (change_seq, id) > (?, ?) "
+                "ORDER BY change_seq, id LIMIT ?",
+                (last_seq, last_id, batch_size),
+            ).fetchall()
+            yield from map(_profile, rows)
+            if len(rows) < batch_size:
+                return
+            last_seq, last_id = rows[-1][4], rows[-1][0]
+
+    def count_profiles(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM profiles").fetchone()[0])
+
+    def change_seq(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()
+        return int(row[0])
+
+    # -- groups ----------------------------------------------------------------------
+    def get_group(self, group_type: str, group_id: str) -> Group | None:
+        row = self._db.execute(
+            "SELECT type, id, properties, created_at, updated_at FROM groups WHERE type = ? AND id = ?",
+            (group_type, group_id),
+        ).fetchone()
+        if row is None:
+            return None
+        members = [
+            profile_id
+            for (profile_id,) in self._db.execute(
+                "SELECT profile_id FROM group_members WHERE type = ? AND group_id = ? ORDER BY profile_id",
+                (group_type, group_id),
+            )
+        ]
+        return Group(row[0], row[1], _loads(row[2]), members, _time(row[3]), _time(row[4]))
+
+    def groups_of_profile(self, profile_id: str) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for group_type, group_id in self._db.execute(
+            "SELECT type, group_id FROM group_members WHERE profile_id = ? ORDER BY type, group_id",
+            (profile_id,),
+        ):
+            result.setdefault(group_type, []).append(group_id)
+        return result
+
+    def groups_of_profiles(
+        self, profile_ids: Collection[str], group_type: str
+    ) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for chunk in _chunks(list(profile_ids)):
+            for profile_id, group_id in self._db.execute(
+                f"SELECT profile_id, group_id FROM group_members WHERE type = ? "
+                f"AND profile_id IN ({_placeholders(len(chunk))}) ORDER BY group_id",
+                (group_type, *chunk),
+            ):
+                result.setdefault(profile_id, []).append(group_id)
+        return result
+
+    # -- ledger ----------------------------------------------------------------------
+    def ledger(self, connection: str, goal: str) -> dict[str, LedgerEntry]:
+        rows = self._db.execute(
+            "SELECT connection, goal, key, etag, config_fingerprint, rows, imported_at, run_id "
+            "FROM ledger WHERE connection = ? AND goal = ?",
+            (connection, goal),
+        ).fetchall()
+        return {
+            row[2]: LedgerEntry(row[0], row[1], row[2], row[3], row[4], row[5], datetime.fromisoformat(row[6]), row[7])
+            for row in rows
+        }
+
+    # -- runs --------------------------------------------------------------------------
+    def start_run(
+        self, connection: str, goal: str | None, trigger: Trigger, *, dry_run: bool = False
+    ) -> RunRecord:
+        started = _now()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (connection, goal, trigger, status, started_at, dry_run) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (connection, goal, str(trigger), str(RunStatus.RUNNING), started, int(dry_run)),
+            )
+        run_id = cursor.lastrowid
+        assert run_id is not None  # noqa: S101 -- an INSERT into a rowid table always has one
+        return RunRecord(
+            run_id, connection, goal, trigger, RunStatus.RUNNING, datetime.fromisoformat(started), dry_run=dry_run
+        )
+
+    def finish_run(
+        self, run_id: int, status: RunStatus, counts: RunCounts, error: str | None = None
+    ) -> RunRecord:
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, counts = ?, error = ? WHERE id = ?",
+                (str(status), _now(), _dumps(counts.as_dict()), error, run_id),
+            )
+        record = self.get_run(run_id)
+        if record is None:
+            raise StoreError(f"run {run_id} vanished from the history")
+        return record
+
+    def add_rejects(self, run_id: int, rejects: Iterable[RowReject]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO run_rejects (run_id, file, line, column_name, reason) VALUES (?, ?, ?, ?, ?)",
+                ((run_id, r.file, r.line, r.column, r.reason) for r in rejects),
+            )
+
+    _RUN_COLUMNS = (
+        "id, connection, goal, trigger, status, started_at, ended_at, dry_run, counts, error, "
+        "(SELECT count(*) FROM run_rejects WHERE run_id = runs.id)"
+    )
+
+    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        if connection is None:
+            rows = self._db.execute(
+                f"SELECT {self._RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                f"SELECT {self._RUN_COLUMNS} FROM runs WHERE connection = ? ORDER BY id DESC LIMIT ?",
+                (connection, limit),
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        row = self._db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]:
+        rows = self._db.execute(
+            "SELECT file, line, column_name, reason FROM run_rejects WHERE run_id = ? "
+            "ORDER BY rowid LIMIT ?",
+            (run_id, limit),
+        ).fetchall()
+        return [RowReject(*row) for row in rows]
+
+    # -- locks -------------------------------------------------------------------------
+    def acquire_run_lock(self, connection: str, owner: str) -> None:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT owner, acquired_at FROM run_locks WHERE connection = ?", (connection,)
+            ).fetchone()
+            if row is not None and row[0] != owner:
+                if _process_alive(row[0]):
+                    raise RunInProgressError(
+                        f"connection {connection!r} is already running (started {row[1]} by {row[0]}); "
+                        "wait for it to finish"
+                    )
+                db.execute(
+                    "UPDATE runs SET status = ?, ended_at = ?, error = ? "
+                    "WHERE connection = ? AND status = ?",
+                    (
+                        str(RunStatus.INTERRUPTED),
+                        _now(),
+                        f"the process running it ({row[0]}) stopped before it finished",
+                        connection,
+                        str(RunStatus.RUNNING),
+                    ),
+                )
+            db.execute(
+                "INSERT OR REPLACE INTO run_locks (connection, owner, acquired_at) VALUES (?, ?, ?)",
+                (connection, owner, _now()),
+            )
+
+    def release_run_lock(self, connection: str, owner: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM run_locks WHERE connection = ? AND owner = ?", (connection, owner))
+
+    # -- export watermarks ----------------------------------------------------------------
+    def export_watermark(self, connection: str, goal: str) -> ExportWatermark | None:
+        row = self._db.execute(
+            "SELECT change_seq, exported_at FROM export_watermarks WHERE connection = ? AND goal = ?",
+            (connection, goal),
+        ).fetchone()
+        if row is None:
+            return None
+        return ExportWatermark(connection, goal, row[0], datetime.fromisoformat(row[1]))
+
+    def set_export_watermark(
+        self, connection: str, goal: str, change_seq: int, exported_at: datetime
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO export_watermarks (connection, goal, change_seq, exported_at) "
+                "VALUES (?, ?, ?, ?)",
+                (connection, goal, change_seq, exported_at.isoformat()),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def default_owner() -> str:
+    """This process as a lock owner: `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _profile(row: tuple[Any, ...]) -> Profile:
+    return Profile(row[0], _loads(row[1]), _time(row[2]), _time(row[3]), row[4])
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        connection=row[1],
+        goal=row[2],
+        trigger=Trigger(row[3]),
+        status=RunStatus(row[4]),
+        started_at=datetime.fromisoformat(row[5]),
+        ended_at=_time(row[6]),
+        dry_run=bool(row[7]),
+        counts=RunCounts.from_dict(_loads(row[8])),
+        error=row[9],
+        rejects_stored=row[10],
+    )
+
+
+class _SQLiteTransaction(StoreTransaction):
+    def __init__(self, db: sqlite3.Connection, unique: frozenset[str]) -> None:
+        self._db = db
+        self._unique = unique
+        self._seq: int | None = None
+        self._indexed: dict[str, list[tuple[str, str]]] = {}
+        """Unique identifiers of loaded profiles, to rewrite only those that changed."""
+
+    def _next_seq(self) -> int:
+        """One change sequence number for the whole transaction."""
+        if self._seq is None:
+            self._db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'change_seq'"
+            )
+            self._seq = int(self._db.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()[0])
+        return self._seq
+
+    def resolve_profiles(self, property_name: str, values: Collection[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        distinct = list(set(values))
+        for chunk in _chunks(distinct):
+            if property_name == PROFILE_ID:
+                rows = self._db.execute(
+                    f"SELECT id, id FROM profiles WHERE id IN ({_placeholders(len(chunk))})", chunk
+                )
+            else:
+                rows = self._db.execute(
+                    f"SELECT value, profile_id FROM identifiers WHERE property = ? "
+                    f"AND value IN ({_placeholders(len(chunk))})",
+                    (property_name, *chunk),
+                )
+            found.update(rows)
+        return found
+
+    def load_profiles(self, profile_ids: Collection[str]) -> dict[str, Profile]:
+        loaded: dict[str, Profile] = {}
+        for chunk in _chunks(list(profile_ids)):
+            for row in self._db.execute(
+                "SELECT id, properties, created_at, updated_at, change_seq FROM profiles "
+                f"WHERE id IN ({_placeholders(len(chunk))})",
+                chunk,
+            ):
+                profile = _profile(row)
+                loaded[profile.id] = profile
+                if self._unique:
+                    self._indexed[profile.id] = _identifiers(profile, self._unique)
+        return loaded
+
+    def save_profiles(self, profiles: Iterable[Profile]) -> int:
+        seq = self._next_seq()
+        now = _now()
+        rows = []
+        stale: list[tuple[str]] = []
+        fresh: list[tuple[str, str, str]] = []
+        for profile in profiles:
+            rows.append((profile.id, _dumps(profile.properties), now, now, seq))
+            profile.change_seq = seq
+            if self._unique:
+                identifiers = _identifiers(profile, self._unique)
+                if identifiers != self._indexed.get(profile.id):
+                    if profile.id in self._indexed:
+                        stale.append((profile.id,))
+                    fresh.extend((prop, value, profile.id) for prop, value in identifiers)
+                    self._indexed[profile.id] = identifiers
+        self._db.executemany(
+            "INSERT INTO profiles (id, properties, created_at, updated_at, change_seq) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "properties = excluded.properties, updated_at = excluded.updated_at, "
+            "change_seq = excluded.change_seq",
+            rows,
+        )
+        if stale:
+            self._db.executemany("DELETE FROM identifiers WHERE profile_id = ?", stale)
+        if fresh:
+            try:
+                self._db.executemany(
+                    "INSERT INTO identifiers (property, value, profile_id) VALUES (?, ?, ?)", fresh
+                )
+            except sqlite3.IntegrityError as error:
+                raise StoreError(f"a unique property value belongs to two profiles: {error}") from error
+        return len(rows)
+
+    def delete_profiles(self, profile_ids: Collection[str]) -> int:
+        ids = [(profile_id,) for profile_id in profile_ids]
+        self._db.executemany("DELETE FROM identifiers WHERE profile_id = ?", ids)
+        self._db.executemany("DELETE FROM group_members WHERE profile_id = ?", ids)
+        before = self._db.total_changes
+        self._db.executemany("DELETE FROM profiles WHERE id = ?", ids)
+        for (profile_id,) in ids:
+            self._indexed.pop(profile_id, None)
+        return self._db.total_changes - before
+
+    def load_groups(self, group_type: str, group_ids: Collection[str]) -> dict[str, Group]:
+        loaded: dict[str, Group] = {}
+        for chunk in _chunks(list(group_ids)):
+            for row in self._db.execute(
+                "SELECT type, id, properties, created_at, updated_at FROM groups "
+                f"WHERE type = ? AND id IN ({_placeholders(len(chunk))})",
+                (group_type, *chunk),
+            ):
+                loaded[row[1]] = Group(row[0], row[1], _loads(row[2]), [], _time(row[3]), _time(row[4]))
+        return loaded
+
+    def save_groups(self, groups: Iterable[Group]) -> int:
+        seq = self._next_seq()
+        now = _now()
+        rows = [(g.type, g.id, _dumps(g.properties), now, now, seq) for g in groups]
+        self._db.executemany(
+            "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET "
+            "properties = excluded.properties, updated_at = excluded.updated_at, "
+            "change_seq = excluded.change_seq",
+            rows,
+        )
+        return len(rows)
+
+    def add_members(self, group_type: str, memberships: Iterable[tuple[str, str]]) -> int:
+        before = self._db.total_changes
+        self._db.executemany(
+            "INSERT OR IGNORE INTO group_members (type, group_id, profile_id) VALUES (?, ?, ?)",
+            ((group_type, group_id, profile_id) for group_id, profile_id in memberships),
+        )
+        return self._db.total_changes - before
+
+    def record_file(self, entry: LedgerEntry) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO ledger (connection, goal, key, etag, config_fingerprint, rows, "
+            "imported_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.connection,
+                entry.goal,
+                entry.key,
+                entry.etag,
+                entry.config_fingerprint,
+                entry.rows,
+                entry.imported_at.isoformat(),
+                entry.run_id,
+            ),
+        )
+
+
+def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
+    return [
+        (name, value)
+        for name in sorted(unique & profile.properties.keys())
+        for value in profile.properties[name]
+    ]

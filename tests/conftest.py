@@ -1,0 +1,68 @@
+"""Shared fixtures: one real moto S3 server over HTTP for the whole session.
+
+moto's in-process `mock_aws` cannot patch aiobotocore, so S3 tests talk to a
+ThreadedMotoServer on a free local port. Tests that need a clean S3 request
+`reset_moto`; nothing resets implicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from connector.sources.s3 import S3Client, S3Credentials
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_test_environment() -> Iterator[None]:
+    """Fake credentials and no shared config, so no test can reach real AWS."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """URL of a moto server started once per session, e.g. "http://127.0.0.1:PORT"."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def reset_moto(moto_endpoint: str) -> None:
+    """Forget every bucket and object in the moto server."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local http
+        assert response.status == 200
+
+
+@pytest.fixture
+def s3_credentials(moto_endpoint: str) -> S3Credentials:
+    return S3Credentials(
+        region="eu-west-1",
+        endpoint_url=moto_endpoint,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+async def s3(s3_credentials: S3Credentials) -> AsyncIterator[S3Client]:
+    """An open S3Client on the moto server."""
+    async with S3Client(s3_credentials) as client:
+        yield client
