@@ -15,7 +15,9 @@ from typing import Any, Literal
 import structlog
 
 REDACTED = "***"
-_SECRET_KEYS = re.compile(r"(secret|password|passwd|token|access_key|authorization|credential)", re.I)
+_SECRET_KEYS = re.compile(
+    r"(secret|password|passwd|token|access_key|authorization|credential)", re.I
+)
 _known_secrets: set[str] = set()
 
 

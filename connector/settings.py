@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,24 +73,27 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         if document.data is not None and not isinstance(document.data, dict):
             raise ConfigError([ConfigProblem(path, 1, "a settings file must be a mapping")])
         file_values = document.data or {}
-    env_names = {
-        name for name in Settings.model_fields if f"CONNECTOR_{name.upper()}" in os.environ
-    }
-    values = {k: v for k, v in file_values.items() if k not in env_names}
+    # pydantic-settings reads variable names case-insensitively; so must "env wins"
+    present = {name.upper() for name in os.environ}
+    env_names = {name for name in Settings.model_fields if f"CONNECTOR_{name.upper()}" in present}
+    values = {str(k): v for k, v in file_values.items() if k not in env_names}
     try:
         return Settings(**values, **overrides)
     except ValidationError as error:
-        if document is not None:
-            raise ConfigError(document.problems_from(error)) from None
-        problems = [
-            ConfigProblem(
-                "environment",
-                None,
-                f"CONNECTOR_{'.'.join(map(str, detail['loc'])).upper()}: {detail['msg']}",
-            )
-            for detail in error.errors(include_input=False, include_url=False)
-        ]
+        problems = []
+        for detail in error.errors(include_input=False, include_url=False):
+            field = detail["loc"][0] if detail["loc"] else None
+            if document is None or field in env_names:
+                problems.append(_environment_problem(detail))
+            else:
+                problems.append(document.problem_for(detail))
         raise ConfigError(problems) from None
+
+
+def _environment_problem(detail: ErrorDetails) -> ConfigProblem:
+    """A bad `CONNECTOR_*` value, named by its variable; the value itself is never shown."""
+    variable = f"CONNECTOR_{'.'.join(map(str, detail['loc'])).upper()}"
+    return ConfigProblem("environment", None, f"{variable}: {detail['msg']}")
 
 
 __all__ = ["CONFIG_ENV", "Settings", "load_settings"]

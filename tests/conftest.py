@@ -46,8 +46,9 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def reset_moto(moto_endpoint: str) -> None:
     """Forget every bucket and object in the moto server."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local http
+    url = f"{moto_endpoint}/moto-api/reset"
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - our local http server
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         assert response.status == 200
 
 

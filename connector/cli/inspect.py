@@ -128,7 +128,23 @@ def _print_runs(runs: list[RunRecord]) -> None:
             )
         )
     print_table(
-        ["RUN", "CONNECTION", "GOAL", "TRIGGER", "STARTED (UTC)", "TOOK", "STATUS", "FILES",
-         "READ", "APPLIED", "REJECTED", "CREATED", "UPDATED", "EXPORTED", "UNIQUE", "ERROR"],
+        [
+            "RUN",
+            "CONNECTION",
+            "GOAL",
+            "TRIGGER",
+            "STARTED (UTC)",
+            "TOOK",
+            "STATUS",
+            "FILES",
+            "READ",
+            "APPLIED",
+            "REJECTED",
+            "CREATED",
+            "UPDATED",
+            "EXPORTED",
+            "UNIQUE",
+            "ERROR",
+        ],
         rows,
     )

@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", operate.run, "run a connection (or one goal) now, in the foreground")
     run.add_argument("connection")
     run.add_argument("--goal", help="run only this goal")
-    run.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    run.add_argument(
+        "--dry-run", action="store_true", help="report what would change, write nothing"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress display")
 
     command("daemon", operate.daemon, "run every enabled connection on its schedule")
@@ -70,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     segments.add_argument("--json", action="store_true")
 
     profiles = commands.add_parser("profiles", help="look at profiles")
-    profile_commands = profiles.add_subparsers(dest="profiles_command", required=True, metavar="ACTION")
+    profile_commands = profiles.add_subparsers(
+        dest="profiles_command", required=True, metavar="ACTION"
+    )
     get = profile_commands.add_parser("get", help="one profile by id")
     get.set_defaults(handler=inspect.profile_get)
     get.add_argument("id")

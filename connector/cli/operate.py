@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from connector.app import App
-from connector.config.goals import ExportProfilesGoal, ImportGroupsGoal, ImportProfilesGoal
+from connector.cli.output import print_table
+from connector.cli.progress import LogProgress, TerminalProgress
+from connector.config.connection import ImportGoal
+from connector.config.goals import ExportProfilesGoal
+from connector.errors import ConnectorError
+from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
+from connector.goals.preview import preview_file
+from connector.goals.runner import RunOptions, credentials_of, run_connection
+from connector.sources import S3Client
+from connector.storage import RunStatus, Trigger
 
 
 def validate(app: App, args: argparse.Namespace) -> int:
@@ -28,16 +38,100 @@ def validate(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_goal(app: App, connection_id: str, goal_name: str) -> ImportGoal:
+    goal = app.workspace.connection(connection_id).goal(goal_name)
+    if isinstance(goal, ExportProfilesGoal):
+        raise ConnectorError(f"goal {goal_name!r} exports; scan and preview apply to import goals")
+    return goal
+
+
 def scan(app: App, args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    connection = app.workspace.connection(args.connection)
+    goal = _import_goal(app, args.connection, args.goal)
+
+    async def files() -> list[ScannedFile]:
+        ledger = app.store.ledger(connection.id, goal.name)
+        async with S3Client(credentials_of(connection)) as s3:
+            return await scan_files(s3, goal, ledger, goal_fingerprint(goal, connection.objectives))
+
+    scanned = asyncio.run(files())
+    print_table(
+        ["KEY", "SIZE", "LAST MODIFIED (UTC)", "STATE", "WHY"],
+        [
+            (
+                f.key,
+                f.object.size,
+                f.object.last_modified.strftime("%Y-%m-%d %H:%M:%S"),
+                f.state,
+                f.reason,
+            )
+            for f in scanned
+        ],
+    )
+    counts = {state: sum(1 for f in scanned if f.state is state) for state in FileState}
+    sys.stdout.write(
+        f"{len(scanned)} file(s): "
+        + ", ".join(f"{count} {state}" for state, count in counts.items())
+        + "\n"
+    )
+    return 0
 
 
 def preview(app: App, args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    connection = app.workspace.connection(args.connection)
+    goal = _import_goal(app, args.connection, args.goal)
+    shown = asyncio.run(
+        preview_file(
+            credentials_of(connection),
+            app.store,
+            connection.id,
+            connection.objectives,
+            goal,
+            args.key,
+            args.rows,
+        )
+    )
+    out = sys.stdout
+    out.write(f"file {shown.key}\ncolumns: {', '.join(shown.columns)}\n")
+    for row in shown.rows:
+        out.write(f"\nline {row.line}: {row.key or ''} -> {row.target}\n")
+        for column, raw, prop, rule, values in row.cells:
+            out.write(f"  {column} = {raw!r} -> {prop} ({rule}) {values}\n")
+    return 0
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Exit 0 success, 1 failure, 3 partial (some rows rejected)."""
+    app.workspace.connection(args.connection)  # fail fast on a typo, before any lock
+    progress: TerminalProgress | LogProgress = (
+        TerminalProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
+    )
+    options = RunOptions(
+        goal=args.goal,
+        trigger=Trigger.MANUAL,
+        dry_run=args.dry_run,
+        batch_size=app.settings.batch_size,
+        max_rejects=app.settings.max_rejects_stored,
+        progress=progress,
+    )
+    with progress:
+        outcome = asyncio.run(run_connection(app.store, app.workspace, args.connection, options))
+    record = outcome.record
+    counts = record.counts
+    sys.stdout.write(
+        f"run {record.id} {record.status}{' (dry run: nothing written)' if record.dry_run else ''}: "
+        f"{counts.files} file(s), {counts.rows_read} rows read, {counts.rows_applied} applied, "
+        f"{counts.rows_rejected} rejected, {counts.rows_skipped} skipped; "
+        f"profiles {counts.profiles_created} created, {counts.profiles_updated} updated, "
+        f"{counts.profiles_exported} exported\n"
+    )
+    for reject in outcome.result.rejects[:20]:
+        sys.stdout.write(f"  rejected {reject}\n")
+    if counts.rows_rejected > 20:
+        sys.stdout.write(f"  ... see `connector history --run {record.id}` for all kept rejects\n")
+    for error in outcome.result.errors:
+        sys.stdout.write(f"  error: {error}\n")
+    return {RunStatus.SUCCESS: 0, RunStatus.PARTIAL: 3}.get(record.status, 1)
 
 
 def schedule(app: App, args: argparse.Namespace) -> int:
@@ -46,6 +140,3 @@ def schedule(app: App, args: argparse.Namespace) -> int:
 
 def daemon(app: App, args: argparse.Namespace) -> int:
     raise NotImplementedError
-
-
-__all__ = ["ExportProfilesGoal", "ImportGroupsGoal", "ImportProfilesGoal"]

@@ -12,7 +12,9 @@ def print_json(data: Any, *, stream: TextIO = sys.stdout) -> None:
     stream.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, stream: TextIO = sys.stdout) -> None:
+def print_table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, stream: TextIO = sys.stdout
+) -> None:
     """A plain aligned table: readable in a terminal, greppable in a pipe."""
     cells = [[str(value) if value is not None else "" for value in row] for row in rows]
     widths = [len(header) for header in headers]
@@ -21,10 +23,15 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, stream
     line = "  ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True))
     stream.write(line.rstrip() + "\n")
     for row in cells:
-        stream.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+        stream.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            + "\n"
+        )
 
 
-def print_properties(properties: dict[str, list[str]], *, indent: str = "  ", stream: TextIO = sys.stdout) -> None:
+def print_properties(
+    properties: dict[str, list[str]], *, indent: str = "  ", stream: TextIO = sys.stdout
+) -> None:
     width = max((len(name) for name in properties), default=0)
     for name in sorted(properties):
         stream.write(f"{indent}{name.ljust(width)}  {' | '.join(properties[name])}\n")

@@ -6,6 +6,7 @@ import re
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from connector.config.goals import ExportProfilesGoal, Goal, ImportGroupsGoal, ImportProfilesGoal
 from connector.config.schedule import Schedule
@@ -84,7 +85,12 @@ class Connection(BaseModel):
         names = [goal.name for goal in self.goals]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"goal names must be unique in a connection: {', '.join(duplicates)}")
+            again = next(i for i, name in enumerate(names) if name in names[:i])
+            raise PydanticCustomError(
+                "duplicate_goal_name",
+                "goal names must be unique in a connection: {names}",
+                {"names": ", ".join(duplicates), "at": ("goals", again, "name")},
+            )
         return self
 
     @property

@@ -33,7 +33,9 @@ def _known_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Amsterdam)") from None
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like Europe/Amsterdam)"
+        ) from None
     return value
 
 
@@ -41,7 +43,9 @@ def _date_format(value: str) -> str:
     if value.lower() == "iso8601":
         return "iso8601"
     if "%" not in value:
-        raise ValueError(f"date_format must be 'iso8601' or a strftime pattern like '%d-%m-%Y', got {value!r}")
+        raise ValueError(
+            f"date_format must be 'iso8601' or a strftime pattern like '%d-%m-%Y', got {value!r}"
+        )
     return value
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from connector.config.formats import ExportFormat, ImportFormat
 
@@ -179,7 +180,9 @@ class ExportColumn(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        sources = [name for name in ("value", "property", "text") if getattr(self, name) is not None]
+        sources = [
+            name for name in ("value", "property", "text") if getattr(self, name) is not None
+        ]
         if len(sources) != 1:
             raise ValueError(
                 f"column {self.header!r} needs exactly one of value, property or text; "
@@ -214,11 +217,15 @@ class ExportProfilesGoal(_Strict):
         headers = [column.header for column in self.columns]
         duplicates = sorted({header for header in headers if headers.count(header) > 1})
         if duplicates:
-            raise ValueError(f"duplicate column headers: {', '.join(duplicates)}")
+            again = next(i for i, header in enumerate(headers) if header in headers[:i])
+            raise PydanticCustomError(
+                "duplicate_header",
+                "duplicate column headers: {headers}",
+                {"headers": ", ".join(duplicates), "at": ("columns", again, "header")},
+            )
         return self
 
 
 Goal = Annotated[
     ImportProfilesGoal | ExportProfilesGoal | ImportGroupsGoal, Field(discriminator="type")
 ]
-

@@ -71,6 +71,16 @@ class Schedule(BaseModel):
             )
         return value
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 16:30 as the base-60 number 990
+            raise ValueError(
+                '`at` must be a quoted time of day like "06:30" (unquoted, YAML reads it as a number)'
+            )
+        return value
+
     @field_validator("at")
     @classmethod
     def _time_of_day(cls, value: str) -> str:

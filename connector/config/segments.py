@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 ALL_SEGMENT = "all"
 """The built-in segment every profile belongs to."""
 
-Scalar = bool | int | float | str | date | datetime
+
+def _one_error(message: str) -> WrapValidator:
+    """Replace pydantic's one-error-per-union-member list by a single message."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(message) from None
+
+    return WrapValidator(validate)
+
+
+Scalar = Annotated[
+    bool | int | float | str | date | datetime,
+    _one_error("expected one text, number, boolean or date value"),
+]
+Bound = Annotated[
+    float | date | datetime, _one_error("gt, gte, lt and lte compare with a number or a date")
+]
 _OPERATORS = ("exists", "equals", "one_of", "gt", "gte", "lt", "lte")
 
 
@@ -29,10 +57,10 @@ class Condition(BaseModel):
     exists: bool | None = None
     equals: Scalar | None = None
     one_of: list[Scalar] | None = None
-    gt: float | date | datetime | None = None
-    gte: float | date | datetime | None = None
-    lt: float | date | datetime | None = None
-    lte: float | date | datetime | None = None
+    gt: Bound | None = None
+    gte: Bound | None = None
+    lt: Bound | None = None
+    lte: Bound | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -80,5 +108,10 @@ class SegmentsFile(BaseModel):
         ids = [segment.id for segment in self.segments]
         duplicates = sorted({segment_id for segment_id in ids if ids.count(segment_id) > 1})
         if duplicates:
-            raise ValueError(f"segment ids must be unique: {', '.join(duplicates)}")
+            again = next(i for i, segment_id in enumerate(ids) if segment_id in ids[:i])
+            raise PydanticCustomError(
+                "duplicate_segment_id",
+                "segment ids must be unique: {ids}",
+                {"ids": ", ".join(duplicates), "at": ("segments", again, "id")},
+            )
         return self

@@ -63,6 +63,12 @@ def load_workspace(goals_dir: Path, environ: Mapping[str, str] | None = None) ->
             problems.extend(error.problems)
             continue
         if path.stem == SEGMENTS_FILE_STEM:
+            if document.data is None:
+                continue  # an empty segments file defines no segments
+            if not isinstance(document.data, dict):
+                message = "a segments file must be a mapping with a `segments:` list"
+                problems.append(ConfigProblem(path, 1, message))
+                continue
             try:
                 segments_file = document.validate(SegmentsFile)
             except ConfigError as error:
@@ -88,7 +94,9 @@ def load_workspace(goals_dir: Path, environ: Mapping[str, str] | None = None) ->
             other = workspace.files[connection.id].name
             line = document.line_of(("id",))
             problems.append(
-                ConfigProblem(document.path, line, f"connection id {connection.id!r} is also used by {other}")
+                ConfigProblem(
+                    document.path, line, f"connection id {connection.id!r} is also used by {other}"
+                )
             )
             continue
         problems.extend(_cross_check(connection, document, segments, goals_dir))
@@ -112,7 +120,9 @@ def _cross_check(
             known = ", ".join([ALL_SEGMENT, *sorted(segments)])
             line = document.line_of(("goals", index, "segment"))
             problems.append(
-                ConfigProblem(document.path, line, f"unknown segment {goal.segment!r} (segments: {known})")
+                ConfigProblem(
+                    document.path, line, f"unknown segment {goal.segment!r} (segments: {known})"
+                )
             )
         for column_index, column in enumerate(goal.columns):
             unknown = [s for s in column.segments or () if s != ALL_SEGMENT and s not in segments]
@@ -126,5 +136,7 @@ def _cross_check(
             key_path = key_file if key_file.is_absolute() else goals_dir / key_file
             if not key_path.is_file():
                 line = document.line_of(("goals", index, "encryption", "public_key_file"))
-                problems.append(ConfigProblem(document.path, line, f"public key file {key_path} not found"))
+                problems.append(
+                    ConfigProblem(document.path, line, f"public key file {key_path} not found")
+                )
     return problems

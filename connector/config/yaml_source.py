@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,9 +41,7 @@ class YamlDocument:
         line = node.start_mark.line + 1
         for part in loc:
             if isinstance(node, yaml.MappingNode):
-                found = next(
-                    (pair for pair in node.value if _scalar_equals(pair[0], part)), None
-                )
+                found = next((pair for pair in node.value if _scalar_equals(pair[0], part)), None)
                 if found is None:
                     continue  # a union tag or a missing key: stay on this mapping
                 line = found[0].start_mark.line + 1
@@ -65,13 +63,21 @@ class YamlDocument:
             raise ConfigError(self.problems_from(error)) from None
 
     def problems_from(self, error: ValidationError) -> list[ConfigProblem]:
-        problems = []
-        for detail in error.errors(include_input=False, include_url=False):
-            loc = tuple(detail["loc"])
-            problems.append(
-                ConfigProblem(self.path, self.line_of(loc), _describe(loc, detail))
-            )
-        return problems
+        return [
+            self.problem_for(detail)
+            for detail in error.errors(include_input=False, include_url=False)
+        ]
+
+    def problem_for(self, detail: ErrorDetails) -> ConfigProblem:
+        """One pydantic error as `FILE:LINE: message`.
+
+        A validator that checks a whole list (say, unique names) may point at
+        the offending item by raising PydanticCustomError with `ctx["at"]`, a
+        loc relative to its own.
+        """
+        loc: Loc = tuple(detail["loc"]) + tuple(detail.get("ctx", {}).get("at", ()))
+        line_loc = loc + ("type",) if detail["type"] == "union_tag_invalid" else loc
+        return ConfigProblem(self.path, self.line_of(line_loc), _describe(loc, detail))
 
 
 def _scalar_equals(node: yaml.Node, part: str | int) -> bool:
@@ -100,9 +106,11 @@ def _dotted(loc: Loc) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in ("import-profiles", "export-profiles", "import-groups"):
-            continue
-        elif part.startswith("function-after[") or part.startswith("function-"):
+        elif (
+            part in ("import-profiles", "export-profiles", "import-groups")
+            or part.startswith("function-after[")
+            or part.startswith("function-")
+        ):
             continue
         else:
             text += f".{part}" if text else part
@@ -136,24 +144,81 @@ def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> YamlDocum
     return YamlDocument(path, data, root)
 
 
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_STR_TAG = "tag:yaml.org,2002:str"
+_IN_PROGRESS = object()
+_SCALAR_KINDS = {
+    "tag:yaml.org,2002:timestamp": "date",
+    "tag:yaml.org,2002:int": "integer",
+    "tag:yaml.org,2002:float": "number",
+}
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,") else tag
+
+
 def _construct(
-    node: yaml.Node, path: Path, environ: Mapping[str, str], problems: list[ConfigProblem]
+    node: yaml.Node,
+    path: Path,
+    environ: Mapping[str, str],
+    problems: list[ConfigProblem],
+    built: dict[int, Any] | None = None,
 ) -> Any:
+    """Plain data from `node`: maps, lists and safe scalars only; never an object."""
+    built = {} if built is None else built
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        # An alias is the very same node: build it once (no "billion laughs"), never in a loop.
+        if id(node) in built:
+            if built[id(node)] is _IN_PROGRESS:
+                problems.append(ConfigProblem(path, line, "a YAML alias refers to itself"))
+                return None
+            return built[id(node)]
+        if node.tag not in (_MAP_TAG, _SEQ_TAG):
+            problems.append(
+                ConfigProblem(path, line, f"unsupported YAML tag {_short_tag(node.tag)}")
+            )
+            return None
+        built[id(node)] = _IN_PROGRESS
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _construct(key_node, path, environ, problems)
-            if key in result:
-                line = key_node.start_mark.line + 1
-                problems.append(ConfigProblem(path, line, f"duplicate key {key!r}"))
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                problems.append(
+                    ConfigProblem(path, key_line, "YAML merge keys (<<) are not supported")
+                )
                 continue
-            result[key] = _construct(value_node, path, environ, problems)
+            key = _construct(key_node, path, environ, problems, built)
+            if not isinstance(key, Hashable):
+                problems.append(ConfigProblem(path, key_line, "a key must be a plain value"))
+                continue
+            if key in result:
+                problems.append(ConfigProblem(path, key_line, f"duplicate key {key!r}"))
+                continue
+            result[key] = _construct(value_node, path, environ, problems, built)
+        built[id(node)] = result
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, path, environ, problems) for item in node.value]
-    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str" and "$" in node.value:
+        items = [_construct(item, path, environ, problems, built) for item in node.value]
+        built[id(node)] = items
+        return items
+    if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG and "$" in node.value:
         return _expand(node, path, environ, problems)
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError as error:
+        reason = error.problem or f"unsupported YAML tag {_short_tag(node.tag)}"
+        if reason.startswith("could not determine a constructor"):
+            reason = f"unsupported YAML tag {_short_tag(node.tag)}"
+        problems.append(ConfigProblem(path, line, reason))
+    except (ValueError, TypeError, OverflowError) as error:
+        # e.g. `2024-13-45` looks like a date to YAML but is not one
+        kind = _SCALAR_KINDS.get(node.tag, _short_tag(node.tag))
+        problems.append(ConfigProblem(path, line, f"{node.value!r} is not a valid {kind}: {error}"))
+    return None
 
 
 def _expand(
@@ -169,7 +234,9 @@ def _expand(
             return default
         line = node.start_mark.line + 1
         problems.append(
-            ConfigProblem(path, line, f"environment variable {name} is not set (used as ${{{name}}})")
+            ConfigProblem(
+                path, line, f"environment variable {name} is not set (used as ${{{name}}})"
+            )
         )
         return ""
 

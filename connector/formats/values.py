@@ -253,9 +253,12 @@ def _datetime_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
         moment = parse(value.strip())
         if moment is None:
             raise ConversionError(f"{_show(value)} is not a valid date-time (expected {expected})")
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=zone)
-        return moment.astimezone(UTC).isoformat()
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC).isoformat()
+        offset = zone.utcoffset(moment)
+        if offset:
+            moment -= offset
+        return moment.isoformat() + "+00:00"
 
     return convert
 

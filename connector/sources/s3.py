@@ -9,7 +9,7 @@ analyst can act on. Messages name the bucket and key, never a credential.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -159,7 +159,7 @@ class S3Client:
 
     # -- reading ---------------------------------------------------------------
 
-    async def list_objects(self, bucket: str, prefix: str = "") -> AsyncIterator[S3Object]:
+    async def list_objects(self, bucket: str, prefix: str = "") -> AsyncGenerator[S3Object, None]:
         """Every object under `prefix`, page by page, skipping "folder" markers (keys ending /)."""
         paginator = self._s3.get_paginator("list_objects_v2")
         # aiter(): aiobotocore's page iterator is iterable, but not an iterator itself.
@@ -189,7 +189,7 @@ class S3Client:
         *,
         etag: str | None = None,
         chunk_size: int = 1 << 20,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Stream an object in chunks of at most `chunk_size` bytes.
 
         With `etag`, S3 only answers if the object still has that content
@@ -481,8 +481,9 @@ class MultipartUpload:
                 response = await s3.create_multipart_upload(**params)
                 self._upload_id = response["UploadId"]
             number = len(self._parts) + 1
-            # Hand the buffer over instead of copying it: one part in memory.
-            body, self._buffer = self._buffer, bytearray()
+            # bytes, not the bytearray: botocore wraps only bytes in a BytesIO (without
+            # copying), which aiohttp streams instead of warning about a large raw body.
+            body, self._buffer = bytes(self._buffer), bytearray()
             response = await s3.upload_part(
                 Bucket=self.bucket,
                 Key=self.key,

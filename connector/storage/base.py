@@ -71,6 +71,14 @@ class StoreTransaction(ABC):
     def record_file(self, entry: LedgerEntry) -> None:
         """Note in the ledger that a goal applied this version of a file."""
 
+    @abstractmethod
+    def changed_profiles(self) -> tuple[int, int]:
+        """(change sequence of this transaction, profiles it has written so far).
+
+        Distinct profiles, however often each was saved: the exact "profiles
+        touched by this file" count without keeping their ids in memory.
+        """
+
 
 class ProfileStore(ABC):
     """Profiles, groups, the file ledger, run history, run locks and export watermarks."""
@@ -108,6 +116,10 @@ class ProfileStore(ABC):
     @abstractmethod
     def change_seq(self) -> int:
         """The latest committed change sequence number."""
+
+    @abstractmethod
+    def count_profiles_changed_in(self, change_seqs: Collection[int]) -> int:
+        """Profiles whose latest change carries one of these sequence numbers."""
 
     # -- groups --------------------------------------------------------------
     @abstractmethod

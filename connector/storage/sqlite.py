@@ -98,27 +98,43 @@ class SQLiteStore(ProfileStore):
             self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError, StoreError) as error:
+            if hasattr(self, "_db"):
+                self._db.close()
+            if isinstance(error, StoreError):
+                raise
             raise StoreError(f"cannot open the profile store {self.path}: {error}") from error
         self._unique: frozenset[str] | None = None
         self._in_transaction = False
 
     # -- schema ----------------------------------------------------------------
     def _migrate(self) -> None:
+        scripts = _migrations()
+        latest = scripts[-1][0] if scripts else 0
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        for number, script in _migrations():
-            if number <= version:
-                continue
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+        if version > latest:
+            raise StoreError(
+                f"the profile store {self.path} has schema version {version}, newer than "
+                f"this connector knows ({latest}); upgrade connector to open it"
+            )
+        if version == latest:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            # read again under the write lock: another process may have migrated meanwhile
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            for number, script in scripts:
+                if number <= version:
+                    continue
                 for statement in script.split(";\n"):
                     if statement.strip():
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={number}")
-                self._db.execute("COMMIT")
-            except BaseException:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise
+            raise
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -134,17 +150,30 @@ class SQLiteStore(ProfileStore):
             raise StoreError(f"the profile store {self.path} is busy or locked: {error}") from error
         self._in_transaction = True
         try:
+            # read under the write lock: another process may have declared unique properties
+            self._unique = None
             yield _SQLiteTransaction(self._db, self.unique_properties())
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         finally:
             self._in_transaction = False
 
+    def _rollback(self) -> None:
+        # SQLite rolls back by itself after some errors (disk full, I/O); a second
+        # ROLLBACK would then fail and hide the error that matters
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A short write outside a caller's transaction (history, locks, watermarks)."""
+        if self._in_transaction:
+            raise StoreError(
+                "cannot write run history, locks, watermarks or unique properties "
+                "while a transaction is open on the same store"
+            )
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
@@ -153,7 +182,7 @@ class SQLiteStore(ProfileStore):
             yield self._db
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def ensure_unique_properties(self, names: Collection[str]) -> None:
@@ -208,29 +237,32 @@ class SQLiteStore(ProfileStore):
     def iter_profiles(
         self, *, changed_after: int | None = None, batch_size: int = 2000
     ) -> Iterator[Profile]:
-        columns = "id, properties, created_at, updated_at, change_seq"
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        select = "SELECT id, properties, created_at, updated_at, change_seq FROM profiles"
         if changed_after is None:
-            last_id = ""
+            rows = self._db.execute(f"{select} ORDER BY id LIMIT ?", (batch_size,)).fetchall()
             while True:
-                rows = self._db.execute(
-                    f"SELECT {columns} FROM profiles WHERE id > ? ORDER BY id LIMIT ?",
-                    (last_id, batch_size),
-                ).fetchall()
                 yield from map(_profile, rows)
                 if len(rows) < batch_size:
                     return
-                last_id = rows[-1][0]
-        last_seq, last_id = changed_after, ""
+                rows = self._db.execute(
+                    f"{select} WHERE id > ? ORDER BY id LIMIT ?", (rows[-1][0], batch_size)
+                ).fetchall()
+        # strictly after `changed_after`: a profile stamped with that very sequence
+        # was already exported by the run that recorded it as its watermark
+        rows = self._db.execute(
+            f"{select} WHERE change_seq > ? ORDER BY change_seq, id LIMIT ?",
+            (changed_after, batch_size),
+        ).fetchall()
         while True:
-            rows = self._db.execute(
-                f"SELECT {columns} FROM profiles WHERE (change_seq, id) > (?, ?) "
-                "ORDER BY change_seq, id LIMIT ?",
-                (last_seq, last_id, batch_size),
-            ).fetchall()
             yield from map(_profile, rows)
             if len(rows) < batch_size:
                 return
-            last_seq, last_id = rows[-1][4], rows[-1][0]
+            rows = self._db.execute(
+                f"{select} WHERE (change_seq, id) > (?, ?) ORDER BY change_seq, id LIMIT ?",
+                (rows[-1][4], rows[-1][0], batch_size),
+            ).fetchall()
 
     def count_profiles(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM profiles").fetchone()[0])
@@ -238,6 +270,16 @@ class SQLiteStore(ProfileStore):
     def change_seq(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()
         return int(row[0])
+
+    def count_profiles_changed_in(self, change_seqs: Collection[int]) -> int:
+        seqs = sorted(set(change_seqs))
+        if not seqs:
+            return 0
+        return int(
+            self._db.execute(
+                f"SELECT count(*) FROM profiles WHERE change_seq IN ({_placeholders(len(seqs))})", seqs
+            ).fetchone()[0]
+        )
 
     # -- groups ----------------------------------------------------------------------
     def get_group(self, group_type: str, group_id: str) -> Group | None:
@@ -269,7 +311,7 @@ class SQLiteStore(ProfileStore):
         self, profile_ids: Collection[str], group_type: str
     ) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
-        for chunk in _chunks(list(profile_ids)):
+        for chunk in _chunks(list(dict.fromkeys(profile_ids))):
             for profile_id, group_id in self._db.execute(
                 f"SELECT profile_id, group_id FROM group_members WHERE type = ? "
                 f"AND profile_id IN ({_placeholders(len(chunk))}) ORDER BY group_id",
@@ -489,17 +531,16 @@ class _SQLiteTransaction(StoreTransaction):
         seq = self._next_seq()
         now = _now()
         rows = []
-        stale: list[tuple[str]] = []
-        fresh: list[tuple[str, str, str]] = []
+        reindex: dict[str, list[tuple[str, str]]] = {}
         for profile in profiles:
             rows.append((profile.id, _dumps(profile.properties), now, now, seq))
             profile.change_seq = seq
             if self._unique:
                 identifiers = _identifiers(profile, self._unique)
+                # a profile not loaded in this transaction may still have stored
+                # identifiers (it is saved whole, without a load): rewrite them too
                 if identifiers != self._indexed.get(profile.id):
-                    if profile.id in self._indexed:
-                        stale.append((profile.id,))
-                    fresh.extend((prop, value, profile.id) for prop, value in identifiers)
+                    reindex[profile.id] = identifiers
                     self._indexed[profile.id] = identifiers
         self._db.executemany(
             "INSERT INTO profiles (id, properties, created_at, updated_at, change_seq) "
@@ -508,16 +549,34 @@ class _SQLiteTransaction(StoreTransaction):
             "change_seq = excluded.change_seq",
             rows,
         )
-        if stale:
-            self._db.executemany("DELETE FROM identifiers WHERE profile_id = ?", stale)
-        if fresh:
+        if reindex:
+            self._db.executemany(
+                "DELETE FROM identifiers WHERE profile_id = ?", ((pid,) for pid in reindex)
+            )
+            fresh = [
+                (name, value, pid) for pid, pairs in reindex.items() for name, value in pairs
+            ]
             try:
                 self._db.executemany(
                     "INSERT INTO identifiers (property, value, profile_id) VALUES (?, ?, ?)", fresh
                 )
             except sqlite3.IntegrityError as error:
-                raise StoreError(f"a unique property value belongs to two profiles: {error}") from error
+                raise StoreError(self._conflict(fresh)) from error
         return len(rows)
+
+    def _conflict(self, fresh: list[tuple[str, str, str]]) -> str:
+        """Which unique value two profiles claim (after a failed identifier insert)."""
+        for name, value, profile_id in fresh:
+            row = self._db.execute(
+                "SELECT profile_id FROM identifiers WHERE property = ? AND value = ?",
+                (name, value),
+            ).fetchone()
+            if row is not None and row[0] != profile_id:
+                return (
+                    f"unique property {name!r} value {value!r} belongs to profile {row[0]!r}; "
+                    f"profile {profile_id!r} cannot have it too"
+                )
+        return "a unique property value belongs to two profiles"
 
     def delete_profiles(self, profile_ids: Collection[str]) -> int:
         ids = [(profile_id,) for profile_id in profile_ids]
@@ -561,6 +620,13 @@ class _SQLiteTransaction(StoreTransaction):
         )
         return self._db.total_changes - before
 
+    def changed_profiles(self) -> tuple[int, int]:
+        seq = self._next_seq()
+        (count,) = self._db.execute(
+            "SELECT count(*) FROM profiles WHERE change_seq = ?", (seq,)
+        ).fetchone()
+        return seq, int(count)
+
     def record_file(self, entry: LedgerEntry) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO ledger (connection, goal, key, etag, config_fingerprint, rows, "
@@ -579,8 +645,9 @@ class _SQLiteTransaction(StoreTransaction):
 
 
 def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
-    return [
+    pairs = (
         (name, value)
         for name in sorted(unique & profile.properties.keys())
         for value in profile.properties[name]
-    ]
+    )
+    return list(dict.fromkeys(pairs))  # a value repeated in one profile is one identifier

@@ -120,9 +120,7 @@ async def test_iter_object_with_current_etag(s3: S3Client, bucket: str) -> None:
     assert await read_all(s3, bucket, "a.csv", etag=obj.etag) == b"v1"
 
 
-async def test_iter_object_with_stale_etag_raises_object_changed(
-    s3: S3Client, bucket: str
-) -> None:
+async def test_iter_object_with_stale_etag_raises_object_changed(s3: S3Client, bucket: str) -> None:
     await s3.put_object(bucket, "a.csv", b"v1")
     [old] = await listed(s3, bucket)
     await s3.put_object(bucket, "a.csv", b"version two")
@@ -197,11 +195,16 @@ async def test_empty_upload_creates_empty_object(s3: S3Client, bucket: str) -> N
 
 
 async def test_exception_in_upload_aborts(s3: S3Client, bucket: str) -> None:
-    with pytest.raises(RuntimeError, match="boom"):
-        async with s3.open_upload(bucket, "out/partial.csv", part_size=5 * MiB) as upload:
+    upload = s3.open_upload(bucket, "out/partial.csv", part_size=5 * MiB)
+
+    async def fail_midway() -> None:
+        async with upload:
             await upload.write(os.urandom(6 * MiB))  # one part is already in S3
             assert len(await pending_uploads(s3, bucket)) == 1
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail_midway()
 
     assert await listed(s3, bucket) == []
     assert await pending_uploads(s3, bucket) == []
@@ -316,7 +319,7 @@ def client_error(code: str, status: int) -> ClientError:
 @pytest.mark.parametrize(
     ("code", "status", "expected"),
     [
-        ("AccessDenied", 403, "access denied (check the connection's credentials"),
+        ("AccessDenied", 403, r"access denied \(check the connection's credentials"),
         ("InvalidAccessKeyId", 403, "access key id is not known"),
         ("SignatureDoesNotMatch", 403, "secret access key does not match"),
         ("NoSuchBucket", 404, "bucket does not exist"),

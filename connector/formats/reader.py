@@ -1,0 +1,355 @@
+"""Streaming decode and parse of incoming delimited files.
+
+The import pipeline runs in a worker thread over a synchronous iterator of
+byte chunks, so everything here is synchronous and holds at most one chunk,
+one inflated piece and the largest record in memory:
+
+    bytes chunks -> iter_decoded (gunzip?, decode) -> text pieces
+                 -> DelimitedReader (split lines, csv) -> Row | RowProblem
+
+A problem that makes the rest of the file untrustworthy (bad gzip, wrong
+encoding, NUL bytes, a header that cannot name the columns, an unclosed
+quote swallowing the rest of the file) raises `FormatError`. A problem
+confined to one record becomes a `RowProblem` and parsing goes on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from connector.config.formats import ImportFormat
+from connector.errors import FormatError
+
+__all__ = ["DelimitedReader", "Row", "RowProblem", "iter_decoded"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+INFLATE_PIECE = 256 << 10
+"""Most bytes one inflate step produces, so a small chunk cannot balloon in memory."""
+MAX_FIELD_SIZE = 16 << 20
+INFLATION_FLOOR = 64 << 20
+"""Below this many inflated bytes the ratio check stays quiet (tiny files compress well)."""
+
+
+def _size(count: int) -> str:
+    return f"{count >> 20} MiB" if count >= 1 << 20 and count % (1 << 20) == 0 else f"{count:,}"
+
+
+# ---------------------------------------------------------------- bytes -> text
+
+
+def iter_decoded(
+    chunks: Iterable[bytes],
+    *,
+    encoding: str,
+    file: str,
+    max_inflation_ratio: int = 1000,
+    inflation_floor: int = INFLATION_FLOOR,
+) -> Iterator[str]:
+    """Decode a file's byte chunks into text pieces, inflating gzip when the bytes say so.
+
+    Gzip is recognised by its magic bytes, not the key's name, because files
+    are often misnamed. A UTF-8 byte-order mark is dropped. The pieces follow
+    the chunks and are not aligned to lines. `file` names the file in errors.
+    """
+    raw = _maybe_inflate(iter(chunks), file, max_inflation_ratio, inflation_floor)
+    return _decode(raw, encoding, file)
+
+
+def _maybe_inflate(
+    chunks: Iterator[bytes], file: str, max_ratio: int, floor: int
+) -> Iterator[bytes]:
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= len(GZIP_MAGIC):
+            break
+    if not head.startswith(GZIP_MAGIC):
+        if head:
+            yield head
+        yield from chunks
+        return
+    yield from _inflate(head, chunks, file, max_ratio, floor)
+
+
+def _inflate(
+    head: bytes, chunks: Iterator[bytes], file: str, max_ratio: int, floor: int
+) -> Iterator[bytes]:
+    """Inflate concatenated gzip members in bounded pieces, refusing bombs and truncation.
+
+    Zero bytes between or after members are padding (tape-era writers add it).
+    """
+    member: zlib._Decompress | None = None
+    consumed = 0
+    produced = 0
+    for chunk in itertools.chain((head,), chunks):
+        data = chunk
+        while True:
+            if member is None:
+                data = data.lstrip(b"\x00")
+                if not data:
+                    break
+                member = zlib.decompressobj(wbits=31)
+            try:
+                piece = member.decompress(data, INFLATE_PIECE)
+            except zlib.error as error:
+                raise FormatError(f"file is not valid gzip: {error}", file=file) from None
+            consumed += len(data) - len(member.unconsumed_tail) - len(member.unused_data)
+            if piece:
+                produced += len(piece)
+                if produced > floor and produced > max_ratio * consumed:
+                    raise FormatError(
+                        f"inflates more than {max_ratio}x: refusing a possible gzip bomb",
+                        file=file,
+                    )
+                yield piece
+            if member.eof:
+                data = member.unused_data
+                member = None
+                continue
+            data = member.unconsumed_tail
+            if not data and len(piece) < INFLATE_PIECE:
+                break
+    if member is not None:
+        raise FormatError("gzip data ends early (truncated file?)", file=file)
+
+
+def _count_breaks(text: str) -> int:
+    return text.count("\n") or text.count("\r")
+
+
+def _decode(raw: Iterator[bytes], encoding: str, file: str) -> Iterator[str]:
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)()
+    hint = (
+        "set `format.encoding` (e.g. latin-1)"
+        if utf8
+        else "set `format.encoding` to the file's encoding"
+    )
+    line = 1
+    final = False
+    while not final:
+        chunk = next(raw, None)
+        final = chunk is None
+        try:
+            text = decoder.decode(chunk or b"", final)
+        except UnicodeDecodeError as error:
+            before = error.object[: error.start].decode(encoding, errors="replace")
+            bad = " ".join(f"0x{byte:02x}" for byte in error.object[error.start : error.end])
+            raise FormatError(
+                f"bytes {bad} are not valid {encoding}; {hint}",
+                file=file,
+                line=line + _count_breaks(before),
+            ) from None
+        if not text:
+            continue
+        if "\x00" in text:
+            raise FormatError(
+                "contains a NUL character (is the file UTF-16? set `format.encoding`)",
+                file=file,
+                line=line + _count_breaks(text[: text.index("\x00")]),
+            )
+        line += _count_breaks(text)
+        yield text
+
+
+# ---------------------------------------------------------------- text -> records
+
+
+@dataclass(slots=True)
+class Row:
+    """One record: `line` is the physical line where it starts (the header is line 1)."""
+
+    line: int
+    values: list[str]
+
+
+@dataclass(slots=True)
+class RowProblem:
+    """One record that cannot be used; the rest of the file goes on."""
+
+    line: int
+    column: str | None
+    reason: str
+
+
+def _line_batches(pieces: Iterable[str], *, file: str, max_line: int) -> Iterator[list[str]]:
+    """Cut text pieces into lists of lines that keep their endings (\n, \r\n or \r).
+
+    The csv module ends a record at the end of each string it is given, so a
+    line must never be cut elsewhere: `str.splitlines` would also cut at
+    \x85, \u2028 and friends, which are data. A trailing \r waits for the
+    next piece in case a \n follows. Memory is bounded by `max_line`. Lists
+    (not single lines) are handed out so the per-line work stays in C.
+    """
+    parts: list[str] = []
+    waiting = 0
+    emitted = 0
+    for piece in pieces:
+        if "\n" not in piece and "\r" not in piece:
+            parts.append(piece)
+            waiting += len(piece)
+            if waiting > max_line:
+                raise FormatError(
+                    f"a line is longer than {_size(max_line)} characters",
+                    file=file,
+                    line=emitted + 1,
+                )
+            continue
+        if parts:
+            parts.append(piece)
+            text = "".join(parts)
+            parts.clear()
+        else:
+            text = piece
+        lines = io.StringIO(text, newline="").readlines()
+        if lines[-1][-1] != "\n":
+            parts.append(lines.pop())
+        waiting = len(parts[0]) if parts else 0
+        emitted += len(lines)
+        yield lines
+    if parts:
+        yield ["".join(parts)]
+
+
+def _lines(pieces: Iterable[str], *, file: str, max_line: int) -> Iterator[str]:
+    return itertools.chain.from_iterable(_line_batches(pieces, file=file, max_line=max_line))
+
+
+class DelimitedReader:
+    """Parses decoded text into `Row`s, or `RowProblem`s for records that do not fit.
+
+    The header is read eagerly by the constructor, so `columns` is known (and
+    header problems raise `FormatError`) before the first row is asked for.
+    Iterate once. Multi-value cells are not split here: the mapping knows
+    which columns hold lists.
+
+    `max_field_size` is applied through `csv.field_size_limit`, which is
+    process-wide; every reader sets the same default.
+    """
+
+    def __init__(
+        self,
+        text: Iterable[str],
+        fmt: ImportFormat,
+        *,
+        file: str,
+        max_field_size: int = MAX_FIELD_SIZE,
+    ) -> None:
+        self.file = file
+        self._max_field_size = max_field_size
+        if csv.field_size_limit() != max_field_size:
+            csv.field_size_limit(max_field_size)
+        self._reader = csv.reader(
+            _lines(text, file=file, max_line=4 * max_field_size),
+            delimiter=fmt.field_separator,
+            quotechar=fmt.quote_char,
+            escapechar=fmt.escape_char,
+            doublequote=True,
+            skipinitialspace=False,
+            strict=True,
+        )
+        self._quote_char = fmt.quote_char
+        self._first: Row | RowProblem | None = None
+        if fmt.header:
+            self.columns = self._read_header()
+        else:
+            self.columns = list(fmt.columns or [])
+            self._first = self._next_record()
+            if isinstance(self._first, Row) and self._first.values:
+                self._first.values[0] = self._first.values[0].removeprefix("\ufeff")
+
+    def _read_header(self) -> list[str]:
+        while True:
+            record = self._next_record()
+            if record is None:
+                raise FormatError("file is empty", file=self.file)
+            if isinstance(record, RowProblem):
+                raise FormatError(f"header: {record.reason}", file=self.file, line=record.line)
+            if record.values:
+                break
+        names = [name.strip() for name in record.values]
+        names[0] = names[0].removeprefix("\ufeff").strip()
+        empty = [str(position) for position, name in enumerate(names, 1) if not name]
+        if empty:
+            raise FormatError(
+                f"the header has empty column names at positions {', '.join(empty)}",
+                file=self.file,
+                line=record.line,
+            )
+        positions: dict[str, list[int]] = {}
+        for position, name in enumerate(names, 1):
+            positions.setdefault(name, []).append(position)
+        duplicates = [
+            f"{name!r} (positions {', '.join(map(str, where))})"
+            for name, where in positions.items()
+            if len(where) > 1
+        ]
+        if duplicates:
+            raise FormatError(
+                f"the header repeats column names: {'; '.join(duplicates)}",
+                file=self.file,
+                line=record.line,
+            )
+        return names
+
+    def _next_record(self) -> Row | RowProblem | None:
+        """The next record, a RowProblem for a malformed one, or None at the end."""
+        reader = self._reader
+        start = reader.line_num + 1
+        try:
+            return Row(start, next(reader))
+        except StopIteration:
+            return None
+        except csv.Error as error:
+            return self._problem(start, str(error))
+
+    def _problem(self, line: int, message: str) -> RowProblem:
+        if message.startswith("field larger than field limit"):
+            raise FormatError(
+                f"field longer than {_size(self._max_field_size)}", file=self.file, line=line
+            ) from None
+        if message.startswith("unexpected end of data"):
+            raise FormatError(
+                f"a quoted field starting on this line is never closed "
+                f"(quote character {self._quote_char!r}); the rest of the file is unreadable",
+                file=self.file,
+                line=line,
+            ) from None
+        return RowProblem(line, None, f"malformed record: {message}")
+
+    def __iter__(self) -> Iterator[Row | RowProblem]:
+        expected = len(self.columns)
+        first = self._first
+        self._first = None
+        if first is not None:
+            if isinstance(first, RowProblem) or len(first.values) == expected:
+                yield first
+            elif first.values:
+                yield self._ragged(first)
+        reader = self._reader
+        while True:
+            start = reader.line_num + 1
+            try:
+                for values in reader:
+                    if len(values) == expected:
+                        yield Row(start, values)
+                    elif values:
+                        yield RowProblem(
+                            start, None, f"expected {expected} fields, found {len(values)}"
+                        )
+                    start = reader.line_num + 1
+            except csv.Error as error:
+                yield self._problem(start, str(error))
+            else:
+                return
+
+    def _ragged(self, row: Row) -> RowProblem:
+        return RowProblem(
+            row.line, None, f"expected {len(self.columns)} fields, found {len(row.values)}"
+        )

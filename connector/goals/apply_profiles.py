@@ -1,0 +1,138 @@
+"""Apply a batch of rows to profiles: resolve, load, run the rules, save — a few queries a batch.
+
+Each row's changes are staged first and land on the profile only when the
+whole row is good (every rule applied, unique values free, consent given),
+so a rejected row leaves no trace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+
+from connector.config.goals import PROFILE_ID, ImportProfilesGoal
+from connector.goals.consent import CONSENT_PROPERTY, has_consent
+from connector.goals.rows import RowChanges
+from connector.storage import Profile, RowReject, RunCounts, StoreTransaction
+
+
+class ProfileApplier:
+    """Applies `RowChanges` of one import goal inside one store transaction."""
+
+    def __init__(
+        self,
+        tx: StoreTransaction,
+        goal: ImportProfilesGoal,
+        *,
+        file: str,
+        objectives: Collection[str],
+        unique_properties: Collection[str],
+    ) -> None:
+        self._tx = tx
+        self._file = file
+        self._match_property = goal.match.property
+        self._create_missing = goal.match.create_missing
+        self._objectives = frozenset(objectives)
+        self._unique = frozenset(unique_properties) - {goal.match.property}
+        self.counts = RunCounts()
+
+    def finish(self) -> tuple[RunCounts, int]:
+        """This file's counts, and the change sequence its writes carry."""
+        seq, touched = self._tx.changed_profiles()
+        self.counts.profiles_updated = touched - self.counts.profiles_created
+        return self.counts, seq
+
+    def apply(self, rows: Sequence[RowChanges], rejects: list[RowReject]) -> None:
+        outcome = self.counts
+        keys = [row.key for row in rows]
+        owner_of_key = self._tx.resolve_profiles(self._match_property, keys)
+        profiles = self._tx.load_profiles(set(owner_of_key.values()))
+        owners = self._unique_owners(rows)
+        changed: dict[str, Profile] = {}
+        for row in rows:
+            profile_id = owner_of_key.get(row.key)
+            created = profile_id is None
+            if profile_id is None:
+                if not self._create_missing:
+                    outcome.rows_skipped += 1
+                    continue
+                profile = self._new_profile(row.key)
+            else:
+                profile = profiles[profile_id]
+            staged = self._stage(profile, row, owners, rejects)
+            if staged is None:
+                continue
+            if self._objectives and not has_consent(
+                {**profile.properties, **staged}, self._objectives
+            ):
+                outcome.rows_skipped += 1
+                continue
+            if created:
+                owner_of_key[row.key] = profile.id
+                profiles[profile.id] = profile
+                outcome.profiles_created += 1
+            for name, values in staged.items():
+                if name in self._unique:
+                    for value in values:
+                        owners[(name, value)] = profile.id
+            if staged or created:
+                profile.properties.update(staged)
+                changed[profile.id] = profile
+            outcome.rows_applied += 1
+        if changed:
+            self._tx.save_profiles(changed.values())
+
+    def _new_profile(self, key: str) -> Profile:
+        if self._match_property == PROFILE_ID:
+            return Profile(key)
+        return Profile(uuid.uuid4().hex, {self._match_property: [key]})
+
+    def _stage(
+        self,
+        profile: Profile,
+        row: RowChanges,
+        owners: dict[tuple[str, str], str],
+        rejects: list[RowReject],
+    ) -> dict[str, list[str]] | None:
+        """The row's new values by property, or None (and a reject) if the row cannot apply."""
+        staged: dict[str, list[str]] = {}
+        current = profile.properties
+        for mapping, values in row.cells:
+            name = mapping.property
+            before = staged.get(name, current.get(name, []))
+            try:
+                after = mapping.rule(before, values)
+            except ValueError as error:
+                rejects.append(RowReject(self._file, row.line, mapping.column, str(error)))
+                return None
+            if after != before:
+                staged[name] = after
+            if name in self._unique:
+                for value in after:
+                    owner = owners.get((name, value))
+                    if owner is not None and owner != profile.id:
+                        rejects.append(
+                            RowReject(
+                                self._file,
+                                row.line,
+                                mapping.column,
+                                f"{name} {value!r} already belongs to profile {owner}",
+                            )
+                        )
+                        return None
+        if CONSENT_PROPERTY in staged and not staged[CONSENT_PROPERTY]:
+            del staged[CONSENT_PROPERTY]
+        return staged
+
+    def _unique_owners(self, rows: Sequence[RowChanges]) -> dict[tuple[str, str], str]:
+        """Who already holds the unique values these rows would write."""
+        wanted: dict[str, set[str]] = {}
+        for row in rows:
+            for mapping, values in row.cells:
+                if mapping.property in self._unique:
+                    wanted.setdefault(mapping.property, set()).update(values)
+        owners: dict[tuple[str, str], str] = {}
+        for name, values in wanted.items():
+            for value, owner in self._tx.resolve_profiles(name, values).items():
+                owners[(name, value)] = owner
+        return owners

@@ -1,0 +1,71 @@
+"""What a goal run is given (`GoalContext`) and what it gives back (`GoalResult`)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from connector.config import Connection
+from connector.goals.segments import SegmentIndex
+from connector.sources import S3Credentials
+from connector.storage import ProfileStore, RowReject, RunCounts
+
+
+class Progress(Protocol):
+    """Told about files and rows as they go; the CLI draws a bar, the daemon logs."""
+
+    def file_started(self, goal: str, key: str, size: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+    def file_finished(self, goal: str, key: str, outcome: str) -> None: ...
+
+
+class NoProgress:
+    def file_started(self, goal: str, key: str, size: int) -> None:
+        pass
+
+    def advance(self, rows: int) -> None:
+        pass
+
+    def file_finished(self, goal: str, key: str, outcome: str) -> None:
+        pass
+
+
+@dataclass
+class GoalContext:
+    connection: Connection
+    store: ProfileStore
+    credentials: S3Credentials
+    run_id: int
+    goals_dir: Path
+    segments: SegmentIndex
+    dry_run: bool = False
+    batch_size: int = 5000
+    max_rejects: int = 1000
+    progress: Progress = field(default_factory=NoProgress)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set on a graceful stop: finish (or roll back) the current file, start no other."""
+
+
+@dataclass
+class GoalResult:
+    """Counts, kept rejects (bounded), file-level errors, and the change sequences written."""
+
+    counts: RunCounts = field(default_factory=RunCounts)
+    rejects: list[RowReject] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    change_seqs: list[int] = field(default_factory=list)
+
+    def reject(self, reject: RowReject, limit: int) -> None:
+        self.counts.rows_rejected += 1
+        if len(self.rejects) < limit:
+            self.rejects.append(reject)
+
+    def merge(self, other: GoalResult, limit: int) -> None:
+        self.counts.add(other.counts)
+        self.rejects.extend(other.rejects[: max(0, limit - len(self.rejects))])
+        self.errors.extend(other.errors)
+        self.change_seqs.extend(other.change_seqs)

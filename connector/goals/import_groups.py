@@ -1,0 +1,109 @@
+"""The import-groups goal: households, companies, accounts, with properties and members.
+
+It shares the whole file pipeline of profile imports (scan, stream, parse,
+ledger, one transaction per file); only the applier differs. Members are
+linked through the profile id or a unique profile property; a member that
+matches no profile is counted, never created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+
+from connector.config.goals import PROFILE_ID, ImportGroupsGoal
+from connector.goals.context import GoalContext, GoalResult
+from connector.goals.importing import run_import
+from connector.goals.rows import RowChanges
+from connector.storage import Group, RowReject, RunCounts, StoreTransaction
+
+log = structlog.get_logger("connector.import")
+
+
+class GroupApplier:
+    """Applies rows of one group file: group properties by the rules, then memberships."""
+
+    def __init__(self, tx: StoreTransaction, goal: ImportGroupsGoal, *, file: str) -> None:
+        self._tx = tx
+        self._file = file
+        self._type = goal.group_type
+        self._member_property = goal.members.property if goal.members else PROFILE_ID
+        self._touched: set[str] = set()
+        self._unmatched_examples: list[str] = []
+        self.counts = RunCounts()
+
+    def apply(self, rows: Sequence[RowChanges], rejects: list[RowReject]) -> None:
+        groups = self._tx.load_groups(self._type, {row.key for row in rows})
+        member_values = {value for row in rows for value in row.extra}
+        profile_of = self._tx.resolve_profiles(self._member_property, member_values)
+        changed: dict[str, Group] = {}
+        memberships: list[tuple[str, str]] = []
+        for row in rows:
+            group = groups.get(row.key)
+            created = group is None
+            if group is None:
+                group = Group(self._type, row.key)
+            staged = self._stage(group, row, rejects)
+            if staged is None:
+                continue
+            if created:
+                groups[row.key] = group
+                self.counts.groups_created += 1
+            if staged or created:
+                group.properties.update(staged)
+                changed[group.id] = group
+            for value in row.extra:
+                profile_id = profile_of.get(value)
+                if profile_id is None:
+                    self.counts.members_unmatched += 1
+                    if len(self._unmatched_examples) < 5:
+                        self._unmatched_examples.append(f"line {row.line}: {value}")
+                else:
+                    memberships.append((group.id, profile_id))
+            self._touched.add(group.id)
+            self.counts.rows_applied += 1
+        if changed:
+            self._tx.save_groups(changed.values())
+        if memberships:
+            self._tx.add_members(self._type, memberships)
+
+    def _stage(
+        self, group: Group, row: RowChanges, rejects: list[RowReject]
+    ) -> dict[str, list[str]] | None:
+        staged: dict[str, list[str]] = {}
+        for mapping, values in row.cells:
+            before = staged.get(mapping.property, group.properties.get(mapping.property, []))
+            try:
+                after = mapping.rule(before, values)
+            except ValueError as error:
+                rejects.append(RowReject(self._file, row.line, mapping.column, str(error)))
+                return None
+            if after != before:
+                staged[mapping.property] = after
+        return staged
+
+    def finish(self) -> tuple[RunCounts, int]:
+        self.counts.groups_updated = len(self._touched) - self.counts.groups_created
+        if self.counts.members_unmatched:
+            log.warning(
+                "members matched no profile and were not linked",
+                file=self._file,
+                count=self.counts.members_unmatched,
+                examples=self._unmatched_examples,
+            )
+        seq, _ = self._tx.changed_profiles()
+        return self.counts, seq
+
+
+async def import_groups(ctx: GoalContext, goal: ImportGroupsGoal) -> GoalResult:
+    """Apply every new or changed group file of the goal."""
+    if goal.members and goal.members.property != PROFILE_ID:
+        await asyncio.to_thread(ctx.store.ensure_unique_properties, [goal.members.property])
+
+    def make_applier(tx: StoreTransaction, file: str) -> GroupApplier:
+        return GroupApplier(tx, goal, file=file)
+
+    extra = goal.members.column if goal.members else None
+    return await run_import(ctx, goal, make_applier, extra_column=extra)

@@ -1,0 +1,25 @@
+"""The import-profiles goal: files from S3 into profiles, by the goal's mapping rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from connector.config.goals import PROFILE_ID, ImportProfilesGoal
+from connector.goals.apply_profiles import ProfileApplier
+from connector.goals.context import GoalContext, GoalResult
+from connector.goals.importing import run_import
+from connector.storage import StoreTransaction
+
+
+async def import_profiles(ctx: GoalContext, goal: ImportProfilesGoal) -> GoalResult:
+    """Apply every new or changed file; the match property becomes a unique identifier."""
+    if goal.match.property != PROFILE_ID:
+        await asyncio.to_thread(ctx.store.ensure_unique_properties, [goal.match.property])
+    unique = ctx.store.unique_properties()
+
+    def make_applier(tx: StoreTransaction, file: str) -> ProfileApplier:
+        return ProfileApplier(
+            tx, goal, file=file, objectives=ctx.connection.objectives, unique_properties=unique
+        )
+
+    return await run_import(ctx, goal, make_applier)

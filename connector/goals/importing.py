@@ -1,0 +1,198 @@
+"""The file handling every import goal shares: scan, stream, parse, batch, apply, ledger.
+
+One file is one store transaction, rows and ledger entry together: a process
+killed at any moment leaves the file either wholly applied and recorded, or
+not at all, and the next run applies it exactly once. Profiles and groups
+differ only in the `Applier` that turns a batch of rows into writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+
+from connector.config.connection import ImportGoal
+from connector.errors import FormatError, ObjectChangedError, SourceError, StoreError
+from connector.formats import DelimitedReader, iter_decoded
+from connector.goals.channel import ChunkChannel
+from connector.goals.context import GoalContext, GoalResult
+from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
+from connector.goals.rows import RowChanges, RowPlan
+from connector.sources import S3Client, S3Object
+from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
+
+log = structlog.get_logger("connector.import")
+
+
+class Applier(Protocol):
+    """Turns batches of parsed rows into store writes for one file."""
+
+    def apply(self, rows: list[RowChanges], rejects: list[RowReject]) -> None: ...
+
+    def finish(self) -> tuple[RunCounts, int]:
+        """The file's counts and the change sequence of its writes."""
+        ...
+
+
+ApplierFactory = Callable[[StoreTransaction, str], Applier]
+
+
+class _DryRun(Exception):  # noqa: N818 -- a control-flow signal, not an error
+    """Raised at the end of a dry-run file to roll its transaction back."""
+
+
+async def run_import(
+    ctx: GoalContext,
+    goal: ImportGoal,
+    make_applier: ApplierFactory,
+    *,
+    extra_column: str | None = None,
+) -> GoalResult:
+    """Import every new or changed file of `goal`, oldest first."""
+    result = GoalResult()
+    fingerprint = goal_fingerprint(goal, ctx.connection.objectives)
+    ledger = await asyncio.to_thread(ctx.store.ledger, ctx.connection.id, goal.name)
+    async with S3Client(ctx.credentials) as s3:
+        files = await scan_files(s3, goal, ledger, fingerprint)
+        for scanned in files:
+            if scanned.state is FileState.IMPORTED:
+                result.counts.files_skipped += 1
+                continue
+            if ctx.stopping.is_set():
+                log.info("stopping: file left for the next run", key=scanned.key)
+                break
+            await _import_one(
+                ctx, goal, s3, scanned, fingerprint, make_applier, extra_column, result
+            )
+    return result
+
+
+async def _import_one(
+    ctx: GoalContext,
+    goal: ImportGoal,
+    s3: S3Client,
+    scanned: ScannedFile,
+    fingerprint: str,
+    make_applier: ApplierFactory,
+    extra_column: str | None,
+    result: GoalResult,
+) -> None:
+    obj = scanned.object
+    file_log = log.bind(
+        connection=ctx.connection.id, goal=goal.name, run_id=ctx.run_id, key=obj.key
+    )
+    file_log.info("file started", state=str(scanned.state), size=obj.size, etag=obj.etag)
+    ctx.progress.file_started(goal.name, obj.key, obj.size)
+    channel = ChunkChannel()
+    producer = asyncio.create_task(
+        channel.pump(s3.iter_object(goal.source.bucket, obj.key, etag=obj.etag))
+    )
+    started = time.monotonic()
+    outcome = "failed"
+    try:
+        file_result = await asyncio.to_thread(
+            apply_file, ctx, goal, obj, channel, fingerprint, make_applier, extra_column
+        )
+    except ObjectChangedError:
+        outcome = "changed while read; left for the next run"
+        file_log.warning("file changed while it was read; nothing applied, retried next run")
+        result.errors.append(f"{obj.key}: changed while it was read; it will be imported next run")
+    except (FormatError, SourceError, StoreError) as error:
+        file_log.error("file not imported", error=str(error))
+        result.errors.append(str(error))
+    else:
+        outcome = "dry run" if ctx.dry_run else "imported"
+        result.merge(file_result, ctx.max_rejects)
+        result.counts.files += 1
+        result.counts.bytes_transferred += obj.size
+        elapsed = max(time.monotonic() - started, 1e-9)
+        file_log.info(
+            "file imported" if not ctx.dry_run else "file checked (dry run, nothing written)",
+            rows=file_result.counts.rows_read,
+            applied=file_result.counts.rows_applied,
+            rejected=file_result.counts.rows_rejected,
+            rows_per_second=round(file_result.counts.rows_read / elapsed),
+        )
+    finally:
+        channel.abandon()
+        await producer
+        ctx.progress.file_finished(goal.name, obj.key, outcome)
+
+
+def apply_file(
+    ctx: GoalContext,
+    goal: ImportGoal,
+    obj: S3Object,
+    chunks: ChunkChannel,
+    fingerprint: str,
+    make_applier: ApplierFactory,
+    extra_column: str | None,
+) -> GoalResult:
+    """Parse and apply one file in one transaction (runs in a worker thread)."""
+    result = GoalResult()
+    try:
+        with ctx.store.transaction() as tx:
+            text = iter_decoded(chunks, encoding=goal.format.encoding, file=obj.key)
+            reader = DelimitedReader(text, goal.format, file=obj.key)
+            plan = RowPlan(goal, reader.columns, file=obj.key, extra_column=extra_column)
+            applier = make_applier(tx, obj.key)
+            read = [0]
+            rejects: list[RowReject] = []
+            for batch in _batches(plan.rows(reader, read), ctx.batch_size, rejects):
+                before = read[0]
+                applier.apply(batch, rejects)
+                for reject in rejects:
+                    result.reject(reject, ctx.max_rejects)
+                rejects.clear()
+                ctx.progress.advance(read[0] - before)
+            for reject in rejects:
+                result.reject(reject, ctx.max_rejects)
+            counts, seq = applier.finish()
+            counts.rows_read = read[0]
+            counts.rows_rejected = result.counts.rows_rejected
+            result.counts = counts
+            result.change_seqs.append(seq)
+            tx.record_file(
+                LedgerEntry(
+                    ctx.connection.id,
+                    goal.name,
+                    obj.key,
+                    obj.etag,
+                    fingerprint,
+                    read[0],
+                    datetime.now(UTC),
+                    ctx.run_id,
+                )
+            )
+            if ctx.dry_run:
+                raise _DryRun
+    except _DryRun:
+        result.change_seqs.clear()
+    finally:
+        chunks.abandon()
+    return result
+
+
+def _batches(
+    rows: Iterator[RowChanges | RowReject], size: int, rejects: list[RowReject]
+) -> Iterator[list[RowChanges]]:
+    """Group good rows into batches; rejects go straight to `rejects`."""
+    batch: list[RowChanges] = []
+    for row in rows:
+        if isinstance(row, RowReject):
+            rejects.append(row)
+            continue
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__ = ["Applier", "ApplierFactory", "apply_file", "run_import"]

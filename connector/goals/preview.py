@@ -1,0 +1,115 @@
+"""What a goal would do with a file, row by row, before anything is written."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from connector.config.connection import ImportGoal
+from connector.config.goals import ImportGroupsGoal
+from connector.errors import SourceError
+from connector.formats import DelimitedReader, RowProblem, iter_decoded
+from connector.goals.files import goal_fingerprint, scan_files
+from connector.goals.rows import RowChanges, RowPlan
+from connector.sources import S3Client, S3Credentials
+from connector.storage import ProfileStore, RowReject
+
+
+@dataclass
+class PreviewRow:
+    line: int
+    key: str | None
+    target: str
+    """"existing profile ...", "new profile", "no match (skipped)", or the reject reason."""
+    cells: list[tuple[str, str, str, str, list[str]]] = field(default_factory=list)
+    """(column, raw cell, property, rule, converted values)."""
+    reject: RowReject | None = None
+
+
+@dataclass
+class Preview:
+    key: str
+    columns: list[str]
+    rows: list[PreviewRow]
+
+
+async def preview_file(
+    credentials: S3Credentials,
+    store: ProfileStore,
+    connection_id: str,
+    objectives: list[str],
+    goal: ImportGoal,
+    key: str | None,
+    rows: int,
+    *,
+    read_limit: int = 4 << 20,
+) -> Preview:
+    """Parse the first `rows` rows of `key` (or the goal's first matching file)."""
+    async with S3Client(credentials) as s3:
+        if key is None:
+            ledger = store.ledger(connection_id, goal.name)
+            files = await scan_files(s3, goal, ledger, goal_fingerprint(goal, objectives))
+            if not files:
+                raise SourceError(
+                    f"no file under prefix {goal.source.prefix!r} matches {goal.source.files}",
+                    bucket=goal.source.bucket,
+                )
+            key = files[0].key
+        chunks = [
+            chunk async for chunk in _limited(s3.iter_object(goal.source.bucket, key), read_limit)
+        ]
+    text = iter_decoded(iter(chunks), encoding=goal.format.encoding, file=key)
+    reader = DelimitedReader(text, goal.format, file=key)
+    extra = goal.members.column if isinstance(goal, ImportGroupsGoal) and goal.members else None
+    plan = RowPlan(goal, reader.columns, file=key, extra_column=extra)
+    previews = []
+    for record in itertools.islice(reader, rows):
+        if isinstance(record, RowProblem):
+            reject = RowReject(key, record.line, record.column, record.reason)
+            previews.append(
+                PreviewRow(record.line, None, f"rejected: {record.reason}", reject=reject)
+            )
+        else:
+            previews.append(_describe(plan.parse(record), record.values, goal, store))
+    return Preview(key, reader.columns, previews)
+
+
+async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """Stop downloading after `limit` bytes: a preview needs the first rows only."""
+    total = 0
+    async for chunk in chunks:
+        yield chunk
+        total += len(chunk)
+        if total >= limit:
+            return
+
+
+def _describe(
+    parsed: RowChanges | RowReject, raw: list[str], goal: ImportGoal, store: ProfileStore
+) -> PreviewRow:
+    if isinstance(parsed, RowReject):
+        column = f" (column {parsed.column})" if parsed.column else ""
+        return PreviewRow(parsed.line, None, f"rejected{column}: {parsed.reason}", reject=parsed)
+    cells = [
+        (mapping.column, raw[mapping.index], mapping.property, mapping.rule_name, values)
+        for mapping, values in parsed.cells
+    ]
+    if isinstance(goal, ImportGroupsGoal):
+        group = store.get_group(goal.group_type, parsed.key)
+        target = (
+            f"existing {goal.group_type} {parsed.key}"
+            if group
+            else f"new {goal.group_type} {parsed.key}"
+        )
+        if parsed.extra:
+            target += f"; members {', '.join(parsed.extra)}"
+        return PreviewRow(parsed.line, parsed.key, target, cells)
+    found = store.find_profiles(goal.match.property, parsed.key)
+    if found:
+        target = f"existing profile {found[0].id}"
+    elif goal.match.create_missing:
+        target = "new profile"
+    else:
+        target = "no matching profile (row skipped; create_missing is off)"
+    return PreviewRow(parsed.line, parsed.key, target, cells)

@@ -1,0 +1,127 @@
+"""From a parsed record to the changes it asks for: convert, split, name the target property.
+
+A `RowPlan` is built once per file from the goal and the file's header, so
+the per-row work is a loop over precompiled mappings. A row either becomes
+a `RowChanges` or a `RowReject` naming the line, the column and the reason:
+errors are values, the rest of the file goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, Mapping
+from connector.errors import FormatError
+from connector.formats import ConversionError, Row, RowProblem, make_converter
+from connector.rules import RULES, Rule
+from connector.storage import RowReject
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMapping:
+    index: int
+    column: str
+    property: str
+    rule_name: str
+    rule: Rule
+    convert: Callable[[str], str]
+    split: str | None
+    """The multi-value separator, or None for columns that hold one value (sum)."""
+
+
+@dataclass(slots=True)
+class RowChanges:
+    """A row ready to apply: whose it is (`key`) and each property's incoming values."""
+
+    line: int
+    key: str
+    cells: list[tuple[CompiledMapping, list[str]]]
+    extra: list[str]
+    """Values of the goal's extra column (group members), split and stripped."""
+
+
+class RowPlan:
+    """How one file's rows map to property changes, checked against its header."""
+
+    def __init__(
+        self,
+        goal: ImportProfilesGoal | ImportGroupsGoal,
+        columns: list[str],
+        *,
+        file: str,
+        extra_column: str | None = None,
+    ) -> None:
+        self.file = file
+        positions = {name: index for index, name in enumerate(columns)}
+        wanted = [goal.match.column, *(m.column for m in goal.mappings)]
+        if extra_column:
+            wanted.append(extra_column)
+        missing = sorted({name for name in wanted if name not in positions})
+        if missing:
+            raise FormatError(
+                f"the header has no column {', '.join(map(repr, missing))} "
+                f"(columns: {', '.join(columns)})",
+                file=file,
+                line=1 if goal.format.header else None,
+            )
+        self.key_index = positions[goal.match.column]
+        self.key_column = goal.match.column
+        self.extra_index = positions[extra_column] if extra_column else None
+        self.extra_column = extra_column
+        mappings = list(goal.mappings)
+        if goal.map_all_columns:
+            taken = {goal.match.column, extra_column, *(m.column for m in mappings)}
+            mappings += [
+                Mapping(column=name, property=f"{goal.property_prefix}{name}", rule="set")
+                for name in columns
+                if name not in taken
+            ]
+        separator = goal.format.multi_value_separator
+        self.mappings = [
+            CompiledMapping(
+                index=positions[mapping.column],
+                column=mapping.column,
+                property=mapping.property,
+                rule_name=mapping.rule,
+                rule=RULES[mapping.rule],
+                convert=make_converter(mapping.value_type, goal.format),
+                split=None if mapping.rule == "sum" else separator,
+            )
+            for mapping in mappings
+        ]
+        self.separator = separator
+
+    def parse(self, row: Row) -> RowChanges | RowReject:
+        values = row.values
+        key = values[self.key_index].strip()
+        if not key:
+            return RowReject(self.file, row.line, self.key_column, "the identifier is empty")
+        cells: list[tuple[CompiledMapping, list[str]]] = []
+        for mapping in self.mappings:
+            text = values[mapping.index].strip()
+            if not text:
+                continue
+            pieces = text.split(mapping.split) if mapping.split else [text]
+            try:
+                converted = [mapping.convert(piece.strip()) for piece in pieces if piece.strip()]
+            except ConversionError as error:
+                return RowReject(self.file, row.line, mapping.column, str(error))
+            if converted:
+                cells.append((mapping, converted))
+        extra: list[str] = []
+        if self.extra_index is not None:
+            text = values[self.extra_index]
+            extra = [piece.strip() for piece in text.split(self.separator) if piece.strip()]
+        return RowChanges(row.line, key, cells, extra)
+
+    def rows(
+        self, records: Iterable[Row | RowProblem], counter: list[int]
+    ) -> Iterator[RowChanges | RowReject]:
+        """Parse every record; `counter[0]` counts records read (for progress and history)."""
+        for record in records:
+            counter[0] += 1
+            if isinstance(record, RowProblem):
+                yield RowReject(self.file, record.line, record.column, record.reason)
+            else:
+                yield self.parse(record)

@@ -1,0 +1,148 @@
+"""One run of a connection: lock, record, run each goal, record the outcome.
+
+A connection never runs twice at once: the store's run lock is shared by
+the daemon and `connector run`. The run's record is written before any
+goal starts, so even a killed run shows in the history (as interrupted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from connector.config import Connection, Workspace
+from connector.config.goals import ExportProfilesGoal, Goal, ImportGroupsGoal, ImportProfilesGoal
+from connector.errors import ConnectorError
+from connector.goals.context import GoalContext, GoalResult, NoProgress, Progress
+from connector.goals.segments import SegmentIndex
+from connector.sources import S3Credentials
+from connector.storage import ProfileStore, RunRecord, RunStatus, Trigger, default_owner
+
+log = structlog.get_logger("connector.run")
+GoalRunner = Callable[[GoalContext, Goal], Awaitable[GoalResult]]
+
+
+@dataclass
+class RunOptions:
+    goal: str | None = None
+    trigger: Trigger = Trigger.MANUAL
+    dry_run: bool = False
+    batch_size: int = 5000
+    max_rejects: int = 1000
+    progress: Progress = field(default_factory=NoProgress)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class RunOutcome:
+    record: RunRecord
+    result: GoalResult
+
+
+def credentials_of(connection: Connection) -> S3Credentials:
+    """Plain credentials for the S3 client; the only place secrets are unwrapped."""
+    storage = connection.storage
+
+    def reveal(secret: object) -> str | None:
+        return secret.get_secret_value() if secret is not None else None  # type: ignore[attr-defined]
+
+    return S3Credentials(
+        region=storage.region,
+        endpoint_url=storage.endpoint_url,
+        access_key_id=reveal(storage.access_key_id),
+        secret_access_key=reveal(storage.secret_access_key),
+        session_token=reveal(storage.session_token),
+    )
+
+
+async def _run_goal(ctx: GoalContext, goal: Goal) -> GoalResult:
+    # imported here so each goal module loads only what it needs
+    if isinstance(goal, ImportProfilesGoal):
+        from connector.goals.import_profiles import import_profiles  # noqa: PLC0415
+
+        return await import_profiles(ctx, goal)
+    if isinstance(goal, ImportGroupsGoal):
+        from connector.goals.import_groups import import_groups  # noqa: PLC0415
+
+        return await import_groups(ctx, goal)
+    if isinstance(goal, ExportProfilesGoal):
+        from connector.goals.export_profiles import export_profiles  # noqa: PLC0415
+
+        return await export_profiles(ctx, goal)
+    raise TypeError(f"unknown goal {goal!r}")
+
+
+def run_status(result: GoalResult) -> RunStatus:
+    if result.errors:
+        return RunStatus.FAILURE
+    if result.counts.rows_rejected:
+        return RunStatus.PARTIAL
+    return RunStatus.SUCCESS
+
+
+async def run_connection(
+    store: ProfileStore, workspace: Workspace, connection_id: str, options: RunOptions
+) -> RunOutcome:
+    """Run a connection's enabled goals (or the one named) once, and record it."""
+    connection = workspace.connection(connection_id)
+    goals: list[Goal] = (
+        [connection.goal(options.goal)]
+        if options.goal
+        else [goal for goal in connection.goals if goal.enabled]
+    )
+    owner = default_owner()
+    await asyncio.to_thread(store.acquire_run_lock, connection.id, owner)
+    try:
+        record = await asyncio.to_thread(
+            store.start_run, connection.id, options.goal, options.trigger, dry_run=options.dry_run
+        )
+        run_log = log.bind(connection=connection.id, run_id=record.id, trigger=str(options.trigger))
+        run_log.info("run started", goals=[goal.name for goal in goals], dry_run=options.dry_run)
+        ctx = GoalContext(
+            connection=connection,
+            store=store,
+            credentials=credentials_of(connection),
+            run_id=record.id,
+            goals_dir=workspace.goals_dir,
+            segments=SegmentIndex(workspace.segments.values()),
+            dry_run=options.dry_run,
+            batch_size=options.batch_size,
+            max_rejects=options.max_rejects,
+            progress=options.progress,
+            stopping=options.stopping,
+        )
+        total = GoalResult()
+        for goal in goals:
+            if options.stopping.is_set():
+                total.errors.append("stopped before all goals ran")
+                break
+            try:
+                result = await _run_goal(ctx, goal)
+            except ConnectorError as error:
+                run_log.error("goal failed", goal=goal.name, error=str(error))
+                total.errors.append(f"{goal.name}: {error}")
+                continue
+            except Exception as error:
+                # a bug, not bad input: record it, keep the daemon alive, show the trace in the log
+                run_log.exception("goal failed unexpectedly", goal=goal.name)
+                total.errors.append(
+                    f"{goal.name}: unexpected error {type(error).__name__}: {error}"
+                )
+                continue
+            total.merge(result, options.max_rejects)
+        total.counts.unique_profiles = total.counts.profiles_exported + await asyncio.to_thread(
+            store.count_profiles_changed_in, total.change_seqs
+        )
+        status = run_status(total)
+        if total.rejects:
+            await asyncio.to_thread(store.add_rejects, record.id, total.rejects)
+        error = "; ".join(total.errors) if total.errors else None
+        record = await asyncio.to_thread(store.finish_run, record.id, status, total.counts, error)
+        run_log.info("run finished", status=str(status), **total.counts.as_dict())
+        return RunOutcome(record, total)
+    finally:
+        await asyncio.to_thread(store.release_run_lock, connection.id, owner)
