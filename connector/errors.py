@@ -7,6 +7,7 @@
      +-- FormatError               a data file cannot be parsed (file, line, column)
      +-- StoreError                the profile store failed or is busy
      |    +-- RunInProgressError   another run of the same connection holds the lock
+     +-- RunStopped                a graceful stop rolled the current file back
 
 Every message is written for the person who must fix the YAML or the file:
 it names the place and says what was expected, never a secret's value.
@@ -89,3 +90,7 @@ class StoreError(ConnectorError):
 
 class RunInProgressError(StoreError):
     """Another run of this connection holds the lock."""
+
+
+class RunStopped(ConnectorError):
+    """A stop was requested; the file in progress was rolled back and is imported next run."""

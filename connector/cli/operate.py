@@ -14,7 +14,10 @@ from connector.config.goals import ExportProfilesGoal
 from connector.errors import ConnectorError
 from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
 from connector.goals.preview import preview_file
-from connector.goals.runner import RunOptions, credentials_of, run_connection
+from connector.goals.runner import RunOptions, RunOutcome, credentials_of, run_connection
+from connector.service.daemon import run_daemon
+from connector.service.mail import notify_run
+from connector.service.scheduling import next_fire_times
 from connector.sources import S3Client
 from connector.storage import RunStatus, Trigger
 
@@ -102,7 +105,6 @@ def preview(app: App, args: argparse.Namespace) -> int:
 
 def run(app: App, args: argparse.Namespace) -> int:
     """Exit 0 success, 1 failure, 3 partial (some rows rejected)."""
-    app.workspace.connection(args.connection)  # fail fast on a typo, before any lock
     progress: TerminalProgress | LogProgress = (
         TerminalProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
     )
@@ -114,8 +116,16 @@ def run(app: App, args: argparse.Namespace) -> int:
         max_rejects=app.settings.max_rejects_stored,
         progress=progress,
     )
+    connection = app.workspace.connection(args.connection)
+
+    async def run_and_notify() -> RunOutcome:
+        outcome = await run_connection(app.store, app.workspace, args.connection, options)
+        result = outcome.result
+        await notify_run(app.settings, connection, outcome.record, result.errors, result.rejects)
+        return outcome
+
     with progress:
-        outcome = asyncio.run(run_connection(app.store, app.workspace, args.connection, options))
+        outcome = asyncio.run(run_and_notify())
     record = outcome.record
     counts = record.counts
     sys.stdout.write(
@@ -135,8 +145,23 @@ def run(app: App, args: argparse.Namespace) -> int:
 
 
 def schedule(app: App, args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Next fire times per connection, ISO 8601 in the schedule's time zone."""
+    workspace = app.workspace
+    ids = [args.connection] if args.connection else sorted(workspace.connections)
+    for connection_id in ids:
+        connection = workspace.connection(connection_id)
+        if connection.schedule is None:
+            sys.stdout.write(f"{connection_id}: on demand only (no schedule)\n")
+            continue
+        state = "" if connection.enabled else " (disabled: the daemon will not run it)"
+        sys.stdout.write(
+            f"{connection_id}: {connection.schedule.form} in {connection.schedule.timezone}{state}\n"
+        )
+        for moment in next_fire_times(connection.schedule, args.count):
+            sys.stdout.write(f"  {moment.isoformat()}\n")
+    return 0
 
 
 def daemon(app: App, args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Run until SIGTERM; exit 1 if the goals folder is invalid at start."""
+    return run_daemon(app.settings)

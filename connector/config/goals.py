@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Annotated, Literal, Self
 
@@ -90,7 +91,7 @@ class Mapping(_Strict):
             raise ValueError(f"rule sum adds numbers; column {self.column!r} has type {self.type}")
         return self
 
-    @property
+    @builtins.property  # plain `property` is the field above, as far as mypy can tell
     def value_type(self) -> ValueType:
         """The declared type, or number for `sum` and text otherwise."""
         if self.type is not None:

@@ -75,9 +75,11 @@ class Schedule(BaseModel):
     @classmethod
     def _quoted_time(cls, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
-            # YAML 1.1 reads an unquoted 16:30 as the base-60 number 990
-            raise ValueError(
-                '`at` must be a quoted time of day like "06:30" (unquoted, YAML reads it as a number)'
+            # YAML 1.1 reads an unquoted 16:30 as the base-60 number 990.
+            # (ValueError, not TypeError: pydantic reports only the former with its location.)
+            raise ValueError(  # noqa: TRY004
+                '`at` must be a quoted time of day like "06:30" '
+                "(unquoted, YAML reads it as a number)"
             )
         return value
 

@@ -76,7 +76,7 @@ class YamlDocument:
         loc relative to its own.
         """
         loc: Loc = tuple(detail["loc"]) + tuple(detail.get("ctx", {}).get("at", ()))
-        line_loc = loc + ("type",) if detail["type"] == "union_tag_invalid" else loc
+        line_loc = (*loc, "type") if detail["type"] == "union_tag_invalid" else loc
         return ConfigProblem(self.path, self.line_of(line_loc), _describe(loc, detail))
 
 
@@ -95,7 +95,8 @@ def _describe(loc: Loc, detail: ErrorDetails) -> str:
         return f"missing required key {path!r}"
     if kind == "union_tag_invalid":
         context = detail.get("ctx", {})
-        return f"{path}.type: unknown goal type {context.get('tag')!r}; expected {context.get('expected_tags')}"
+        tag, expected = context.get("tag"), context.get("expected_tags")
+        return f"{path}.type: unknown goal type {tag!r}; expected {expected}"
     if kind == "union_tag_not_found":
         return f"{path}: missing key 'type' (import-profiles, export-profiles or import-groups)"
     return f"{path}: {message}" if path else message

@@ -37,7 +37,9 @@ INFLATION_FLOOR = 64 << 20
 
 
 def _size(count: int) -> str:
-    return f"{count >> 20} MiB" if count >= 1 << 20 and count % (1 << 20) == 0 else f"{count:,}"
+    if count >= 1 << 20 and count % (1 << 20) == 0:
+        return f"{count >> 20} MiB"
+    return f"{count:,} characters"
 
 
 # ---------------------------------------------------------------- bytes -> text
@@ -196,7 +198,7 @@ def _line_batches(pieces: Iterable[str], *, file: str, max_line: int) -> Iterato
             waiting += len(piece)
             if waiting > max_line:
                 raise FormatError(
-                    f"a line is longer than {_size(max_line)} characters",
+                    f"a line is longer than {_size(max_line)}",
                     file=file,
                     line=emitted + 1,
                 )

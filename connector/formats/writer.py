@@ -49,15 +49,17 @@ class DelimitedWriter:
         self._file = file
         self._chunk_size = chunk_size
         self._text = io.StringIO()
-        self._csv = csv.writer(
-            self._text,
-            delimiter=fmt.field_separator,
-            quotechar=fmt.quote_char,
-            escapechar=fmt.escape_char,
-            doublequote=True,
-            quoting=csv.QUOTE_ALL if fmt.quote_all else csv.QUOTE_MINIMAL,
-            lineterminator=fmt.line_terminator,
-        )
+        dialect = {
+            "delimiter": fmt.field_separator,
+            "quotechar": fmt.quote_char,
+            "escapechar": fmt.escape_char,
+            "doublequote": True,
+            "lineterminator": fmt.line_terminator,
+        }
+        quoting = csv.QUOTE_ALL if fmt.quote_all else csv.QUOTE_MINIMAL
+        self._csv = csv.writer(self._text, quoting=quoting, **dialect)  # type: ignore[arg-type]
+        self._quote_cr = quoting == csv.QUOTE_MINIMAL and "\r" not in fmt.line_terminator
+        self._csv_all = csv.writer(self._text, quoting=csv.QUOTE_ALL, **dialect)  # type: ignore[arg-type]
         self._encoder = codecs.getincrementalencoder(fmt.encoding)()
         self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
         self._out = bytearray()
@@ -72,11 +74,11 @@ class DelimitedWriter:
         """Write the header row, or nothing when the format has `header: false`."""
         self._check_open()
         if self._fmt.header:
-            self._csv.writerow(names)
+            self._write(list(names))
 
     def write_row(self, values: Sequence[str | None]) -> None:
         self._check_open()
-        self._csv.writerow(self._prepare(values))
+        self._write(self._prepare(values))
         self.rows_written += 1
         if self._text.tell() >= self._chunk_size:
             self._encode()
@@ -84,19 +86,31 @@ class DelimitedWriter:
     def write_rows(self, rows: Iterable[Sequence[str | None]]) -> None:
         """Write many rows; the fast path for an export batch."""
         self._check_open()
-        writerow = self._csv.writerow
+        write = self._write
         prepare = self._prepare
         text = self._text
         limit = self._chunk_size
         count = 0
         try:
             for values in rows:
-                writerow(prepare(values))
+                write(prepare(values))
                 count += 1
                 if text.tell() >= limit:
                     self._encode()
         finally:
             self.rows_written += count
+
+    def _write(self, cells: list[str]) -> None:
+        """Write one row; a row holding a bare CR is fully quoted.
+
+        Python 3.11's minimal quoting only quotes line-break characters found in
+        the line terminator, so with "\n" a cell holding "\r" would be written
+        bare and split the record for every reader.
+        """
+        if self._quote_cr and "\r" in "".join(cells):
+            self._csv_all.writerow(cells)
+        else:
+            self._csv.writerow(cells)
 
     def drain(self) -> bytes:
         """The bytes ready so far if they reach `chunk_size`, else b"" (they wait for more)."""

@@ -17,7 +17,13 @@ from typing import Protocol
 import structlog
 
 from connector.config.connection import ImportGoal
-from connector.errors import FormatError, ObjectChangedError, SourceError, StoreError
+from connector.errors import (
+    FormatError,
+    ObjectChangedError,
+    RunStopped,
+    SourceError,
+    StoreError,
+)
 from connector.formats import DelimitedReader, iter_decoded
 from connector.goals.channel import ChunkChannel
 from connector.goals.context import GoalContext, GoalResult
@@ -102,6 +108,10 @@ async def _import_one(
         outcome = "changed while read; left for the next run"
         file_log.warning("file changed while it was read; nothing applied, retried next run")
         result.errors.append(f"{obj.key}: changed while it was read; it will be imported next run")
+    except RunStopped as error:
+        outcome = "stopped; rolled back"
+        file_log.warning("stop requested: file rolled back, imported again next run")
+        result.errors.append(str(error))
     except (FormatError, SourceError, StoreError) as error:
         file_log.error("file not imported", error=str(error))
         result.errors.append(str(error))
@@ -144,6 +154,8 @@ def apply_file(
             read = [0]
             rejects: list[RowReject] = []
             for batch in _batches(plan.rows(reader, read), ctx.batch_size, rejects):
+                if ctx.stopping.is_set():
+                    raise RunStopped(f"{obj.key}: stopped; rolled back, imported again next run")
                 before = read[0]
                 applier.apply(batch, rejects)
                 for reject in rejects:

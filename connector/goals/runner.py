@@ -137,7 +137,7 @@ async def run_connection(
         total.counts.unique_profiles = total.counts.profiles_exported + await asyncio.to_thread(
             store.count_profiles_changed_in, total.change_seqs
         )
-        status = run_status(total)
+        status = RunStatus.INTERRUPTED if options.stopping.is_set() else run_status(total)
         if total.rejects:
             await asyncio.to_thread(store.add_rejects, record.id, total.rejects)
         error = "; ".join(total.errors) if total.errors else None

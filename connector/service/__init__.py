@@ -1,0 +1,1 @@
+"""The long-running service: schedules, the daemon lifecycle, reload, systemd, mail."""

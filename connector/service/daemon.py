@@ -1,0 +1,271 @@
+"""The daemon's lifecycle: schedule, run, reload, stop — and tell systemd about each.
+
+- SIGTERM / SIGINT: no new runs start; a running import rolls back its current
+  file at the next batch boundary (it is imported again next run) and the
+  process exits within `shutdown_timeout`. A second signal exits at once;
+  SQLite's journal makes even that safe.
+- SIGHUP, or a changed goal file: reload. An invalid edit keeps the previous
+  configuration running; the problems are logged (and mailed) as FILE:LINE.
+- A connection never runs twice at once: APScheduler's max_instances=1 inside
+  the daemon, the store's run lock against a manual `connector run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from connector.cli.progress import LogProgress
+from connector.config import Workspace, load_workspace
+from connector.config.workspace import goal_files
+from connector.errors import ConfigError, ConnectorError, RunInProgressError
+from connector.goals.runner import RunOptions, run_connection
+from connector.service.mail import compose_config_mail, notify_run, send_mail
+from connector.service.notify import SystemdNotifier, watchdog_interval
+from connector.service.scheduling import build_trigger
+from connector.settings import Settings
+from connector.storage import Trigger, open_store
+
+log = structlog.get_logger("connector.daemon")
+Snapshot = dict[Path, tuple[int, int]]
+
+
+class Daemon:
+    """One process running every enabled connection on its schedule."""
+
+    def __init__(self, settings: Settings, notifier: SystemdNotifier | None = None) -> None:
+        self.settings = settings
+        self.notifier = notifier or SystemdNotifier()
+        self.workspace: Workspace | None = None
+        self.stopping = threading.Event()
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+        self._snapshot: Snapshot = {}
+        self._signals = 0
+
+    # -- lifecycle -------------------------------------------------------------
+    async def serve(self) -> int:
+        """Run until stopped; 0 on a clean stop, 1 when the goals cannot be loaded at start."""
+        try:
+            self.workspace = load_workspace(self.settings.goals_dir)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("invalid goal file", problem=str(problem))
+            return 1
+        self._snapshot = self._goal_files_snapshot()
+        loop = asyncio.get_running_loop()
+        for signum, handler in (
+            (signal.SIGTERM, self.request_stop),
+            (signal.SIGINT, self.request_stop),
+            (signal.SIGHUP, self.request_reload),
+        ):
+            loop.add_signal_handler(signum, handler)
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_listener(self._on_skipped_fire, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._scheduler.start()
+        self._schedule(self.workspace)
+        helpers = [asyncio.create_task(self._reload_loop())]
+        if self.settings.watch_goals:
+            helpers.append(asyncio.create_task(self._watch_goal_files()))
+        interval = watchdog_interval()
+        if interval:
+            helpers.append(asyncio.create_task(self._watchdog(interval)))
+        self.notifier.ready(self._status())
+        log.info("daemon started", pid=os.getpid(), status=self._status())
+        try:
+            await self._stop.wait()
+        finally:
+            await self._shutdown(helpers)
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+        return 0
+
+    def request_stop(self) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second stop signal: exiting now")
+            os._exit(1)
+        log.info("stop requested: no new runs; running ones roll back their current file")
+        self.stopping.set()
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def _shutdown(self, helpers: list[asyncio.Task[Any]]) -> None:
+        self.notifier.stopping()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for task in helpers:
+            task.cancel()
+        running = [task for task in self._runs.values() if not task.done()]
+        if running:
+            log.info("waiting for running connections", connections=sorted(self._runs))
+            _done, pending = await asyncio.wait(running, timeout=self.settings.shutdown_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("runs did not finish in time; cancelled", count=len(pending))
+        await asyncio.gather(*helpers, return_exceptions=True)
+        log.info("daemon stopped")
+
+    # -- scheduling ------------------------------------------------------------
+    def _schedule(self, workspace: Workspace) -> None:
+        scheduler = self._scheduler
+        assert scheduler is not None  # noqa: S101 -- started in serve()
+        wanted = {
+            connection.id: connection
+            for connection in workspace.connections.values()
+            if connection.enabled and connection.schedule is not None
+        }
+        for job in scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        for connection_id, connection in wanted.items():
+            assert connection.schedule is not None  # noqa: S101 -- filtered above
+            scheduler.add_job(
+                self._fire,
+                build_trigger(connection.schedule),
+                args=[connection_id],
+                id=connection_id,
+                name=connection_id,
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,  # after a pause, one catch-up run, not a burst
+                misfire_grace_time=300,
+            )
+        log.info("schedules set", connections=sorted(wanted))
+
+    def _on_skipped_fire(self, event: JobExecutionEvent) -> None:
+        reason = "still running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
+        log.warning("scheduled run skipped", connection=event.job_id, reason=reason)
+
+    async def _fire(self, connection_id: str) -> None:
+        if self.stopping.is_set():
+            return
+        task = asyncio.create_task(self._run(connection_id), name=f"run {connection_id}")
+        self._runs[connection_id] = task
+        try:
+            await asyncio.shield(task)
+        finally:
+            if self._runs.get(connection_id) is task and task.done():
+                del self._runs[connection_id]
+
+    async def _run(self, connection_id: str) -> None:
+        workspace = self.workspace
+        assert workspace is not None  # noqa: S101 -- loaded in serve()
+        connection = workspace.connection(connection_id)
+        self.notifier.status(f"running {connection_id}")
+        store = await asyncio.to_thread(open_store, self.settings.database)
+        try:
+            options = RunOptions(
+                trigger=Trigger.SCHEDULE,
+                batch_size=self.settings.batch_size,
+                max_rejects=self.settings.max_rejects_stored,
+                progress=LogProgress(),
+                stopping=self.stopping,
+            )
+            outcome = await run_connection(store, workspace, connection_id, options)
+            await notify_run(
+                self.settings, connection, outcome.record, outcome.result.errors, outcome.result.rejects
+            )
+        except RunInProgressError as error:
+            log.warning("scheduled run skipped", connection=connection_id, reason=str(error))
+        except ConnectorError as error:
+            log.error("scheduled run failed", connection=connection_id, error=str(error))
+        finally:
+            await asyncio.to_thread(store.close)
+            self.notifier.status(self._status())
+
+    # -- reload ------------------------------------------------------------------
+    async def _reload_loop(self) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Load the goals folder again; keep the old configuration if the new one is invalid."""
+        self.notifier.reloading()
+        self._snapshot = self._goal_files_snapshot()
+        try:
+            workspace = await asyncio.to_thread(load_workspace, self.settings.goals_dir)
+        except ConfigError as error:
+            problems = [str(problem) for problem in error.problems]
+            for problem in problems:
+                log.error("reload rejected: invalid goal file; previous configuration kept", problem=problem)
+            await self._mail_config_problems(problems)
+            self.notifier.ready(self._status())
+            return False
+        old = self.workspace.connections if self.workspace else {}
+        new = workspace.connections
+        log.info(
+            "goals reloaded",
+            added=sorted(new.keys() - old.keys()),
+            removed=sorted(old.keys() - new.keys()),
+            changed=sorted(key for key in new.keys() & old.keys() if new[key] != old[key]),
+        )
+        self.workspace = workspace
+        self._schedule(workspace)
+        self.notifier.ready(self._status())
+        return True
+
+    async def _mail_config_problems(self, problems: list[str]) -> None:
+        recipients = sorted(
+            {
+                address
+                for connection in (self.workspace.connections.values() if self.workspace else [])
+                for address in connection.notifications.email
+            }
+        )
+        if recipients:
+            message = compose_config_mail(self.settings, recipients, problems)
+            await asyncio.to_thread(send_mail, self.settings, message)
+
+    def _goal_files_snapshot(self) -> Snapshot:
+        try:
+            files = goal_files(self.settings.goals_dir)
+        except OSError:
+            return {}
+        snapshot: Snapshot = {}
+        for path in files:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            snapshot[path] = (stat.st_mtime_ns, stat.st_size)
+        return snapshot
+
+    async def _watch_goal_files(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.watch_interval)
+            if self._goal_files_snapshot() != self._snapshot:
+                log.info("goal files changed; reloading")
+                self.request_reload()
+
+    # -- systemd -------------------------------------------------------------------
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def _status(self) -> str:
+        scheduled = len(self._scheduler.get_jobs()) if self._scheduler else 0
+        running = sorted(self._runs)
+        return f"{scheduled} connection(s) scheduled" + (f"; running {', '.join(running)}" if running else "")
+
+
+def run_daemon(settings: Settings) -> int:
+    """Run the daemon in a fresh event loop until it stops."""
+    return asyncio.run(Daemon(settings).serve())

@@ -1,0 +1,518 @@
+"""Profiles in the SQLite store: transactions, change sequence, iteration, unique identifiers."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connector.errors import StoreError
+from connector.storage import PROFILE_ID, Group, LedgerEntry, Profile, SQLiteStore
+
+
+class Boom(Exception):
+    """An error raised inside a transaction on purpose."""
+
+
+def save(store: SQLiteStore, *profiles: Profile) -> None:
+    with store.transaction() as tx:
+        tx.save_profiles(profiles)
+
+
+def ledger_entry(key: str = "daily/a.csv", etag: str = "etag-1") -> LedgerEntry:
+    return LedgerEntry(
+        "crm", "nightly", key, etag, "fingerprint", 3, datetime(2024, 5, 1, 12, 0, tzinfo=UTC), 7
+    )
+
+
+def email_of(store: SQLiteStore, email: str) -> str | None:
+    with store.transaction() as tx:
+        return tx.resolve_profiles("email", [email]).get(email)
+
+
+# -- transactions -----------------------------------------------------------------
+
+
+def test_transaction_commits_profiles_groups_members_and_ledger_together(
+    store: SQLiteStore,
+) -> None:
+    with store.transaction() as tx:
+        tx.save_profiles([Profile("p1", {"name": ["Ann"]})])
+        tx.save_groups([Group("household", "h1", {"size": ["1"]})])
+        tx.add_members("household", [("h1", "p1")])
+        tx.record_file(ledger_entry())
+
+    assert store.get_profile("p1") is not None
+    group = store.get_group("household", "h1")
+    assert group is not None
+    assert group.members == ["p1"]
+    assert store.ledger("crm", "nightly") == {"daily/a.csv": ledger_entry()}
+
+
+def test_exception_in_transaction_rolls_back_every_write(store: SQLiteStore) -> None:
+    save(store, Profile("p0", {"name": ["Before"]}))
+    seq_before = store.change_seq()
+
+    with pytest.raises(Boom), store.transaction() as tx:
+        tx.save_profiles([Profile("p1", {"name": ["Ann"]})])
+        tx.save_profiles([Profile("p0", {"name": ["Changed"]})])
+        tx.save_groups([Group("household", "h1", {"size": ["1"]})])
+        tx.add_members("household", [("h1", "p1"), ("h1", "p0")])
+        tx.record_file(ledger_entry())
+        raise Boom
+
+    assert store.get_profile("p1") is None
+    p0 = store.get_profile("p0")
+    assert p0 is not None
+    assert p0.properties == {"name": ["Before"]}
+    assert store.get_group("household", "h1") is None
+    assert store.groups_of_profile("p0") == {}
+    assert store.groups_of_profile("p1") == {}
+    assert store.ledger("crm", "nightly") == {}
+    assert store.change_seq() == seq_before
+    assert store.count_profiles() == 1
+
+
+def test_store_is_usable_after_a_rolled_back_transaction(store: SQLiteStore) -> None:
+    with pytest.raises(Boom), store.transaction() as tx:
+        tx.save_profiles([Profile("p1")])
+        raise Boom
+
+    save(store, Profile("p2"))
+
+    assert [p.id for p in store.iter_profiles()] == ["p2"]
+
+
+def test_second_transaction_on_the_same_store_is_refused(store: SQLiteStore) -> None:
+    with store.transaction(), pytest.raises(StoreError, match="already open"):
+        with store.transaction():
+            pass
+
+
+def test_history_write_inside_an_open_transaction_is_refused_clearly(store: SQLiteStore) -> None:
+    with store.transaction() as tx:
+        tx.save_profiles([Profile("p1")])
+        with pytest.raises(StoreError, match="while a transaction is open"):
+            store.ensure_unique_properties(["email"])
+
+    assert store.get_profile("p1") is not None
+
+
+# -- saving and loading ---------------------------------------------------------
+
+
+def test_multi_valued_unicode_properties_round_trip(store: SQLiteStore) -> None:
+    properties = {
+        "name": ["Zoë Ğüneş-Ørsted"],
+        "tags": ["日本語", "emoji 🎉", "a|b;c", "  spaced  ", 'quote "x"'],
+        "city": ["Zürich", "Köln"],
+        "empty": [],
+    }
+    save(store, Profile("klant-Ω", properties))
+
+    stored = store.get_profile("klant-Ω")
+    assert stored is not None
+    assert stored.properties == properties
+    assert stored.properties["tags"] == properties["tags"]  # order kept
+    with store.transaction() as tx:
+        loaded = tx.load_profiles(["klant-Ω", "missing"])
+    assert list(loaded) == ["klant-Ω"]
+    assert loaded["klant-Ω"].properties == properties
+
+
+def test_resave_replaces_properties_and_keeps_created_at(store: SQLiteStore) -> None:
+    save(store, Profile("p1", {"name": ["Ann"], "city": ["Utrecht"]}))
+    first = store.get_profile("p1")
+    assert first is not None
+    assert first.created_at is not None
+    assert first.updated_at == first.created_at
+
+    save(store, Profile("p1", {"name": ["Anna"]}))
+
+    second = store.get_profile("p1")
+    assert second is not None
+    assert second.properties == {"name": ["Anna"]}
+    assert second.created_at == first.created_at
+    assert second.updated_at is not None
+    assert second.updated_at > first.updated_at
+    assert store.count_profiles() == 1
+
+
+def test_save_profiles_returns_the_count(store: SQLiteStore) -> None:
+    with store.transaction() as tx:
+        assert tx.save_profiles(Profile(f"p{i}") for i in range(5)) == 5
+
+
+# -- change sequence ----------------------------------------------------------------
+
+
+def test_change_seq_is_one_number_per_transaction_and_grows(store: SQLiteStore) -> None:
+    assert store.change_seq() == 0
+    with store.transaction() as tx:
+        tx.save_profiles([Profile("a"), Profile("b")])
+        tx.save_groups([Group("household", "h1")])
+        tx.save_profiles([Profile("c")])
+    first = store.change_seq()
+    with store.transaction() as tx:
+        saved = [Profile("d"), Profile("a")]
+        tx.save_profiles(saved)
+    second = store.change_seq()
+
+    assert first >= 1
+    assert second == first + 1
+    assert {p.id: p.change_seq for p in store.iter_profiles()} == {
+        "a": second,
+        "b": first,
+        "c": first,
+        "d": second,
+    }
+    assert [p.change_seq for p in saved] == [second, second]  # stamped on the saved objects
+
+
+def test_change_seq_does_not_advance_for_a_rolled_back_transaction(store: SQLiteStore) -> None:
+    save(store, Profile("a"))
+    with pytest.raises(Boom), store.transaction() as tx:
+        tx.save_profiles([Profile("b")])
+        raise Boom
+
+    save(store, Profile("c"))
+
+    assert store.change_seq() == 2
+    assert {p.id: p.change_seq for p in store.iter_profiles()} == {"a": 1, "c": 2}
+
+
+def test_changed_profiles_counts_distinct_profiles_of_the_transaction(store: SQLiteStore) -> None:
+    save(store, Profile("old"))
+    with store.transaction() as tx:
+        tx.save_profiles([Profile("a"), Profile("b")])
+        tx.save_profiles([Profile("a", {"x": ["1"]})])
+        seq, count = tx.changed_profiles()
+
+    assert seq == store.change_seq()
+    assert count == 2
+    assert store.count_profiles_changed_in([seq]) == 2
+    assert store.count_profiles_changed_in([seq, seq - 1]) == 3
+    assert store.count_profiles_changed_in([]) == 0
+
+
+# -- iteration ----------------------------------------------------------------------
+
+
+def test_iter_profiles_streams_every_profile_in_id_order_across_batches(
+    store: SQLiteStore,
+) -> None:
+    ids = [f"p{i:03d}" for i in range(50)]
+    shuffled = ids[:]
+    random.Random(4).shuffle(shuffled)
+    with store.transaction() as tx:
+        for start in range(0, 50, 10):  # saved in scrambled order, over several calls
+            tx.save_profiles(Profile(i, {"n": [i]}) for i in shuffled[start : start + 10])
+
+    streamed = list(store.iter_profiles(batch_size=7))
+
+    assert [p.id for p in streamed] == ids
+    assert all(p.properties == {"n": [p.id]} for p in streamed)
+
+
+@pytest.mark.parametrize("total", [0, 1, 7, 14, 15])
+def test_iter_profiles_handles_batch_boundaries(store: SQLiteStore, total: int) -> None:
+    save(store, *(Profile(f"p{i:02d}") for i in range(total)))
+
+    assert [p.id for p in store.iter_profiles(batch_size=7)] == [f"p{i:02d}" for i in range(total)]
+
+
+def test_iter_profiles_changed_after_returns_exactly_later_changes(store: SQLiteStore) -> None:
+    save(store, *(Profile(f"a{i}") for i in range(5)))
+    watermark = store.change_seq()
+    save(store, *(Profile(f"b{i}") for i in range(5)))
+    save(store, Profile("a2", {"x": ["changed"]}), Profile("c0"))
+    latest = store.change_seq()
+
+    changed = list(store.iter_profiles(changed_after=watermark, batch_size=3))
+
+    assert [p.id for p in changed] == ["b0", "b1", "b2", "b3", "b4", "a2", "c0"]
+    assert all(p.change_seq > watermark for p in changed)
+    assert list(store.iter_profiles(changed_after=latest)) == []
+    assert [p.id for p in store.iter_profiles(changed_after=latest - 1)] == ["a2", "c0"]
+    assert len(list(store.iter_profiles(changed_after=0, batch_size=2))) == 11
+
+
+def test_iter_profiles_rejects_a_batch_size_below_one(store: SQLiteStore) -> None:
+    save(store, Profile("p1"))
+    with pytest.raises(ValueError, match="batch_size"):
+        list(store.iter_profiles(batch_size=0))
+
+
+# -- unique properties and identifiers ------------------------------------------------
+
+
+def test_ensure_unique_properties_indexes_existing_values(store: SQLiteStore) -> None:
+    save(
+        store,
+        Profile("p1", {"email": ["ann@example.com", "ann@work.example"]}),
+        Profile("p2", {"email": ["bob@example.com"], "customer_id": ["C-2"]}),
+        Profile("p3", {"name": ["No email"]}),
+    )
+
+    store.ensure_unique_properties(["email", "customer_id"])
+
+    assert store.unique_properties() == frozenset({"email", "customer_id"})
+    with store.transaction() as tx:
+        found = tx.resolve_profiles(
+            "email", ["ann@example.com", "ann@work.example", "bob@example.com", "nobody@x"]
+        )
+        by_customer = tx.resolve_profiles("customer_id", ["C-2"])
+    assert found == {
+        "ann@example.com": "p1",
+        "ann@work.example": "p1",
+        "bob@example.com": "p2",
+    }
+    assert by_customer == {"C-2": "p2"}
+
+
+def test_unique_properties_survive_reopening(db_path: Path) -> None:
+    with SQLiteStore(db_path) as store:
+        store.ensure_unique_properties(["email"])
+    with SQLiteStore(db_path) as store:
+        assert store.unique_properties() == frozenset({"email"})
+
+
+def test_resolve_profiles_by_profile_id_finds_existing_ids(store: SQLiteStore) -> None:
+    save(store, Profile("p1"), Profile("p2"))
+
+    with store.transaction() as tx:
+        assert tx.resolve_profiles(PROFILE_ID, ["p1", "p2", "p9", "p1"]) == {"p1": "p1", "p2": "p2"}
+
+
+def test_resolve_profiles_sees_profiles_saved_earlier_in_the_transaction(
+    store: SQLiteStore,
+) -> None:
+    store.ensure_unique_properties(["email"])
+    with store.transaction() as tx:
+        tx.save_profiles([Profile("p1", {"email": ["ann@example.com"]})])
+        assert tx.resolve_profiles("email", ["ann@example.com"]) == {"ann@example.com": "p1"}
+
+
+def test_resolve_profiles_handles_more_values_than_one_sql_chunk(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, *(Profile(f"p{i}", {"email": [f"u{i}@example.com"]}) for i in range(1200)))
+
+    with store.transaction() as tx:
+        found = tx.resolve_profiles("email", [f"u{i}@example.com" for i in range(1300)])
+
+    assert len(found) == 1200
+    assert found["u1199@example.com"] == "p1199"
+
+
+def test_identifiers_follow_a_changed_value_of_a_loaded_profile(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["old@example.com"]}))
+
+    with store.transaction() as tx:
+        profile = tx.load_profiles(["p1"])["p1"]
+        profile.properties["email"] = ["new@example.com"]
+        tx.save_profiles([profile])
+
+    assert email_of(store, "old@example.com") is None
+    assert email_of(store, "new@example.com") == "p1"
+    assert store.find_profiles("email", "old@example.com") == []
+
+
+def test_identifiers_follow_a_profile_saved_whole_without_loading(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["old@example.com"]}))
+
+    save(store, Profile("p1", {"email": ["old@example.com"], "name": ["Ann"]}))  # same value
+    save(store, Profile("p1", {"email": ["new@example.com"]}))
+
+    assert email_of(store, "old@example.com") is None
+    assert email_of(store, "new@example.com") == "p1"
+
+
+def test_identifiers_are_removed_when_the_value_is_removed(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["a@example.com", "b@example.com"]}))
+
+    save(store, Profile("p1", {"email": ["b@example.com"]}))
+    save(store, Profile("p2", {"email": ["a@example.com"]}))  # the freed value can be reused
+
+    assert email_of(store, "a@example.com") == "p2"
+    assert email_of(store, "b@example.com") == "p1"
+
+
+def test_identifiers_are_removed_when_the_profile_is_deleted(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["ann@example.com"]}))
+
+    with store.transaction() as tx:
+        assert tx.delete_profiles(["p1"]) == 1
+
+    assert email_of(store, "ann@example.com") is None
+    save(store, Profile("p2", {"email": ["ann@example.com"]}))
+    assert email_of(store, "ann@example.com") == "p2"
+
+
+def test_profiles_can_swap_unique_values_in_one_transaction(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["x@example.com"]}), Profile("p2", {"email": ["y@example.com"]}))
+
+    with store.transaction() as tx:
+        loaded = tx.load_profiles(["p1", "p2"])
+        loaded["p1"].properties["email"] = ["y@example.com"]
+        loaded["p2"].properties["email"] = ["x@example.com"]
+        tx.save_profiles(loaded.values())
+
+    assert email_of(store, "x@example.com") == "p2"
+    assert email_of(store, "y@example.com") == "p1"
+
+
+def test_a_value_repeated_within_one_profile_is_not_a_conflict(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+
+    save(store, Profile("p1", {"email": ["ann@example.com", "ann@example.com"]}))
+
+    assert email_of(store, "ann@example.com") == "p1"
+
+
+def test_unique_value_claimed_by_a_second_profile_raises_and_rolls_back(
+    store: SQLiteStore,
+) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["ann@example.com"]}))
+
+    with (
+        pytest.raises(StoreError, match=r"'email' value 'ann@example\.com' belongs to profile 'p1'"),
+        store.transaction() as tx,
+    ):
+        tx.save_profiles([Profile("p3", {"email": ["carl@example.com"]})])
+        tx.save_profiles([Profile("p2", {"email": ["ann@example.com"]})])
+
+    assert store.get_profile("p2") is None
+    assert store.get_profile("p3") is None
+    assert email_of(store, "ann@example.com") == "p1"
+    assert email_of(store, "carl@example.com") is None
+    assert store.count_profiles() == 1
+
+
+def test_two_profiles_claiming_one_value_in_one_batch_raise(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+
+    with pytest.raises(StoreError, match="belongs to profile 'p1'; profile 'p2' cannot have it"):
+        save(
+            store,
+            Profile("p1", {"email": ["same@example.com"]}),
+            Profile("p2", {"email": ["same@example.com"]}),
+        )
+
+    assert store.count_profiles() == 0
+
+
+def test_unique_properties_declared_by_another_process_are_maintained(db_path: Path) -> None:
+    with SQLiteStore(db_path) as daemon, SQLiteStore(db_path) as cli:
+        assert daemon.unique_properties() == frozenset()  # cached before the declaration
+        cli.ensure_unique_properties(["email"])
+
+        save(daemon, Profile("p1", {"email": ["ann@example.com"]}))
+
+        assert email_of(cli, "ann@example.com") == "p1"
+
+
+# -- finding --------------------------------------------------------------------------
+
+
+def test_find_profiles_by_unique_property(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["ann@example.com"]}), Profile("p2", {"email": ["b@x.nl"]}))
+
+    assert [p.id for p in store.find_profiles("email", "ann@example.com")] == ["p1"]
+    assert store.find_profiles("email", "ANN@example.com") == []
+    assert store.find_profiles("email", "nobody@example.com") == []
+
+
+def test_find_profiles_by_non_unique_property_matches_whole_values(store: SQLiteStore) -> None:
+    save(
+        store,
+        Profile("p3", {"country": ["NL"]}),
+        Profile("p1", {"country": ["BE", "NL"]}),
+        Profile("p2", {"country": ["NLD"]}),
+        Profile("p4", {"region": ["NL"]}),
+    )
+
+    assert [p.id for p in store.find_profiles("country", "NL")] == ["p1", "p3"]
+    assert [p.id for p in store.find_profiles("country", "BE")] == ["p1"]
+    assert store.find_profiles("country", "N") == []
+    assert store.find_profiles("missing", "NL") == []
+
+
+def test_find_profiles_with_awkward_property_names(store: SQLiteStore) -> None:
+    save(store, Profile("p1", {"address.city": ["Delft"], "naam klant": ["Zoë"], "$x[0]": ["1"]}))
+
+    assert [p.id for p in store.find_profiles("address.city", "Delft")] == ["p1"]
+    assert [p.id for p in store.find_profiles("naam klant", "Zoë")] == ["p1"]
+    assert [p.id for p in store.find_profiles("$x[0]", "1")] == ["p1"]
+    assert store.find_profiles("address", "Delft") == []
+
+
+def test_find_profiles_by_profile_id(store: SQLiteStore) -> None:
+    save(store, Profile("p1"))
+
+    assert [p.id for p in store.find_profiles(PROFILE_ID, "p1")] == ["p1"]
+    assert store.find_profiles(PROFILE_ID, "p2") == []
+
+
+# -- deleting ---------------------------------------------------------------------------
+
+
+def test_delete_profiles_removes_profiles_identifiers_and_memberships(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    with store.transaction() as tx:
+        tx.save_profiles(
+            [Profile("p1", {"email": ["a@example.com"]}), Profile("p2", {"email": ["b@example.com"]})]
+        )
+        tx.save_groups([Group("household", "h1")])
+        tx.add_members("household", [("h1", "p1"), ("h1", "p2")])
+
+    with store.transaction() as tx:
+        assert tx.delete_profiles(["p1", "never-existed"]) == 1
+
+    assert store.get_profile("p1") is None
+    assert store.groups_of_profile("p1") == {}
+    group = store.get_group("household", "h1")
+    assert group is not None
+    assert group.members == ["p2"]
+    assert email_of(store, "a@example.com") is None
+    assert email_of(store, "b@example.com") == "p2"
+    assert store.count_profiles() == 1
+
+
+def test_deleted_profile_can_be_created_again_in_the_same_transaction(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    save(store, Profile("p1", {"email": ["a@example.com"]}))
+
+    with store.transaction() as tx:
+        tx.load_profiles(["p1"])
+        tx.delete_profiles(["p1"])
+        tx.save_profiles([Profile("p1", {"email": ["a@example.com"]})])
+
+    assert email_of(store, "a@example.com") == "p1"
+
+
+# -- volume -------------------------------------------------------------------------------
+
+
+def test_twenty_thousand_profiles_in_batches_within_one_transaction(store: SQLiteStore) -> None:
+    store.ensure_unique_properties(["email"])
+    with store.transaction() as tx:
+        for start in range(0, 20_000, 1_000):
+            saved = tx.save_profiles(
+                Profile(f"p{i:05d}", {"email": [f"user{i}@example.com"], "points": [str(i)]})
+                for i in range(start, start + 1_000)
+            )
+            assert saved == 1_000
+
+    assert store.count_profiles() == 20_000
+    assert store.change_seq() == 1
+    assert email_of(store, "user19999@example.com") == "p19999"
+    assert sum(1 for _ in store.iter_profiles(batch_size=5_000)) == 20_000

@@ -1,0 +1,168 @@
+"""Opening the SQLite store: schema creation, versioning, file permissions."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from connector.errors import StoreError
+from connector.storage import Profile, SQLiteStore, open_store
+from connector.storage import sqlite as sqlite_module
+
+EXPECTED_TABLES = {
+    "meta",
+    "profiles",
+    "unique_properties",
+    "identifiers",
+    "groups",
+    "group_members",
+    "ledger",
+    "runs",
+    "run_rejects",
+    "run_locks",
+    "export_watermarks",
+}
+
+
+def latest_migration() -> int:
+    folder = resources.files("connector.storage") / "migrations"
+    return max(int(entry.name.split("_", 1)[0]) for entry in folder.iterdir() if entry.name.endswith(".sql"))
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows} - {"sqlite_sequence"}
+
+
+def user_version(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_first_open_creates_the_schema_and_records_its_version(db_path: Path) -> None:
+    assert not db_path.exists()
+
+    with SQLiteStore(db_path) as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.schema_version() == latest_migration()
+        assert store.change_seq() == 0
+        assert store.count_profiles() == 0
+
+    assert tables(db_path) == EXPECTED_TABLES
+    assert user_version(db_path) == latest_migration()
+
+
+def test_store_uses_wal_journal_mode(store: SQLiteStore) -> None:
+    db = sqlite3.connect(store.path)
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
+
+
+def test_reopen_keeps_data_and_does_not_migrate_again(db_path: Path) -> None:
+    with SQLiteStore(db_path) as store, store.transaction() as tx:
+        tx.save_profiles([Profile("p1", {"email": ["a@example.com"]})])
+
+    # a migration run again would fail (its tables exist) or reset meta.change_seq
+    with SQLiteStore(db_path) as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.schema_version() == latest_migration()
+        assert store.change_seq() == 1
+        profile = store.get_profile("p1")
+        assert profile is not None
+        assert profile.properties == {"email": ["a@example.com"]}
+
+
+def test_opening_a_current_store_needs_no_write_lock(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`connector profiles ...` can open the store while the daemon writes."""
+    SQLiteStore(db_path).close()
+    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_MS", 50)
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        with SQLiteStore(db_path) as reader:
+            assert reader.count_profiles() == 0
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+
+
+def test_store_file_is_created_readable_by_its_owner_only(db_path: Path) -> None:
+    with SQLiteStore(db_path) as store, store.transaction() as tx:
+        tx.save_profiles([Profile("p1", {"email": ["a@example.com"]})])
+        wal = db_path.with_name(db_path.name + "-wal")
+        assert wal.exists()
+        # the WAL holds personal data too; SQLite gives it the database file's mode
+        assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+
+
+def test_open_store_returns_a_sqlite_store_for_a_path(db_path: Path) -> None:
+    with open_store(db_path) as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == db_path
+
+
+def test_a_file_that_is_not_a_database_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are not the profiles you are looking for\n" * 100)
+
+    with pytest.raises(StoreError, match=r"cannot open the profile store .*notes\.db"):
+        SQLiteStore(path)
+
+
+def test_a_store_with_a_newer_schema_is_refused(db_path: Path) -> None:
+    SQLiteStore(db_path).close()
+    db = sqlite3.connect(db_path)
+    db.execute(f"PRAGMA user_version={latest_migration() + 1}")
+    db.close()
+
+    with pytest.raises(StoreError, match="newer than this connector knows"):
+        SQLiteStore(db_path)
+
+
+def test_concurrent_first_opens_migrate_once(db_path: Path) -> None:
+    """Daemon and CLI opening a new store at once: the second must not re-run the migration."""
+    db_path.parent.mkdir(parents=True)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")  # the other opener's migration is under way
+
+    errors: list[BaseException] = []
+    opened: list[SQLiteStore] = []
+
+    def open_store_in_thread() -> None:
+        try:
+            opened.append(SQLiteStore(db_path))
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=open_store_in_thread)
+    thread.start()
+    # let the thread read user_version 0 and wait for the write lock
+    thread.join(timeout=0.3)
+    for number, script in sqlite_module._migrations():
+        for statement in script.split(";\n"):
+            if statement.strip():
+                holder.execute(statement)
+        holder.execute(f"PRAGMA user_version={number}")
+    holder.execute("COMMIT")
+    holder.close()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert errors == []
+    assert opened[0].schema_version() == latest_migration()
+    assert opened[0].count_profiles() == 0
+    opened[0].close()
