@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Literal
 
 import structlog
@@ -18,12 +18,15 @@ REDACTED = "***"
 _SECRET_KEYS = re.compile(
     r"(secret|password|passwd|token|access_key|authorization|credential)", re.I
 )
-_known_secrets: set[str] = set()
+_known_secrets: tuple[str, ...] = ()
+"""Longest first, so a secret that contains another is blanked whole; replaced, never mutated."""
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
     """Values (keys, passwords) that must never appear in a log line, whatever the field."""
-    _known_secrets.update(value for value in values if value and len(value) >= 4)
+    global _known_secrets  # noqa: PLW0603 -- one process-wide list, swapped atomically
+    fresh = {value for value in values if value and len(value) >= 4}
+    _known_secrets = tuple(sorted(fresh.union(_known_secrets), key=len, reverse=True))
 
 
 def redact_text(text: str) -> str:
@@ -33,6 +36,26 @@ def redact_text(text: str) -> str:
     return text
 
 
+def _redact_value(value: Any) -> Any:
+    """`value` with every registered secret blanked; lists and mappings keep their shape."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and _SECRET_KEYS.search(key)
+            else _redact_value(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(item) for item in value]
+    text = str(value)
+    redacted = redact_text(text)
+    return redacted if redacted != text else value
+
+
 def redact_secrets(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -40,11 +63,24 @@ def redact_secrets(
     for key, value in list(event.items()):
         if _SECRET_KEYS.search(key):
             event[key] = REDACTED
-        elif isinstance(value, str):
-            event[key] = redact_text(value)
-        elif _known_secrets and not isinstance(value, int | float | bool | type(None)):
-            event[key] = redact_text(str(value))
+        else:
+            event[key] = _redact_value(value)
     return event
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time (as logging's own last resort does)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
 
 
 def configure_logging(
@@ -71,6 +107,29 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # Third-party libraries log through the standard library (APScheduler's "skipped:
+    # maximum number of running instances"): the same format and redaction, one line each.
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_secrets,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
     # botocore at DEBUG logs the Authorization header: keep third parties quiet
     for noisy in ("botocore", "aiobotocore", "boto3", "urllib3", "s3transfer", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -8,7 +8,8 @@ the current values (empty when the property is absent) and a cell's values
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+
+from connector.formats.values import ConversionError, add_numbers
 
 Rule = Callable[[list[str], list[str]], list[str]]
 
@@ -32,22 +33,18 @@ def add_values(current: list[str], incoming: list[str]) -> list[str]:
 def sum_values(current: list[str], incoming: list[str]) -> list[str]:
     """*sum*: add exactly in decimal arithmetic; an absent property counts as 0.
 
-    Raises ValueError when the stored value is not a number, so the row is
-    rejected rather than the total silently reset.
+    Exact at any size (no 28-digit context rounding). Raises ValueError when
+    the stored value is not a number, so the row is rejected rather than the
+    total silently reset.
     """
-    total = Decimal(0)
-    for value in (*current[:1], *incoming):
-        try:
-            total += Decimal(value)
-        except InvalidOperation:
-            raise ValueError(f"cannot add to the stored value {value!r}: not a number") from None
-    return [_plain(total)]
-
-
-def _plain(number: Decimal) -> str:
-    """Decimal text without exponent: 1E+3 is written 1000."""
-    text = format(number, "f")
-    return "0" if text in ("-0", "") else text
+    stored = current[0] if current else ""
+    try:
+        total = add_numbers(stored, "0")
+    except ConversionError:
+        raise ValueError(f"cannot add to the stored value {stored!r}: not a number") from None
+    for value in incoming:
+        total = add_numbers(total, value)
+    return [total]
 
 
 RULES: dict[str, Rule] = {

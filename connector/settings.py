@@ -16,6 +16,7 @@ from pydantic_settings import (
 
 from connector.config.yaml_source import load_yaml
 from connector.errors import ConfigError, ConfigProblem
+from connector.logging import register_secrets
 
 CONFIG_ENV = "CONNECTOR_CONFIG"
 
@@ -78,7 +79,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     env_names = {name for name in Settings.model_fields if f"CONNECTOR_{name.upper()}" in present}
     values = {str(k): v for k, v in file_values.items() if k not in env_names}
     try:
-        return Settings(**values, **overrides)
+        settings = Settings(**values, **overrides)
     except ValidationError as error:
         problems = []
         for detail in error.errors(include_input=False, include_url=False):
@@ -88,6 +89,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             else:
                 problems.append(document.problem_for(detail))
         raise ConfigError(problems) from None
+    if settings.smtp_password is not None:
+        # from here on, the SMTP password is blanked in every log line and mail
+        register_secrets([settings.smtp_password.get_secret_value()])
+    return settings
 
 
 def _environment_problem(detail: ErrorDetails) -> ConfigProblem:

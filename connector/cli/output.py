@@ -8,14 +8,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 
-def print_json(data: Any, *, stream: TextIO = sys.stdout) -> None:
-    stream.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+def print_json(data: Any, *, stream: TextIO | None = None) -> None:
+    (stream or sys.stdout).write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
 def print_table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, stream: TextIO = sys.stdout
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, stream: TextIO | None = None
 ) -> None:
     """A plain aligned table: readable in a terminal, greppable in a pipe."""
+    stream = stream or sys.stdout
     cells = [[str(value) if value is not None else "" for value in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in cells:
@@ -30,12 +31,13 @@ def print_table(
 
 
 def print_properties(
-    properties: dict[str, list[str]], *, indent: str = "  ", stream: TextIO = sys.stdout
+    properties: dict[str, list[str]], *, indent: str = "  ", stream: TextIO | None = None
 ) -> None:
+    stream = stream or sys.stdout
     width = max((len(name) for name in properties), default=0)
     for name in sorted(properties):
         stream.write(f"{indent}{name.ljust(width)}  {' | '.join(properties[name])}\n")
 
 
-def fail(message: str, *, stream: TextIO = sys.stderr) -> None:
-    stream.write(f"error: {message}\n")
+def fail(message: str, *, stream: TextIO | None = None) -> None:
+    (stream or sys.stderr).write(f"error: {message}\n")

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connector.config.formats import ExportFormat, ImportFormat
+from connector.config.formats import DateFormat, ExportFormat, ImportFormat
 
 RuleName = Literal["set", "set_if_empty", "add", "sum"]
 ValueType = Literal["text", "number", "date", "datetime", "boolean"]
@@ -84,6 +84,8 @@ class Mapping(_Strict):
     property: str
     rule: RuleName = "set"
     type: ValueType | None = None
+    date_format: DateFormat | None = None
+    """Overrides the goal's format.date_format for this column (a file may mix date styles)."""
 
     @model_validator(mode="after")
     def _sum_needs_numbers(self) -> Self:

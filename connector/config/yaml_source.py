@@ -132,10 +132,7 @@ def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> YamlDocum
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
-        reason = error.problem or error.context or "invalid YAML"
-        raise ConfigError([ConfigProblem(path, line, f"invalid YAML: {reason}")]) from None
+        raise ConfigError([_syntax_problem(path, text, error)]) from None
     except yaml.YAMLError as error:
         raise ConfigError([ConfigProblem(path, None, f"invalid YAML: {error}")]) from None
     problems: list[ConfigProblem] = []
@@ -149,6 +146,9 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _STR_TAG = "tag:yaml.org,2002:str"
 _IN_PROGRESS = object()
+_TEXT_KEY_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "null", "bool", "int", "float", "timestamp")
+)
 _SCALAR_KINDS = {
     "tag:yaml.org,2002:timestamp": "date",
     "tag:yaml.org,2002:int": "integer",
@@ -158,6 +158,24 @@ _SCALAR_KINDS = {
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,") else tag
+
+
+def _syntax_problem(path: Path, text: str, error: yaml.MarkedYAMLError) -> ConfigProblem:
+    """Where the parser gave up, and where the unfinished construct began if elsewhere."""
+    last_line = len(text.splitlines()) or 1
+
+    def line_of(mark: yaml.Mark) -> int:
+        # at the end of the file the parser stands on the line after the last one
+        return min(mark.line + 1, last_line)
+
+    mark = error.problem_mark or error.context_mark
+    line = line_of(mark) if mark else None
+    reason = error.problem or error.context or "invalid YAML"
+    if error.problem and error.context and error.context_mark:
+        context_line = line_of(error.context_mark)
+        if context_line != line:
+            reason += f" ({error.context} at line {context_line})"
+    return ConfigProblem(path, line, f"invalid YAML: {reason}")
 
 
 def _construct(
@@ -192,7 +210,12 @@ def _construct(
                     ConfigProblem(path, key_line, "YAML merge keys (<<) are not supported")
                 )
                 continue
-            key = _construct(key_node, path, environ, problems, built)
+            if key_node.tag in _TEXT_KEY_TAGS:
+                # Keys are names, taken as written: `null:`, `on:` or `1:` mean that text,
+                # and `${VAR}` is not expanded (an unknown key is echoed in its message).
+                key: Any = key_node.value
+            else:
+                key = _construct(key_node, path, environ, problems, built)
             if not isinstance(key, Hashable):
                 problems.append(ConfigProblem(path, key_line, "a key must be a plain value"))
                 continue

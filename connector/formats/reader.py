@@ -181,7 +181,7 @@ class RowProblem:
 
 
 def _line_batches(pieces: Iterable[str], *, file: str, max_line: int) -> Iterator[list[str]]:
-    """Cut text pieces into lists of lines that keep their endings (\n, \r\n or \r).
+    r"""Cut text pieces into lists of lines that keep their endings (\n, \r\n or \r).
 
     The csv module ends a record at the end of each string it is given, so a
     line must never be cut elsewhere: `str.splitlines` would also cut at
@@ -231,8 +231,9 @@ class DelimitedReader:
     Iterate once. Multi-value cells are not split here: the mapping knows
     which columns hold lists.
 
-    `max_field_size` is applied through `csv.field_size_limit`, which is
-    process-wide; every reader sets the same default.
+    `max_field_size` bounds one field (through `csv.field_size_limit`, which
+    is process-wide, so every reader uses the same default) and four times it
+    bounds a physical line, so a file without line breaks cannot fill memory.
     """
 
     def __init__(
@@ -323,6 +324,11 @@ class DelimitedReader:
                 file=self.file,
                 line=line,
             ) from None
+        if "expected after" in message:
+            message = (
+                f"text follows a closing quote ({self._quote_char!r}); a quote inside a quoted"
+                " field must be written twice"
+            )
         return RowProblem(line, None, f"malformed record: {message}")
 
     def __iter__(self) -> Iterator[Row | RowProblem]:

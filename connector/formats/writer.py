@@ -67,6 +67,7 @@ class DelimitedWriter:
         self._plain_number = re.compile(
             r"[+-]?[0-9]+(?:[{seps}][0-9]+)?".format(seps=re.escape("." + fmt.decimal_separator))
         )
+        self._guard_search = re.compile(r"\x01[=+\-@\t\r]").search if fmt.formula_guard else None
         self.rows_written = 0
         self.bytes_out = 0
 
@@ -74,36 +75,56 @@ class DelimitedWriter:
         """Write the header row, or nothing when the format has `header: false`."""
         self._check_open()
         if self._fmt.header:
-            self._write(list(names))
+            self._write_careful(list(names))
 
     def write_row(self, values: Sequence[str | None]) -> None:
-        self._check_open()
-        self._write(self._prepare(values))
-        self.rows_written += 1
-        if self._text.tell() >= self._chunk_size:
-            self._encode()
+        self.write_rows((values,))
 
     def write_rows(self, rows: Iterable[Sequence[str | None]]) -> None:
-        """Write many rows; the fast path for an export batch."""
+        """Write many rows; the fast path for an export batch.
+
+        One C-level scan of the joined row decides whether any cell needs the
+        null value, the formula guard or extra quoting; most rows need none and
+        go straight to `csv.writer`.
+        """
         self._check_open()
-        write = self._write
+        quote_cr = self._quote_cr
+        guard_search = self._guard_search
+        triggers = _FORMULA_TRIGGERS
+        writerow = self._csv.writerow
+        careful = self._write_careful
         prepare = self._prepare
         text = self._text
         limit = self._chunk_size
         count = 0
         try:
             for values in rows:
-                write(prepare(values))
+                try:
+                    joined = "\x01".join(values)  # type: ignore[arg-type]
+                except TypeError:
+                    plain = False
+                else:
+                    plain = not (
+                        (quote_cr and "\r" in joined)
+                        or (
+                            guard_search is not None
+                            and (joined[:1] in triggers or guard_search(joined) is not None)
+                        )
+                    )
+                if plain:
+                    writerow(values)
+                else:
+                    careful(prepare(values))
                 count += 1
                 if text.tell() >= limit:
                     self._encode()
         finally:
             self.rows_written += count
 
-    def _write(self, cells: list[str]) -> None:
-        """Write one row; a row holding a bare CR is fully quoted.
+    def _write_careful(self, cells: list[str]) -> None:
+        r"""Write one prepared row, fully quoted if it holds a bare CR.
 
-        Python 3.11's minimal quoting only quotes line-break characters found in
+        Python 3.11's minimal quoting only quotes the line-break characters of
         the line terminator, so with "\n" a cell holding "\r" would be written
         bare and split the record for every reader.
         """
@@ -191,7 +212,7 @@ def format_date(canonical: str, date_format: str, timezone: str) -> str:
     is neither passes through unchanged, so an export never fails on one value.
     """
     try:
-        if len(canonical) == 10:
+        if len(canonical) <= 10:
             day = date.fromisoformat(canonical)
             return day.isoformat() if date_format == "iso8601" else day.strftime(date_format)
         moment = datetime.fromisoformat(canonical)

@@ -152,18 +152,21 @@ def apply_file(
             plan = RowPlan(goal, reader.columns, file=obj.key, extra_column=extra_column)
             applier = make_applier(tx, obj.key)
             read = [0]
+            reported = 0  # rows already told to the progress display
             rejects: list[RowReject] = []
             for batch in _batches(plan.rows(reader, read), ctx.batch_size, rejects):
                 if ctx.stopping.is_set():
                     raise RunStopped(f"{obj.key}: stopped; rolled back, imported again next run")
-                before = read[0]
                 applier.apply(batch, rejects)
                 for reject in rejects:
                     result.reject(reject, ctx.max_rejects)
                 rejects.clear()
-                ctx.progress.advance(read[0] - before)
+                ctx.progress.advance(read[0] - reported)
+                reported = read[0]
             for reject in rejects:
                 result.reject(reject, ctx.max_rejects)
+            if read[0] > reported:
+                ctx.progress.advance(read[0] - reported)
             counts, seq = applier.finish()
             counts.rows_read = read[0]
             counts.rows_rejected = result.counts.rows_rejected

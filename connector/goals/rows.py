@@ -11,11 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from connector.config.formats import ImportFormat
 from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, Mapping
 from connector.errors import FormatError
 from connector.formats import ConversionError, Row, RowProblem, make_converter
 from connector.rules import RULES, Rule
 from connector.storage import RowReject
+
+
+def _format_for(mapping: Mapping, fmt: ImportFormat) -> ImportFormat:
+    if mapping.date_format is None or mapping.date_format == fmt.date_format:
+        return fmt
+    return fmt.model_copy(update={"date_format": mapping.date_format})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,7 @@ class RowPlan:
                 property=mapping.property,
                 rule_name=mapping.rule,
                 rule=RULES[mapping.rule],
-                convert=make_converter(mapping.value_type, goal.format),
+                convert=make_converter(mapping.value_type, _format_for(mapping, goal.format)),
                 split=None if mapping.rule == "sum" else separator,
             )
             for mapping in mappings

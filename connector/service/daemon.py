@@ -29,6 +29,7 @@ from connector.config import Workspace, load_workspace
 from connector.config.workspace import goal_files
 from connector.errors import ConfigError, ConnectorError, RunInProgressError
 from connector.goals.runner import RunOptions, run_connection
+from connector.logging import register_secrets
 from connector.service.mail import compose_config_mail, notify_run, send_mail
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger
@@ -44,12 +45,15 @@ class Daemon:
 
     def __init__(self, settings: Settings, notifier: SystemdNotifier | None = None) -> None:
         self.settings = settings
+        if settings.smtp_password is not None:
+            register_secrets([settings.smtp_password.get_secret_value()])
         self.notifier = notifier or SystemdNotifier()
         self.workspace: Workspace | None = None
         self.stopping = threading.Event()
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._runs: dict[str, asyncio.Task[None]] = {}
+        self._fires: set[asyncio.Task[Any]] = set()
         self._scheduler: AsyncIOScheduler | None = None
         self._snapshot: Snapshot = {}
         self._signals = 0
@@ -61,8 +65,9 @@ class Daemon:
             self.workspace = load_workspace(self.settings.goals_dir)
         except ConfigError as error:
             for problem in error.problems:
-                log.error("invalid goal file", problem=str(problem))
+                log.error("invalid goal file", problem=str(problem))  # noqa: TRY400 -- no trace for bad YAML
             return 1
+        _register_secrets(self.workspace)
         self._snapshot = self._goal_files_snapshot()
         loop = asyncio.get_running_loop()
         for signum, handler in (
@@ -72,7 +77,9 @@ class Daemon:
         ):
             loop.add_signal_handler(signum, handler)
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._scheduler.add_listener(self._on_skipped_fire, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._scheduler.add_listener(
+            self._on_skipped_fire, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
+        )
         self._scheduler.start()
         self._schedule(self.workspace)
         helpers = [asyncio.create_task(self._reload_loop())]
@@ -106,17 +113,21 @@ class Daemon:
     async def _shutdown(self, helpers: list[asyncio.Task[Any]]) -> None:
         self.notifier.stopping()
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            # no new fires; the jobs that run now finish as jobs (no "Error running job")
+            self._scheduler.pause()
         for task in helpers:
             task.cancel()
-        running = [task for task in self._runs.values() if not task.done()]
-        if running:
+        fires = {task for task in self._fires if not task.done()}
+        if fires:
             log.info("waiting for running connections", connections=sorted(self._runs))
-            _done, pending = await asyncio.wait(running, timeout=self.settings.shutdown_timeout)
-            for task in pending:
-                task.cancel()
+            _done, pending = await asyncio.wait(fires, timeout=self.settings.shutdown_timeout)
             if pending:
+                for run in self._runs.values():
+                    run.cancel()
+                await asyncio.wait(pending, timeout=5)
                 log.warning("runs did not finish in time; cancelled", count=len(pending))
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
         await asyncio.gather(*helpers, return_exceptions=True)
         log.info("daemon stopped")
 
@@ -152,13 +163,21 @@ class Daemon:
         log.warning("scheduled run skipped", connection=event.job_id, reason=reason)
 
     async def _fire(self, connection_id: str) -> None:
+        """The scheduler's job: one run, awaited, so max_instances=1 holds while it runs."""
         if self.stopping.is_set():
             return
+        fire = asyncio.current_task()
         task = asyncio.create_task(self._run(connection_id), name=f"run {connection_id}")
         self._runs[connection_id] = task
+        if fire is not None:
+            self._fires.add(fire)
         try:
-            await asyncio.shield(task)
+            # not `await task`: a run cancelled at shutdown is not an error of this job,
+            # and cancelling this job (scheduler shutdown) must not cancel the run
+            await asyncio.wait({task})
         finally:
+            if fire is not None:
+                self._fires.discard(fire)
             if self._runs.get(connection_id) is task and task.done():
                 del self._runs[connection_id]
 
@@ -178,12 +197,21 @@ class Daemon:
             )
             outcome = await run_connection(store, workspace, connection_id, options)
             await notify_run(
-                self.settings, connection, outcome.record, outcome.result.errors, outcome.result.rejects
+                self.settings,
+                connection,
+                outcome.record,
+                outcome.result.errors,
+                outcome.result.rejects,
             )
         except RunInProgressError as error:
             log.warning("scheduled run skipped", connection=connection_id, reason=str(error))
         except ConnectorError as error:
-            log.error("scheduled run failed", connection=connection_id, error=str(error))
+            log.error(  # noqa: TRY400 -- an expected failure: its message says it all
+                "scheduled run failed", connection=connection_id, error=str(error)
+            )
+        except Exception:
+            # a bug, not bad input: the daemon and the other connections keep running
+            log.exception("scheduled run failed unexpectedly", connection=connection_id)
         finally:
             await asyncio.to_thread(store.close)
             self.notifier.status(self._status())
@@ -204,10 +232,14 @@ class Daemon:
         except ConfigError as error:
             problems = [str(problem) for problem in error.problems]
             for problem in problems:
-                log.error("reload rejected: invalid goal file; previous configuration kept", problem=problem)
+                log.error(  # noqa: TRY400 -- FILE:LINE is the whole story; no trace
+                    "reload rejected: invalid goal file; previous configuration kept",
+                    problem=problem,
+                )
             await self._mail_config_problems(problems)
             self.notifier.ready(self._status())
             return False
+        _register_secrets(workspace)
         old = self.workspace.connections if self.workspace else {}
         new = workspace.connections
         log.info(
@@ -263,7 +295,23 @@ class Daemon:
     def _status(self) -> str:
         scheduled = len(self._scheduler.get_jobs()) if self._scheduler else 0
         running = sorted(self._runs)
-        return f"{scheduled} connection(s) scheduled" + (f"; running {', '.join(running)}" if running else "")
+        return f"{scheduled} connection(s) scheduled" + (
+            f"; running {', '.join(running)}" if running else ""
+        )
+
+
+def _register_secrets(workspace: Workspace) -> None:
+    """Every S3 credential of every connection: blanked wherever it would show in a log or mail."""
+    register_secrets(
+        secret.get_secret_value()
+        for connection in workspace.connections.values()
+        for secret in (
+            connection.storage.access_key_id,
+            connection.storage.secret_access_key,
+            connection.storage.session_token,
+        )
+        if secret is not None
+    )
 
 
 def run_daemon(settings: Settings) -> int:

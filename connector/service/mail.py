@@ -36,7 +36,7 @@ def compose_run_mail(
     errors: list[str],
     rejects: list[RowReject],
 ) -> EmailMessage:
-    goal = record.goal or "all goals"
+    goal = record.goal or _goal_names(connection)
     message = EmailMessage()
     message["Subject"] = f"[connector] {connection.id} / {goal}: {record.status} (run {record.id})"
     message["From"] = settings.smtp_sender
@@ -66,7 +66,18 @@ def compose_run_mail(
     return message
 
 
-def compose_config_mail(settings: Settings, recipients: list[str], problems: list[str]) -> EmailMessage:
+def _goal_names(connection: Connection, shown: int = 3) -> str:
+    """The goals a whole-connection run ran, for a subject line: "a, b, c (+2 more)"."""
+    names = [goal.name for goal in connection.goals if goal.enabled]
+    if not names:
+        return "no goals"
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def compose_config_mail(
+    settings: Settings, recipients: list[str], problems: list[str]
+) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = "[connector] goal files invalid: previous configuration kept"
     message["From"] = settings.smtp_sender
@@ -95,7 +106,9 @@ def send_mail(settings: Settings, message: EmailMessage) -> bool:
                 context=ssl.create_default_context(),
             )
         else:
-            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+            client = smtplib.SMTP(
+                settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
+            )
         with client:
             if settings.smtp_starttls and not settings.smtp_ssl:
                 client.starttls(context=ssl.create_default_context())
@@ -103,8 +116,11 @@ def send_mail(settings: Settings, message: EmailMessage) -> bool:
                 client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as error:
-        log.error(
-            "mail not sent", subject=message["Subject"], server=settings.smtp_host, error=redact_text(str(error))
+        log.error(  # noqa: TRY400 -- a mail server down is not a bug; no trace
+            "mail not sent",
+            subject=message["Subject"],
+            server=settings.smtp_host,
+            error=redact_text(str(error)),
         )
         return False
     log.info("mail sent", subject=message["Subject"], to=message["To"])

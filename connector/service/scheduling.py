@@ -9,11 +9,16 @@ Forms and how they keep time:
   of the month a month lacks (31 in April) is skipped that month.
 The n-th weekday is `day="2nd tue"` / `day="last fri"`: APScheduler reads
 `day_of_week="fri#2"` as every Friday (see PITFALLS.md).
+
+Wall-clock forms across a DST change: a time the clock skips (02:30 on the
+spring-forward night) fires right after the change (03:30, summer time); a
+time the clock passes twice (02:30 on the fall-back night) fires once, at
+its first occurrence — a daily run never runs twice in one night.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -24,6 +29,34 @@ from apscheduler.triggers.interval import IntervalTrigger
 from connector.config.schedule import Schedule
 
 _ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "5th", "last": "last"}
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]  # apscheduler has no type hints
+    """A CronTrigger that fires each wall-clock time of a day once, DST changes included.
+
+    APScheduler's CronTrigger fires a repeated local time (the fall-back hour) twice
+    and reports a skipped one (the spring-forward hour) as a local time that never
+    existed; this one skips the second occurrence and reports the real local time.
+    """
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        while fire is not None and _second_occurrence(fire):
+            fire = super().get_next_fire_time(fire, fire)
+        return None if fire is None else _real_local_time(fire)
+
+
+def _second_occurrence(moment: datetime) -> bool:
+    """Whether this local time is the repeat of one the clock already showed (fall-back)."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
+
+
+def _real_local_time(moment: datetime) -> datetime:
+    """The same instant as a local time the clock really shows (02:30 skipped → 03:30)."""
+    return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
 def build_trigger(schedule: Schedule, *, now: datetime | None = None) -> BaseTrigger:
@@ -42,14 +75,14 @@ def build_trigger(schedule: Schedule, *, now: datetime | None = None) -> BaseTri
         return _times_of_day(hour * 60 + minute, 1440 // schedule.times_per_day, zone)
     if schedule.days_of_week is not None:
         days = ",".join(schedule.days_of_week)
-        return CronTrigger(day_of_week=days, hour=hour, minute=minute, timezone=zone)
+        return WallClockCronTrigger(day_of_week=days, hour=hour, minute=minute, timezone=zone)
     if schedule.days_of_month is not None:
         days = ",".join(str(day) for day in sorted(set(schedule.days_of_month)))
-        return CronTrigger(day=days, hour=hour, minute=minute, timezone=zone)
+        return WallClockCronTrigger(day=days, hour=hour, minute=minute, timezone=zone)
     if schedule.weekday_of_month is not None:
         which = schedule.weekday_of_month
         day = f"{_ORDINALS[which.ordinal]} {which.weekday}"
-        return CronTrigger(day=day, hour=hour, minute=minute, timezone=zone)
+        return WallClockCronTrigger(day=day, hour=hour, minute=minute, timezone=zone)
     raise ValueError(f"schedule has no form: {schedule!r}")
 
 
@@ -60,7 +93,7 @@ def _times_of_day(first_minute: int, step: int, zone: ZoneInfo) -> BaseTrigger:
         total = (first_minute + offset) % 1440
         by_minute.setdefault(total % 60, []).append(total // 60)
     triggers = [
-        CronTrigger(hour=",".join(map(str, sorted(hours))), minute=minute, timezone=zone)
+        WallClockCronTrigger(hour=",".join(map(str, sorted(hours))), minute=minute, timezone=zone)
         for minute, hours in sorted(by_minute.items())
     ]
     return triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
@@ -80,8 +113,8 @@ def next_fire_times(
         fire = trigger.get_next_fire_time(previous, moment)
         if fire is None:
             break
-        fire = fire.astimezone(zone)
-        times.append(fire)
+        times.append(_real_local_time(fire.astimezone(zone)))
         previous = fire
-        moment = fire + timedelta(microseconds=1)
+        # in UTC: wall-clock arithmetic would lose `fold` and step back into a repeated hour
+        moment = fire.astimezone(UTC) + _MICROSECOND
     return times

@@ -53,6 +53,18 @@ def test_a_variable_that_looks_like_a_number_stays_text(tmp_path: Path) -> None:
     assert load_yaml(path, {"MINUTES": "30"}).data == {"minutes": "30", "literal": 30}
 
 
+def test_keys_are_the_text_written_even_when_they_look_like_null_or_numbers(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "null: a\non: b\n1: c\n2024-01-01: d\n")
+    assert load_yaml(path, {}).data == {"null": "a", "on": "b", "1": "c", "2024-01-01": "d"}
+
+
+def test_variables_in_keys_are_not_expanded(tmp_path: Path) -> None:
+    path = write(tmp_path, "${NAME}: value\n")
+    assert load_yaml(path, {"NAME": "expanded"}).data == {"${NAME}": "value"}
+
+
 def test_missing_variable_is_reported_with_its_name_and_line(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -117,17 +129,28 @@ def test_invalid_yaml_is_reported_at_the_line_of_the_error(tmp_path: Path) -> No
     assert problem.message.startswith("invalid YAML: ")
 
 
-def test_unclosed_flow_list_is_reported_where_the_parser_notices(tmp_path: Path) -> None:
+def test_unclosed_list_is_reported_where_noticed_naming_where_it_began(tmp_path: Path) -> None:
     path = write(tmp_path, "id: crm\nfiles: [a.csv, b.csv\nname: x\n")
+    assert str(load_error(path)) == (
+        f"{path}:3: invalid YAML: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence at line 2)"
+    )
+
+
+def test_a_syntax_error_at_the_end_of_the_file_points_at_its_last_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "id: crm\nname: 'CRM exchange\n")
     problem = load_error(path).problems[0]
-    assert str(problem) == f"{path}:3: invalid YAML: expected ',' or ']', but got ':'"
+    assert (problem.line, problem.message) == (
+        2,
+        "invalid YAML: found unexpected end of stream",
+    )
 
 
 @pytest.mark.parametrize(
     ("yaml_value", "tag"),
     [
         ('!!python/object/apply:os.mkdir ["{marker}"]', "!!python/object/apply:os.mkdir"),
-        ("!!python/object/new:os.mkdir [\"{marker}\"]", "!!python/object/new:os.mkdir"),
+        ('!!python/object/new:os.mkdir ["{marker}"]', "!!python/object/new:os.mkdir"),
         ("!!python/object:pathlib.Path {{path: '{marker}'}}", "!!python/object:pathlib.Path"),
         ("!!python/name:os.system ''", "!!python/name:os.system"),
     ],
@@ -136,9 +159,7 @@ def test_python_tags_are_rejected_not_executed(tmp_path: Path, yaml_value: str, 
     marker = tmp_path / "created-by-yaml"
     path = write(tmp_path, "id: crm\nevil: " + yaml_value.format(marker=marker) + "\n")
     error = load_error(path)
-    assert [str(problem) for problem in error.problems] == [
-        f"{path}:2: unsupported YAML tag {tag}"
-    ]
+    assert [str(problem) for problem in error.problems] == [f"{path}:2: unsupported YAML tag {tag}"]
     assert not marker.exists()
 
 
@@ -244,7 +265,9 @@ goals:
         (("goals", 3, "name"), 2),
     ],
 )
-def test_line_of_finds_the_key_a_loc_names(tmp_path: Path, loc: tuple[str | int, ...], line: int) -> None:
+def test_line_of_finds_the_key_a_loc_names(
+    tmp_path: Path, loc: tuple[str | int, ...], line: int
+) -> None:
     document = load_yaml(write(tmp_path, LINES), {})
     assert document.line_of(loc) == line
 

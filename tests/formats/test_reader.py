@@ -212,7 +212,10 @@ def test_text_after_a_closing_quote_is_a_row_problem_and_parsing_continues():
     problem = records[0]
     assert isinstance(problem, RowProblem)
     assert problem.line == 2
-    assert "malformed record" in problem.reason
+    assert problem.reason == (
+        "malformed record: text follows a closing quote ('\"'); a quote inside a quoted"
+        " field must be written twice"
+    )
 
 
 def test_unclosed_quote_at_end_of_file_names_the_line_where_it_opened():
@@ -270,7 +273,7 @@ def test_nul_byte_is_a_format_error_with_its_line():
 
 
 def test_utf16_file_read_as_utf8_fails_clearly():
-    with pytest.raises(FormatError, match="NUL|not valid utf-8"):
+    with pytest.raises(FormatError, match="contains a NUL character"):
         parse("id,name\n1,Ann\n".encode("utf-16-le"))
 
 
@@ -386,13 +389,16 @@ def test_gzip_bomb_is_refused_before_it_is_inflated():
     block = b"0" * (1 << 20)
     bomb = b"".join(compressor.compress(block) for _ in range(128)) + compressor.flush()
     assert len(bomb) < 150 << 10
-    inflated = 0
-    with pytest.raises(
-        FormatError, match="inflates more than 1000x: refusing a possible gzip bomb"
-    ):
+    sizes: list[int] = []
+
+    def inflate() -> None:
         for piece in iter_decoded(chunked(bomb, 1 << 16), encoding="latin-1", file="bomb.gz"):
-            inflated += len(piece)
-    assert inflated < 100 << 20
+            sizes.append(len(piece))
+
+    with pytest.raises(FormatError) as caught:
+        inflate()
+    assert str(caught.value) == "bomb.gz: inflates more than 1000x: refusing a possible gzip bomb"
+    assert sum(sizes) <= 64 << 20
 
 
 def test_well_compressed_small_file_is_not_mistaken_for_a_bomb():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import random
+import re
+from collections.abc import Sequence
 
 import pytest
 
@@ -17,11 +20,13 @@ TRICKY = [
     ["3", "multi\nline\r\nvalue\rcr", "back\\slash"],
     ["4", "ünïcødé € 😀", "  spaced  "],
     ["5", "=SUM(A1:A9)", "-12.5"],
+    ["6", "lone\rcarriage return", "\r"],
+    ["7", "control\x01=chars\x01", "\x01"],
 ]
 
 
 def write(
-    fmt: ExportFormat, rows: list[list[str | None]], *, header: list[str], **kwargs: bool
+    fmt: ExportFormat, rows: Sequence[Sequence[str | None]], *, header: list[str], **kwargs: bool
 ) -> bytes:
     writer = DelimitedWriter(fmt, **kwargs)
     writer.write_header(header)
@@ -60,14 +65,14 @@ def read_back(data: bytes, fmt: ExportFormat) -> tuple[list[str], list[list[str]
     ids=["default", "semicolon", "tab", "single-quote", "escape", "quote-all", "crlf", "utf-16"],
 )
 def test_every_value_survives_a_round_trip_through_the_reader(fmt):
-    data = write(fmt, TRICKY, header=["id", "a", "b"])  # type: ignore[arg-type]
+    data = write(fmt, TRICKY, header=["id", "a", "b"])
     assert read_back(data, fmt) == (["id", "a", "b"], TRICKY)
 
 
 def test_gzip_output_is_a_valid_gz_of_the_same_text():
     fmt = ExportFormat()
-    plain = write(fmt, TRICKY, header=["id", "a", "b"])  # type: ignore[arg-type]
-    packed = write(fmt, TRICKY, header=["id", "a", "b"], gzip=True)  # type: ignore[arg-type]
+    plain = write(fmt, TRICKY, header=["id", "a", "b"])
+    packed = write(fmt, TRICKY, header=["id", "a", "b"], gzip=True)
     assert packed[:2] == b"\x1f\x8b"
     assert gzip.decompress(packed) == plain
 
@@ -145,6 +150,40 @@ def _line(fmt: ExportFormat, values: list[str | None]) -> str:
 )
 def test_formula_guard_quotes_formulas_but_leaves_plain_numbers_alone(cell, written):
     assert _line(ExportFormat(), [cell]) == written + "\n"
+
+
+def test_fast_and_careful_paths_agree_on_random_rows():
+    pool = [
+        "",
+        None,
+        "x",
+        "=x",
+        "-1",
+        "-1.5",
+        "+2",
+        "a\rb",
+        "@",
+        "+",
+        "a,b",
+        '"q"',
+        "\tt",
+        "a\x01=b",
+    ]
+    rng = random.Random(3)
+    table = [[rng.choice(pool) for _ in range(4)] for _ in range(500)]
+    fmt = ExportFormat(null_value="NULL")
+
+    def expected(cell: str | None) -> str:
+        if cell is None:
+            return "NULL"
+        if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not re.fullmatch(
+            r"[+-]?[0-9]+(\.[0-9]+)?", cell
+        ):
+            return "'" + cell
+        return cell
+
+    data = write(fmt, table, header=["a", "b", "c", "d"])
+    assert read_back(data, fmt)[1] == [[expected(cell) for cell in row] for row in table]
 
 
 def test_formula_guard_knows_the_exports_decimal_comma():
@@ -238,6 +277,7 @@ def test_format_number_uses_the_exports_decimal_separator(canonical, separator, 
     [
         ("2024-03-01", "%d-%m-%Y", "Europe/Amsterdam", "01-03-2024"),
         ("2024-03-01", "iso8601", "Europe/Amsterdam", "2024-03-01"),
+        ("2024-03-01", "%d-%m-%Y", "Pacific/Kiritimati", "01-03-2024"),
         ("2024-03-01T23:30:00+00:00", "%d-%m-%Y %H:%M", "Europe/Amsterdam", "02-03-2024 00:30"),
         ("2024-07-01T09:30:00+00:00", "iso8601", "Europe/Amsterdam", "2024-07-01T11:30:00+02:00"),
         ("2024-03-01T09:30:00", "iso8601", "UTC", "2024-03-01T09:30:00+00:00"),

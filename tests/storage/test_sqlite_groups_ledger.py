@@ -117,7 +117,14 @@ def test_groups_of_profiles_handles_batches_larger_than_one_sql_chunk(store: SQL
 
 def entry(key: str, etag: str, goal: str = "nightly", run_id: int | None = 1) -> LedgerEntry:
     return LedgerEntry(
-        "crm", goal, key, etag, f"config-{etag}", 10, datetime(2024, 5, 1, 6, 30, tzinfo=UTC), run_id
+        "crm",
+        goal,
+        key,
+        etag,
+        f"config-{etag}",
+        10,
+        datetime(2024, 5, 1, 6, 30, tzinfo=UTC),
+        run_id,
     )
 
 

@@ -9,16 +9,29 @@ from pathlib import Path
 import pytest
 
 from connector.errors import StoreError
-from connector.storage import PROFILE_ID, Group, LedgerEntry, Profile, SQLiteStore
+from connector.storage import (
+    PROFILE_ID,
+    Group,
+    LedgerEntry,
+    Profile,
+    ProfileStore,
+    SQLiteStore,
+)
 
 
-class Boom(Exception):
+class BoomError(Exception):
     """An error raised inside a transaction on purpose."""
 
 
-def save(store: SQLiteStore, *profiles: Profile) -> None:
+def save(store: ProfileStore, *profiles: Profile) -> None:
     with store.transaction() as tx:
         tx.save_profiles(profiles)
+
+
+def save_then_fail(store: ProfileStore, *profiles: Profile) -> None:
+    with store.transaction() as tx:
+        tx.save_profiles(profiles)
+        raise BoomError
 
 
 def ledger_entry(key: str = "daily/a.csv", etag: str = "etag-1") -> LedgerEntry:
@@ -27,7 +40,7 @@ def ledger_entry(key: str = "daily/a.csv", etag: str = "etag-1") -> LedgerEntry:
     )
 
 
-def email_of(store: SQLiteStore, email: str) -> str | None:
+def email_of(store: ProfileStore, email: str) -> str | None:
     with store.transaction() as tx:
         return tx.resolve_profiles("email", [email]).get(email)
 
@@ -55,13 +68,17 @@ def test_exception_in_transaction_rolls_back_every_write(store: SQLiteStore) -> 
     save(store, Profile("p0", {"name": ["Before"]}))
     seq_before = store.change_seq()
 
-    with pytest.raises(Boom), store.transaction() as tx:
-        tx.save_profiles([Profile("p1", {"name": ["Ann"]})])
-        tx.save_profiles([Profile("p0", {"name": ["Changed"]})])
-        tx.save_groups([Group("household", "h1", {"size": ["1"]})])
-        tx.add_members("household", [("h1", "p1"), ("h1", "p0")])
-        tx.record_file(ledger_entry())
-        raise Boom
+    def write_everything_then_fail() -> None:
+        with store.transaction() as tx:
+            tx.save_profiles([Profile("p1", {"name": ["Ann"]})])
+            tx.save_profiles([Profile("p0", {"name": ["Changed"]})])
+            tx.save_groups([Group("household", "h1", {"size": ["1"]})])
+            tx.add_members("household", [("h1", "p1"), ("h1", "p0")])
+            tx.record_file(ledger_entry())
+            raise BoomError
+
+    with pytest.raises(BoomError):
+        write_everything_then_fail()
 
     assert store.get_profile("p1") is None
     p0 = store.get_profile("p0")
@@ -76,9 +93,8 @@ def test_exception_in_transaction_rolls_back_every_write(store: SQLiteStore) -> 
 
 
 def test_store_is_usable_after_a_rolled_back_transaction(store: SQLiteStore) -> None:
-    with pytest.raises(Boom), store.transaction() as tx:
-        tx.save_profiles([Profile("p1")])
-        raise Boom
+    with pytest.raises(BoomError):
+        save_then_fail(store, Profile("p1"))
 
     save(store, Profile("p2"))
 
@@ -86,9 +102,8 @@ def test_store_is_usable_after_a_rolled_back_transaction(store: SQLiteStore) -> 
 
 
 def test_second_transaction_on_the_same_store_is_refused(store: SQLiteStore) -> None:
-    with store.transaction(), pytest.raises(StoreError, match="already open"):
-        with store.transaction():
-            pass
+    with store.transaction(), pytest.raises(StoreError, match="already open"), store.transaction():
+        pytest.fail("a second transaction must not open")
 
 
 def test_history_write_inside_an_open_transaction_is_refused_clearly(store: SQLiteStore) -> None:
@@ -173,9 +188,8 @@ def test_change_seq_is_one_number_per_transaction_and_grows(store: SQLiteStore) 
 
 def test_change_seq_does_not_advance_for_a_rolled_back_transaction(store: SQLiteStore) -> None:
     save(store, Profile("a"))
-    with pytest.raises(Boom), store.transaction() as tx:
-        tx.save_profiles([Profile("b")])
-        raise Boom
+    with pytest.raises(BoomError):
+        save_then_fail(store, Profile("b"))
 
     save(store, Profile("c"))
 
@@ -356,7 +370,11 @@ def test_identifiers_are_removed_when_the_profile_is_deleted(store: SQLiteStore)
 
 def test_profiles_can_swap_unique_values_in_one_transaction(store: SQLiteStore) -> None:
     store.ensure_unique_properties(["email"])
-    save(store, Profile("p1", {"email": ["x@example.com"]}), Profile("p2", {"email": ["y@example.com"]}))
+    save(
+        store,
+        Profile("p1", {"email": ["x@example.com"]}),
+        Profile("p2", {"email": ["y@example.com"]}),
+    )
 
     with store.transaction() as tx:
         loaded = tx.load_profiles(["p1", "p2"])
@@ -382,12 +400,15 @@ def test_unique_value_claimed_by_a_second_profile_raises_and_rolls_back(
     store.ensure_unique_properties(["email"])
     save(store, Profile("p1", {"email": ["ann@example.com"]}))
 
-    with (
-        pytest.raises(StoreError, match=r"'email' value 'ann@example\.com' belongs to profile 'p1'"),
-        store.transaction() as tx,
+    def save_in_two_batches() -> None:
+        with store.transaction() as tx:
+            tx.save_profiles([Profile("p3", {"email": ["carl@example.com"]})])
+            tx.save_profiles([Profile("p2", {"email": ["ann@example.com"]})])
+
+    with pytest.raises(
+        StoreError, match=r"'email' value 'ann@example\.com' belongs to profile 'p1'"
     ):
-        tx.save_profiles([Profile("p3", {"email": ["carl@example.com"]})])
-        tx.save_profiles([Profile("p2", {"email": ["ann@example.com"]})])
+        save_in_two_batches()
 
     assert store.get_profile("p2") is None
     assert store.get_profile("p3") is None
@@ -469,7 +490,10 @@ def test_delete_profiles_removes_profiles_identifiers_and_memberships(store: SQL
     store.ensure_unique_properties(["email"])
     with store.transaction() as tx:
         tx.save_profiles(
-            [Profile("p1", {"email": ["a@example.com"]}), Profile("p2", {"email": ["b@example.com"]})]
+            [
+                Profile("p1", {"email": ["a@example.com"]}),
+                Profile("p2", {"email": ["b@example.com"]}),
+            ]
         )
         tx.save_groups([Group("household", "h1")])
         tx.add_members("household", [("h1", "p1"), ("h1", "p2")])

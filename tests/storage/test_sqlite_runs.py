@@ -62,7 +62,9 @@ def test_finish_run_stores_status_counts_and_error(store: SQLiteStore) -> None:
     run = store.start_run("crm", None, Trigger.MANUAL)
     counts = every_count_distinct()
 
-    finished = store.finish_run(run.id, RunStatus.FAILURE, counts, "s3://crm-exports: access denied")
+    finished = store.finish_run(
+        run.id, RunStatus.FAILURE, counts, "s3://crm-exports: access denied"
+    )
 
     assert finished.status is RunStatus.FAILURE
     assert finished.counts == counts
@@ -220,7 +222,12 @@ def test_export_watermarks_are_set_and_read_per_goal(store: SQLiteStore) -> None
 
     mark = store.export_watermark("crm", "out")
     assert mark is not None
-    assert (mark.connection, mark.goal, mark.change_seq, mark.exported_at) == ("crm", "out", 9, later)
+    assert (mark.connection, mark.goal, mark.change_seq, mark.exported_at) == (
+        "crm",
+        "out",
+        9,
+        later,
+    )
     other = store.export_watermark("crm", "other")
     assert other is not None
     assert other.change_seq == 2

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -31,7 +33,11 @@ EXPECTED_TABLES = {
 
 def latest_migration() -> int:
     folder = resources.files("connector.storage") / "migrations"
-    return max(int(entry.name.split("_", 1)[0]) for entry in folder.iterdir() if entry.name.endswith(".sql"))
+    return max(
+        int(entry.name.split("_", 1)[0])
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
 
 
 def tables(path: Path) -> set[str]:
@@ -83,7 +89,9 @@ def test_reopen_keeps_data_and_does_not_migrate_again(db_path: Path) -> None:
         assert profile.properties == {"email": ["a@example.com"]}
 
 
-def test_opening_a_current_store_needs_no_write_lock(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_opening_a_current_store_needs_no_write_lock(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`connector profiles ...` can open the store while the daemon writes."""
     SQLiteStore(db_path).close()
     monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_MS", 50)
@@ -97,6 +105,17 @@ def test_opening_a_current_store_needs_no_write_lock(db_path: Path, monkeypatch:
         writer.close()
 
 
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """A common umask (022) under which files are world-readable unless created otherwise."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.usefixtures("permissive_umask")
 def test_store_file_is_created_readable_by_its_owner_only(db_path: Path) -> None:
     with SQLiteStore(db_path) as store, store.transaction() as tx:
         tx.save_profiles([Profile("p1", {"email": ["a@example.com"]})])

@@ -1,0 +1,517 @@
+"""The export-profiles goal: a segment's consented members to one delimited file in S3.
+
+The export streams end to end, so memory stays flat whatever the segment
+size: a worker thread pulls profiles from the store a batch at a time,
+keeps the members, and writes their rows through the CSV writer (and
+gzip); the event loop pushes the bytes, through gpg when the goal encrypts,
+into a multipart upload. The thread works one batch ahead of the upload, so
+building rows and sending bytes overlap.
+
+Incremental exports follow the store's change sequence, never clocks: the
+sequence is read *before* the profiles are, so a profile written during
+the export is exported again next time rather than lost, and the goal's
+watermark moves only after the data file (and its manifest) are complete
+in S3. A failed or dry run leaves it where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+import structlog
+
+from connector.config.goals import ExportProfilesGoal
+from connector.formats.writer import DelimitedWriter
+from connector.goals.consent import has_consent
+from connector.goals.context import GoalContext, GoalResult
+from connector.goals.encryption import GpgEncryptor
+from connector.goals.export_columns import ColumnPlan
+from connector.goals.export_keys import TIMESTAMP_NAMING, data_key, manifest_key
+from connector.goals.segments import Predicate
+from connector.sources import S3Client
+from connector.storage import ExportWatermark, Profile, ProfileStore
+
+__all__ = ["MANIFEST_VERSION", "export_profiles"]
+
+log = structlog.get_logger("connector.export")
+
+MANIFEST_VERSION = 1
+_MAX_NAME_WAIT = timedelta(seconds=1)
+
+Write = Callable[[bytes], Awaitable[None]]
+
+
+class _Stopped(Exception):  # noqa: N818 -- a control-flow signal, not an error
+    """A graceful stop arrived mid-export: abandon the upload so nothing half-written lands."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    data: bytes
+    rows: int
+    done: bool
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Why profiles were or were not written; logged so an analyst can explain a count."""
+
+    examined: int = 0
+    in_segment: int = 0
+    without_consent: int = 0
+    without_value: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _DataFile:
+    key: str
+    size: int
+    records: int
+    sha256: str
+    md5: str
+
+
+class _RowSource:
+    """The producing half, called in a worker thread one batch at a time.
+
+    Each step takes the next batch of profiles from the store, keeps the
+    segment's consented members that have a value in a property column,
+    looks up their groups in one call per group type, and writes their rows;
+    it returns what the writer has ready. Only this object touches the store
+    during the export, from one thread at a time, as the store asks.
+    """
+
+    def __init__(
+        self,
+        store: ProfileStore,
+        profiles: Iterator[Profile],
+        plan: ColumnPlan,
+        writer: DelimitedWriter,
+        *,
+        in_segment: Predicate,
+        objectives: list[str],
+        until: int | None,
+        batch_size: int,
+    ) -> None:
+        self._store = store
+        self._profiles = profiles
+        self._plan = plan
+        self._writer = writer
+        self._in_segment = in_segment
+        self._objectives = objectives
+        self._until = until
+        self._batch_size = batch_size
+        self.tally = _Tally()
+        writer.write_header(plan.headers)
+
+    @property
+    def rows_written(self) -> int:
+        return self._writer.rows_written
+
+    def step(self) -> _Step:
+        batch = list(islice(self._profiles, self._batch_size))
+        self.tally.examined += len(batch)
+        members = [profile for profile in batch if self._selected(profile)]
+        groups: dict[str, dict[str, list[str]]] = {}
+        if members:
+            ids = [profile.id for profile in members]
+            groups = {
+                group_type: self._store.groups_of_profiles(ids, group_type)
+                for group_type in self._plan.group_types
+            }
+        before = self._writer.rows_written
+        self._writer.write_rows(self._plan.row(profile, groups) for profile in members)
+        done = len(batch) < self._batch_size
+        data = self._writer.finish() if done else self._writer.drain()
+        return _Step(data, self._writer.rows_written - before, done)
+
+    def _selected(self, profile: Profile) -> bool:
+        # an incremental run stops at the sequence it read first; later changes are the next run's
+        if self._until is not None and profile.change_seq > self._until:
+            return False
+        properties = profile.properties
+        if not self._in_segment(properties):
+            return False
+        self.tally.in_segment += 1
+        if not has_consent(properties, self._objectives):
+            self.tally.without_consent += 1
+            return False
+        if not self._plan.has_property_value(properties):
+            self.tally.without_value += 1
+            return False
+        return True
+
+
+class _Prefetch:
+    """Runs the next step in a worker thread while the caller uploads the previous one.
+
+    The thread is awaited through `shield`, and `close()` waits for a step
+    still running: a cancelled export never leaves a thread using the store
+    while the runner records the outcome.
+    """
+
+    def __init__(self, step: Callable[[], _Step]) -> None:
+        self._step = step
+        self._pending: asyncio.Task[_Step] | None = None
+
+    async def next(self) -> _Step:
+        if self._pending is None:
+            self._pending = self._start()
+        step = await asyncio.shield(self._pending)
+        self._pending = None if step.done else self._start()
+        return step
+
+    async def close(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()
+
+    def _start(self) -> asyncio.Task[_Step]:
+        return asyncio.ensure_future(asyncio.to_thread(self._step))
+
+
+class _Digest:
+    """Size, SHA-256 and MD5 of the bytes that become the object, for the manifest."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+        self._sha256.update(data)
+        self._md5.update(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    @property
+    def md5(self) -> str:
+        return self._md5.hexdigest()
+
+
+async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalResult:
+    """Export the goal's segment once; see the module docstring for the flow.
+
+    Mode `full` writes every member; `incremental` writes the members changed
+    since this goal's last successful export (the first incremental run is
+    full). An incremental run that finds no changed member writes *no* file
+    and no manifest, so partners never process empty deltas, and moves the
+    watermark past the changes it examined. A full export always writes a
+    file, header only when the segment is empty, because an empty segment is
+    news too. In a dry run the file is built (gpg included) but nothing is
+    uploaded and the watermark stays.
+
+    Counts: `profiles_exported` rows, `files` data files (manifests not
+    counted), `bytes_transferred` every byte uploaded (data and manifest).
+    """
+    result = GoalResult()
+    store = ctx.store
+    previous = await asyncio.to_thread(store.export_watermark, ctx.connection.id, goal.name)
+    since = previous.change_seq if previous is not None and goal.mode == "incremental" else None
+    watermark = await asyncio.to_thread(store.change_seq)
+    if goal.destination.file_name == TIMESTAMP_NAMING:
+        moment = await _distinct_second(previous)
+    else:
+        moment = datetime.now(UTC).replace(microsecond=0)
+    segment_name = ctx.segments.title(goal.segment)
+    key = data_key(
+        goal.destination,
+        segment_id=goal.segment,
+        segment_name=segment_name,
+        moment=moment,
+        gzip=goal.compression == "gzip",
+        encrypted=goal.encryption is not None,
+    )
+    plan = ColumnPlan(goal.columns, goal.format, ctx.segments)
+    writer = DelimitedWriter(goal.format, gzip=goal.compression == "gzip", file=key)
+    source = _RowSource(
+        store,
+        store.iter_profiles(changed_after=since, batch_size=ctx.batch_size),
+        plan,
+        writer,
+        in_segment=ctx.segments.predicate(goal.segment),
+        objectives=ctx.connection.objectives,
+        until=watermark if since is not None else None,
+        batch_size=ctx.batch_size,
+    )
+    run_log = log.bind(
+        connection=ctx.connection.id,
+        goal=goal.name,
+        run_id=ctx.run_id,
+        segment=goal.segment,
+        bucket=goal.destination.bucket,
+        key=key,
+    )
+    run_log.info(
+        "export started",
+        mode=goal.mode,
+        since=since,
+        watermark=watermark,
+        dry_run=ctx.dry_run,
+    )
+    ctx.progress.file_started(goal.name, key, 0)
+    started = time.monotonic()
+    try:
+        async with AsyncExitStack() as stack:
+            s3 = None
+            if not ctx.dry_run:
+                s3 = await stack.enter_async_context(S3Client(ctx.credentials))
+            exported = await _write_data(
+                ctx, goal, s3, key, source, skip_if_empty=since is not None
+            )
+            manifest_size = 0
+            if exported is not None and s3 is not None and goal.manifest:
+                manifest_size = await _put_manifest(
+                    s3,
+                    ctx,
+                    goal=goal,
+                    exported=exported,
+                    segment_name=segment_name,
+                    moment=moment,
+                    since=since,
+                    watermark=watermark,
+                )
+        if not ctx.dry_run:
+            await asyncio.to_thread(
+                store.set_export_watermark, ctx.connection.id, goal.name, watermark, moment
+            )
+    except _Stopped:
+        ctx.progress.file_finished(goal.name, key, "stopped; nothing uploaded")
+        run_log.warning("stopped during the export; the upload was abandoned")
+        result.errors.append(
+            f"{goal.name}: stopped during the export; nothing was uploaded and the next run "
+            "exports these profiles again"
+        )
+        return result
+    except BaseException:
+        ctx.progress.file_finished(goal.name, key, "failed")
+        raise
+    tally = source.tally
+    if exported is None:
+        ctx.progress.file_finished(goal.name, key, "no changes; no file written")
+        run_log.info(
+            "export skipped: no changed member since the last export",
+            examined=tally.examined,
+            watermark=watermark,
+        )
+        return result
+    result.counts.profiles_exported = exported.records
+    result.counts.files = 1
+    if not ctx.dry_run:
+        result.counts.bytes_transferred = exported.size + manifest_size
+    ctx.progress.file_finished(
+        goal.name, key, "dry run; built, not uploaded" if ctx.dry_run else "exported"
+    )
+    elapsed = max(time.monotonic() - started, 1e-9)
+    run_log.info(
+        "export built (dry run, nothing uploaded)" if ctx.dry_run else "export finished",
+        rows=exported.records,
+        size=exported.size,
+        examined=tally.examined,
+        in_segment=tally.in_segment,
+        without_consent=tally.without_consent,
+        without_value=tally.without_value,
+        manifest=goal.manifest and not ctx.dry_run,
+        rows_per_second=round(exported.records / elapsed),
+    )
+    return result
+
+
+async def _write_data(
+    ctx: GoalContext,
+    goal: ExportProfilesGoal,
+    s3: S3Client | None,
+    key: str,
+    source: _RowSource,
+    *,
+    skip_if_empty: bool,
+) -> _DataFile | None:
+    """Stream the rows into the object; None when an incremental run has nothing to write.
+
+    The upload (and gpg) open at the first bytes, so a skipped run creates
+    nothing. Leaving the block normally completes gpg, then the upload; an
+    exception kills gpg and aborts the upload, so no partial object is left.
+    """
+    digest = _Digest()
+    prefetch = _Prefetch(source.step)
+    try:
+        async with AsyncExitStack() as stack:
+            write: Write | None = None
+            while True:
+                step = await prefetch.next()
+                if step.done and write is None and skip_if_empty and source.rows_written == 0:
+                    return None
+                if write is None and (step.data or step.done):
+                    write = await _open_sink(
+                        stack, ctx=ctx, goal=goal, s3=s3, key=key, digest=digest
+                    )
+                if step.data and write is not None:
+                    await write(step.data)
+                ctx.progress.advance(step.rows)
+                if step.done:
+                    break
+                if ctx.stopping.is_set():
+                    raise _Stopped
+    finally:
+        await prefetch.close()
+    return _DataFile(key, digest.size, source.rows_written, digest.sha256, digest.md5)
+
+
+async def _open_sink(
+    stack: AsyncExitStack,
+    *,
+    ctx: GoalContext,
+    goal: ExportProfilesGoal,
+    s3: S3Client | None,
+    key: str,
+    digest: _Digest,
+) -> Write:
+    """upload ← digest ← (gpg ←) writer bytes; in a dry run the digest is the end."""
+    upload_write: Write | None = None
+    if s3 is not None:
+        upload = await stack.enter_async_context(
+            s3.open_upload(goal.destination.bucket, key, content_type=_content_type(goal))
+        )
+        upload_write = upload.write
+
+    async def record(data: bytes) -> None:
+        digest.update(data)
+        if upload_write is not None:
+            await upload_write(data)
+
+    if goal.encryption is None:
+        return record
+    encryptor = await stack.enter_async_context(
+        GpgEncryptor(
+            ctx.goals_dir / goal.encryption.public_key_file,
+            record,
+            compress=goal.compression == "none",
+        )
+    )
+    return encryptor.write
+
+
+def _content_type(goal: ExportProfilesGoal) -> str:
+    if goal.encryption is not None:
+        return "application/pgp-encrypted"
+    if goal.compression == "gzip":
+        return "application/gzip"
+    return f"text/csv; charset={goal.format.encoding}"
+
+
+async def _put_manifest(
+    s3: S3Client,
+    ctx: GoalContext,
+    *,
+    goal: ExportProfilesGoal,
+    exported: _DataFile,
+    segment_name: str,
+    moment: datetime,
+    since: int | None,
+    watermark: int,
+) -> int:
+    """Write `<data key>.manifest.json` after the data object is complete; returns its size.
+
+    The manifest is never encrypted: it holds no profile data, and a partner
+    needs it to check the data file (size, SHA-256, MD5) before decrypting.
+    """
+    document = manifest_document(
+        connection=ctx.connection.id,
+        goal=goal,
+        run_id=ctx.run_id,
+        segment_name=segment_name,
+        exported_at=moment,
+        since=since,
+        watermark=watermark,
+        files=[exported],
+    )
+    data = json.dumps(document, indent=2).encode("utf-8") + b"\n"
+    await s3.put_object(
+        goal.destination.bucket, manifest_key(exported.key), data, content_type="application/json"
+    )
+    return len(data)
+
+
+def manifest_document(
+    *,
+    connection: str,
+    goal: ExportProfilesGoal,
+    run_id: int,
+    segment_name: str,
+    exported_at: datetime,
+    since: int | None,
+    watermark: int,
+    files: list[_DataFile],
+) -> dict[str, Any]:
+    """The manifest's JSON: what was exported, how, and how to check it arrived whole.
+
+    `incremental_since` is null when the file holds every member (a full
+    export, or the first incremental one); otherwise only members changed
+    after that change sequence, up to `watermark`, are in it.
+    """
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "connection": connection,
+        "goal": goal.name,
+        "run_id": run_id,
+        "segment": {"id": goal.segment, "name": segment_name},
+        "mode": goal.mode,
+        "incremental_since": since,
+        "watermark": watermark,
+        "exported_at": exported_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "format": {
+            "encoding": goal.format.encoding,
+            "field_separator": goal.format.field_separator,
+            "header": goal.format.header,
+            "columns": [column.header for column in goal.columns],
+            "compression": goal.compression,
+            "encryption": "openpgp" if goal.encryption is not None else None,
+        },
+        "records": sum(file.records for file in files),
+        "files": [
+            {
+                "bucket": goal.destination.bucket,
+                "key": file.key,
+                "size_bytes": file.size,
+                "records": file.records,
+                "sha256": file.sha256,
+                "md5": file.md5,
+            }
+            for file in files
+        ],
+    }
+
+
+async def _distinct_second(previous: ExportWatermark | None) -> datetime:
+    """Now, to the second, but later than the previous export's second.
+
+    Timestamped names have one-second resolution: a run started within the
+    same second as the last export would replace that file, and a partner
+    who had not fetched it yet would lose it. Waiting at most a second keeps
+    every name distinct (a clock set far back is not waited for).
+    """
+    now = datetime.now(UTC)
+    if previous is not None:
+        earliest = previous.exported_at.astimezone(UTC).replace(microsecond=0) + timedelta(
+            seconds=1
+        )
+        wait = earliest - now
+        if timedelta(0) < wait <= _MAX_NAME_WAIT:
+            await asyncio.sleep(wait.total_seconds())
+            now = datetime.now(UTC)
+    return now.replace(microsecond=0)
