@@ -85,6 +85,7 @@ class Harness:
         )
         self._store: SQLiteStore | None = None
         self._s3: S3Client | None = None
+        self._bucket_ready = False
 
     # -- configuration ---------------------------------------------------------
 
@@ -138,7 +139,9 @@ class Harness:
         return self._s3
 
     async def bucket(self) -> None:
-        await (await self.s3()).ensure_bucket(BUCKET)
+        if not self._bucket_ready:
+            await (await self.s3()).ensure_bucket(BUCKET)
+            self._bucket_ready = True
 
     async def put(self, files: Mapping[str, bytes | str]) -> dict[str, str]:
         """Upload `{key: content}` in bounded concurrent groups; returns `{key: etag}`."""
@@ -146,6 +149,7 @@ class Harness:
             (key, data.encode() if isinstance(data, str) else data) for key, data in files.items()
         ]
         etags: dict[str, str] = {}
+        await self.bucket()
         s3 = await self.s3()
         for start in range(0, len(items), UPLOAD_GROUP):
             group = items[start : start + UPLOAD_GROUP]
@@ -194,8 +198,8 @@ class Harness:
             CONNECTOR_GOALS_DIR=str(self.goals_dir),
             CONNECTOR_DATABASE=str(self.db_path),
             CONNECTOR_LOG_LEVEL="warning",
-            **extra,
         )
+        env.update(extra)
         return env
 
     def cli(self, *argv: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:

@@ -179,7 +179,7 @@ def _parse_with(pattern: str) -> Callable[[str], datetime | None]:
         def strptime(text: str) -> datetime | None:
             try:
                 return datetime.strptime(text, pattern)
-            except ValueError:
+            except (ValueError, re.error):
                 return None
 
         return strptime
@@ -238,7 +238,10 @@ def _date_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
         if moment is None:
             raise ConversionError(f"{_show(value)} is not a valid date (expected {expected})")
         if moment.tzinfo is not None:
-            moment = moment.astimezone(zone)
+            try:
+                moment = moment.astimezone(zone)
+            except OverflowError:
+                raise ConversionError(f"{_show(value)} is out of range") from None
         return moment.date().isoformat()
 
     return convert
@@ -253,11 +256,14 @@ def _datetime_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
         moment = parse(value.strip())
         if moment is None:
             raise ConversionError(f"{_show(value)} is not a valid date-time (expected {expected})")
-        if moment.tzinfo is not None:
-            return moment.astimezone(UTC).isoformat()
-        offset = zone.utcoffset(moment)
-        if offset:
-            moment -= offset
+        try:
+            if moment.tzinfo is not None:
+                return moment.astimezone(UTC).isoformat()
+            offset = zone.utcoffset(moment)
+            if offset:
+                moment -= offset
+        except OverflowError:
+            raise ConversionError(f"{_show(value)} is out of range") from None
         return moment.isoformat() + "+00:00"
 
     return convert

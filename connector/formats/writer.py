@@ -35,6 +35,9 @@ class DelimitedWriter:
     plain number such as `-12.5` or `-12,5`: that is data, and a quote would
     corrupt it for every program that is not a spreadsheet. The header row is
     only written when `fmt.header` is true. `file` names the export in errors.
+
+    `rows_written` counts data rows (not the header); `bytes_out` counts the
+    bytes handed out so far, the file's size once `finish()` has returned.
     """
 
     def __init__(

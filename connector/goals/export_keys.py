@@ -70,8 +70,13 @@ def _expand(template: str, segment_id: str, segment_name: str) -> str:
     )
 
 
-def _with_suffix(name: str, suffix: str) -> str:
-    return name if name.lower().endswith(suffix) else name + suffix
+def _with_extensions(name: str, *, gzip: bool, encrypted: bool) -> str:
+    """`name` + `.gz` and/or `.gpg` where missing, in that order, ignoring letter case."""
+    sealed = encrypted and name.lower().endswith(".gpg")
+    stem, seal = (name[:-4], name[-4:]) if sealed else (name, ".gpg" if encrypted else "")
+    if gzip and not stem.lower().endswith(".gz"):
+        stem += ".gz"
+    return stem + seal
 
 
 def data_key(
@@ -92,10 +97,7 @@ def data_key(
         name = f"{safe_name(segment_name, safe_name(segment_id))}_{timestamp(moment)}.csv"
     else:
         name = _expand(destination.file_name, segment_id, segment_name)
-    if gzip:
-        name = _with_suffix(name, ".gz")
-    if encrypted:
-        name = _with_suffix(name, ".gpg")
+    name = _with_extensions(name, gzip=gzip, encrypted=encrypted)
     directory = _expand(destination.directory, segment_id, segment_name)
     return clean_key(f"{directory}/{name}")
 

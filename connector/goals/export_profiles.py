@@ -11,7 +11,8 @@ Incremental exports follow the store's change sequence, never clocks: the
 sequence is read *before* the profiles are, so a profile written during
 the export is exported again next time rather than lost, and the goal's
 watermark moves only after the data file (and its manifest) are complete
-in S3. A failed or dry run leaves it where it was.
+in S3. A failed or dry run leaves it where it was, so delivery is at least
+once: a run that fails after its upload sends those profiles again.
 """
 
 from __future__ import annotations

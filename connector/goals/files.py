@@ -38,9 +38,11 @@ class ScannedFile:
 def goal_fingerprint(goal: ImportGoal, objectives: list[str]) -> str:
     """A digest of everything that decides how a file's rows are applied.
 
-    `enabled` does not change how rows apply, so toggling it re-imports nothing.
+    `enabled` and `source` do not change how rows apply, so toggling a goal or
+    widening its file patterns re-imports nothing (a re-import would add
+    every *sum* again).
     """
-    settings = goal.model_dump(mode="json", exclude={"enabled"})
+    settings = goal.model_dump(mode="json", exclude={"enabled", "source"})
     payload = json.dumps({"goal": settings, "objectives": sorted(objectives)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

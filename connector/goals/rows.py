@@ -85,6 +85,7 @@ class RowPlan:
                 if name not in taken
             ]
         separator = goal.format.multi_value_separator
+        types = [mapping.value_type for mapping in mappings]
         self.mappings = [
             CompiledMapping(
                 index=positions[mapping.column],
@@ -98,6 +99,10 @@ class RowPlan:
             for mapping in mappings
         ]
         self.separator = separator
+        self._steps = [
+            (mapping, mapping.index, None if types[i] == "text" else mapping.convert, mapping.split)
+            for i, mapping in enumerate(self.mappings)
+        ]
 
     def parse(self, row: Row) -> RowChanges | RowReject:
         values = row.values
@@ -105,21 +110,29 @@ class RowPlan:
         if not key:
             return RowReject(self.file, row.line, self.key_column, "the identifier is empty")
         cells: list[tuple[CompiledMapping, list[str]]] = []
-        for mapping in self.mappings:
-            text = values[mapping.index].strip()
+        for mapping, index, convert, split in self._steps:
+            text = values[index]
             if not text:
                 continue
-            pieces = text.split(mapping.split) if mapping.split else [text]
-            try:
-                converted = [mapping.convert(piece.strip()) for piece in pieces if piece.strip()]
-            except ConversionError as error:
-                return RowReject(self.file, row.line, mapping.column, str(error))
-            if converted:
-                cells.append((mapping, converted))
+            if split is not None and split in text:
+                pieces = [piece for piece in map(str.strip, text.split(split)) if piece]
+                if not pieces:
+                    continue
+            else:
+                text = text.strip()
+                if not text:
+                    continue
+                pieces = [text]
+            if convert is not None:
+                try:
+                    pieces = [convert(piece) for piece in pieces]
+                except ConversionError as error:
+                    return RowReject(self.file, row.line, mapping.column, str(error))
+            cells.append((mapping, pieces))
         extra: list[str] = []
         if self.extra_index is not None:
             text = values[self.extra_index]
-            extra = [piece.strip() for piece in text.split(self.separator) if piece.strip()]
+            extra = [piece for piece in map(str.strip, text.split(self.separator)) if piece]
         return RowChanges(row.line, key, cells, extra)
 
     def rows(

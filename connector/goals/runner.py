@@ -140,8 +140,8 @@ async def run_connection(
         status = RunStatus.INTERRUPTED if options.stopping.is_set() else run_status(total)
         if total.rejects:
             await asyncio.to_thread(store.add_rejects, record.id, total.rejects)
-        error = "; ".join(total.errors) if total.errors else None
-        record = await asyncio.to_thread(store.finish_run, record.id, status, total.counts, error)
+        summary = "; ".join(total.errors) if total.errors else None
+        record = await asyncio.to_thread(store.finish_run, record.id, status, total.counts, summary)
         run_log.info("run finished", status=str(status), **total.counts.as_dict())
         return RunOutcome(record, total)
     finally:

@@ -24,17 +24,17 @@ import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from connector.cli.progress import LogProgress
 from connector.config import Workspace, load_workspace
 from connector.config.workspace import goal_files
 from connector.errors import ConfigError, ConnectorError, RunInProgressError
+from connector.goals.context import Progress
 from connector.goals.runner import RunOptions, run_connection
 from connector.logging import register_secrets
 from connector.service.mail import compose_config_mail, notify_run, send_mail
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger
 from connector.settings import Settings
-from connector.storage import Trigger, open_store
+from connector.storage import ProfileStore, Trigger, open_store
 
 log = structlog.get_logger("connector.daemon")
 Snapshot = dict[Path, tuple[int, int]]
@@ -182,17 +182,25 @@ class Daemon:
                 del self._runs[connection_id]
 
     async def _run(self, connection_id: str) -> None:
+        # every line of this run (progress and mail lines too) names its connection
+        with structlog.contextvars.bound_contextvars(
+            connection=connection_id, trigger=str(Trigger.SCHEDULE)
+        ):
+            await self._run_logged(connection_id)
+
+    async def _run_logged(self, connection_id: str) -> None:
         workspace = self.workspace
         assert workspace is not None  # noqa: S101 -- loaded in serve()
-        connection = workspace.connection(connection_id)
         self.notifier.status(f"running {connection_id}")
-        store = await asyncio.to_thread(open_store, self.settings.database)
+        store: ProfileStore | None = None
         try:
+            connection = workspace.connection(connection_id)
+            store = await asyncio.to_thread(open_store, self.settings.database)
             options = RunOptions(
                 trigger=Trigger.SCHEDULE,
                 batch_size=self.settings.batch_size,
                 max_rejects=self.settings.max_rejects_stored,
-                progress=LogProgress(),
+                progress=_log_progress(),
                 stopping=self.stopping,
             )
             outcome = await run_connection(store, workspace, connection_id, options)
@@ -213,7 +221,8 @@ class Daemon:
             # a bug, not bad input: the daemon and the other connections keep running
             log.exception("scheduled run failed unexpectedly", connection=connection_id)
         finally:
-            await asyncio.to_thread(store.close)
+            if store is not None:
+                await asyncio.to_thread(store.close)
             self.notifier.status(self._status())
 
     # -- reload ------------------------------------------------------------------
@@ -298,6 +307,13 @@ class Daemon:
         return f"{scheduled} connection(s) scheduled" + (
             f"; running {', '.join(running)}" if running else ""
         )
+
+
+def _log_progress() -> Progress:
+    # imported here: connector.cli imports this module (`connector daemon`)
+    from connector.cli.progress import LogProgress  # noqa: PLC0415
+
+    return LogProgress()
 
 
 def _register_secrets(workspace: Workspace) -> None:

@@ -34,6 +34,7 @@ from connector.storage.records import (
 
 _CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
 _BUSY_TIMEOUT_MS = 15_000
+_CACHE_KIB = 32 * 1024
 
 
 def _now() -> str:
@@ -97,6 +98,9 @@ class SQLiteStore(ProfileStore):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # a large file is one transaction: a bigger page cache keeps its index pages in memory
+            self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+            self._db.execute("PRAGMA temp_store=MEMORY")
             self._migrate()
         except (sqlite3.Error, OSError, StoreError) as error:
             if hasattr(self, "_db"):

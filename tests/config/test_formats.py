@@ -75,6 +75,15 @@ def loaded_format(goals: GoalsFolder, *format_lines: str) -> ImportProfilesGoal:
             "like '%d-%m-%Y', got 'dd-mm-yyyy'",
         ),
     ],
+    ids=[
+        "field separator two chars",
+        "empty quote",
+        "multi-value two chars",
+        "line break",
+        "unknown encoding",
+        "unknown timezone",
+        "date_format without %",
+    ],
 )
 def test_bad_format_value_is_reported_with_the_line_of_its_key(
     goals: GoalsFolder, format_lines: list[str], line: int, message: str
@@ -106,6 +115,13 @@ def test_bad_format_value_is_reported_with_the_line_of_its_key(
             ["header: false", "columns: [id, email, id]"],
             "duplicate column names: id",
         ),
+    ],
+    ids=[
+        "decimal equals field",
+        "multi-value equals field",
+        "no header no columns",
+        "header and columns",
+        "duplicate columns",
     ],
 )
 def test_inconsistent_format_is_reported_on_the_format_key(

@@ -111,6 +111,22 @@ def loaded_schedule(goals: GoalsFolder, *schedule_lines: str) -> Schedule:
             "(use an IANA name like Europe/Amsterdam)",
         ),
     ],
+    ids=[
+        "two forms",
+        "two day forms",
+        "no form",
+        "every_hours 5",
+        "times_per_day 7",
+        "day 32",
+        "day 0",
+        "bad weekday",
+        "ordinal 6",
+        "every_minutes 0",
+        "at 25:00",
+        "at 6.30",
+        "at unquoted",
+        "timezone",
+    ],
 )
 def test_bad_schedule_is_reported_with_its_line(
     goals: GoalsFolder, schedule_lines: list[str], line: int, message: str
@@ -134,6 +150,14 @@ def test_every_hours_accepts_the_listed_choices(goals: GoalsFolder, hours: int) 
         (["days_of_month: [1, 15, 31]"], "days_of_month"),
         (["weekday_of_month: {ordinal: 2, weekday: tue}"], "weekday_of_month"),
         (["weekday_of_month: {ordinal: last, weekday: fri}"], "weekday_of_month"),
+    ],
+    ids=[
+        "every_minutes",
+        "times_per_day",
+        "days_of_week",
+        "days_of_month",
+        "2nd tuesday",
+        "last friday",
     ],
 )
 def test_each_schedule_form_is_accepted_alone(

@@ -181,6 +181,20 @@ def test_a_date_bound_is_read_as_a_date(goals: GoalsFolder) -> None:
             "unknown key 'segment'",
         ),
     ],
+    ids=[
+        "all and property",
+        "no operator",
+        "all and any",
+        "empty condition",
+        "id all reserved",
+        "nested typo",
+        "bound not a number",
+        "equals a list",
+        "one_of nested list",
+        "bad id",
+        "missing where",
+        "misspelled segments",
+    ],
 )
 def test_bad_segment_is_reported_with_its_line(
     goals: GoalsFolder, text: str, line: int, message: str

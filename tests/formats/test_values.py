@@ -277,6 +277,13 @@ def test_ambiguous_wall_clock_time_at_dst_end_takes_the_first_occurrence():
     assert make_converter("datetime", fmt)("2024-10-27T02:30:00") == "2024-10-27T00:30:00+00:00"
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:10:00", "9999-12-31T23:30:00-05:00"])
+def test_datetime_that_leaves_the_calendar_in_utc_is_rejected(text):
+    fmt = ImportFormat(timezone="Europe/Amsterdam")
+    with pytest.raises(ConversionError, match="is out of range"):
+        make_converter("datetime", fmt)(text)
+
+
 def test_utc_format_keeps_naive_times_as_they_are():
     assert make_converter("datetime", DOT)("2024-03-01T09:30:00") == "2024-03-01T09:30:00+00:00"
 

@@ -7,6 +7,7 @@ import base64
 import gzip
 import hashlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 
 from connector.config import Workspace, load_workspace
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
 from connector.sources import S3Client, S3Object
+from connector.sources.s3 import MultipartUpload
 from connector.storage import Group, Profile, RunStatus, SQLiteStore
 
 CONN = "crm"
@@ -258,9 +261,7 @@ async def test_only_profiles_with_a_value_in_a_property_column_are_written(
     outcome = await run(store, workspace)
 
     assert await read_text(s3) == (
-        "id,source,permission,email,phone\n"
-        "email-only,CDP,,e@x.nl,\n"
-        "phone-only,CDP,,,06 1234\n"
+        "id,source,permission,email,phone\nemail-only,CDP,,e@x.nl,\nphone-only,CDP,,,06 1234\n"
     )
     assert outcome.record.counts.profiles_exported == 2
 
@@ -636,28 +637,43 @@ async def test_a_gzip_export_decompresses_to_the_csv(
 
 
 async def test_a_large_export_streams_as_a_multipart_upload(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str,
+    s3: S3Client,
+    store: SQLiteStore,
+    goals_dir: Path,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     columns = [*ID_AND_EMAIL, {"header": "note", "property": "note"}]
     goal = export_goal(compression="gzip", manifest=True, columns=columns)
     workspace = write_goals(goals_dir, moto_endpoint, [goal])
-    count = 60_000
+    count = 24_000  # random text gzip cannot shrink: about 10 MiB compressed, over one 8 MiB part
     save(
         store,
         *(
             Profile(
                 f"p{i:06d}",
-                {"email": [f"u{i}@x.nl"], "note": [base64.b64encode(os.urandom(180)).decode()]},
+                {"email": [f"u{i}@x.nl"], "note": [base64.b64encode(os.urandom(420)).decode()]},
             )
             for i in range(count)
         ),
     )
 
-    outcome = await run(store, workspace)
+    handed_to_upload: list[int] = []
+    original_write = MultipartUpload.write
+
+    async def write(self: MultipartUpload, data: bytes) -> None:
+        handed_to_upload.append(len(data))
+        await original_write(self, data)
+
+    monkeypatch.setattr(MultipartUpload, "write", write)
+
+    outcome = await run(store, workspace, batch_size=2000)
 
     assert outcome.record.status is RunStatus.SUCCESS, outcome.result.errors
     data = next(obj for obj in await objects(s3) if obj.key == "profiles.csv.gz")
     assert data.size > 8 << 20
+    assert max(handed_to_upload) < 3 << 20  # streamed in bounded chunks, never the whole file
     assert re.fullmatch(r"[0-9a-f]{32}-[2-9]", data.etag), data.etag
     body = await read(s3, data.key)
     lines = gzip.decompress(body).decode().splitlines()
@@ -841,9 +857,7 @@ async def test_an_encrypted_export_decrypts_with_gpg_to_the_csv(
     outcome = await run(store, workspace)
 
     assert outcome.record.status is RunStatus.SUCCESS, outcome.result.errors
-    expected = "id,email\n" + "".join(
-        f"p{i:04d},user{i}@example.com\n" for i in range(2000)
-    )
+    expected = "id,email\n" + "".join(f"p{i:04d},user{i}@example.com\n" for i in range(2000))
     encrypted = await read(s3, "profiles.csv.gpg")
     assert expected.encode() not in encrypted
     assert gpg_decrypt(gpg_home, encrypted).decode() == expected
@@ -892,7 +906,20 @@ async def test_the_run_history_counts_exported_profiles_files_and_bytes(
     assert record.counts.unique_profiles == 4
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """`main` points structlog and the root logger at this test's captured stderr; undo it."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 async def test_connector_run_exports_from_the_command_line_and_exits_zero(
+    restore_logging: None,
     bucket: str,
     s3: S3Client,
     goals_dir: Path,

@@ -353,7 +353,7 @@ async def test_rows_with_an_empty_group_id_are_rejected_with_file_line_column_an
     assert again.record.status is RunStatus.SUCCESS
 
 
-async def test_a_row_with_a_bad_value_is_rejected_whole_without_group_or_members(
+async def test_a_row_that_cannot_apply_is_rejected_whole_leaving_no_property_or_member(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
@@ -361,27 +361,47 @@ async def test_a_row_with_a_bad_value_is_rejected_whole_without_group_or_members
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
+    # H9 holds a spend that is no number (written by some other means): sum cannot add to it
+    with store.transaction() as tx:
+        tx.save_groups([Group("household", "H9", {"name": ["Old"], "spend": ["n/a"]})])
     workspace = write_workspace(goals_dir, moto_endpoint, HOUSEHOLDS)
     key = "households/households-2026-11-01.csv"
     await s3.put_object(
         bucket,
         key,
-        # the goal's decimal separator is ",": "1.5" is no number either
-        csv(HOUSEHOLD_HEADER, "H1;Jansen;;;5;C001", "H1;Renamed;;x;abc;C002", "H2;New;;;1.5;C003"),
+        csv(
+            HOUSEHOLD_HEADER,
+            "H1;Jansen;;;5;C001",
+            "H1;Renamed;;x;abc;C002",
+            # the goal's decimal separator is ",": "1.5" is no number either
+            "H2;New;;;1.5;C003",
+            # name comes before spend: staged, then dropped with the row
+            "H9;Renamed;;x;7;C004",
+        ),
     )
 
     outcome = await run(store, workspace)
 
     assert outcome.record.status is RunStatus.PARTIAL
+    assert outcome.record.counts.rows_rejected == 3
     rejects = store.run_rejects(outcome.record.id)
-    assert [(r.file, r.line, r.column) for r in rejects] == [(key, 3, "spend"), (key, 4, "spend")]
+    assert [(r.file, r.line, r.column) for r in rejects] == [
+        (key, 3, "spend"),
+        (key, 4, "spend"),
+        (key, 5, "spend"),
+    ]
     assert "not a number" in rejects[0].reason
+    assert "cannot add to the stored value 'n/a'" in rejects[2].reason
     h1 = store.get_group("household", "H1")
     assert h1 is not None
     assert h1.properties == {"name": ["Jansen"], "spend": ["5"]}
     assert h1.members == [customers["C001"]]
     assert store.get_group("household", "H2") is None
     assert store.groups_of_profile(customers["C003"]) == {}
+    h9 = store.get_group("household", "H9")
+    assert h9 is not None
+    assert h9.properties == {"name": ["Old"], "spend": ["n/a"]}
+    assert h9.members == []
 
 
 @pytest.mark.parametrize("column", ["household_id", "members"])
