@@ -78,6 +78,7 @@ class FormatError(ConnectorError):
         self.file = file
         self.line = line
         self.column = column
+        self.reason = message
         where = file if line is None else f"{file}:{line}"
         if column:
             where += f" column {column!r}"

@@ -68,19 +68,25 @@ def redact_secrets(
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing, not when logging was set up.
+
+    Logging is configured once per process, but `sys.stderr` may be replaced later
+    (pytest's capture, a redirect); a stream bound at setup would then be closed.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever `sys.stderr` is at the time (as logging's own last resort does)."""
+    """The standard library's records, through the same processors, to the current stderr."""
 
     def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: Any) -> None:
-        return
+        super().__init__(_CurrentStderr())
 
 
 def configure_logging(
@@ -104,7 +110,7 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     # Third-party libraries log through the standard library (APScheduler's "skipped:

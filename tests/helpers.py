@@ -36,7 +36,7 @@ def import_goal(
     *,
     mappings: list[dict[str, Any]] | None = None,
     match: dict[str, Any] | None = None,
-    format: dict[str, Any] | None = None,  # noqa: A002 -- the YAML key's name
+    format: dict[str, Any] | None = None,
     files: Iterable[str] = ("*.csv",),
     prefix: str = PREFIX,
     **extra: Any,
@@ -166,9 +166,7 @@ class Harness:
     async def run(self, **options: Any) -> RunOutcome:
         """One run of the connection, in this process, on this test's store."""
         connection = options.pop("connection_id", CONNECTION)
-        return await run_connection(
-            self.store, self.workspace(), connection, RunOptions(**options)
-        )
+        return await run_connection(self.store, self.workspace(), connection, RunOptions(**options))
 
     def profile(self, value: str, prop: str = "customer_id") -> Profile:
         """The one profile whose `prop` holds `value`."""

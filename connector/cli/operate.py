@@ -114,6 +114,7 @@ def run(app: App, args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         batch_size=app.settings.batch_size,
         max_rejects=app.settings.max_rejects_stored,
+        parse_in_child_bytes=app.settings.parse_in_child_bytes,
         progress=progress,
     )
     connection = app.workspace.connection(args.connection)

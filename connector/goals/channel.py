@@ -55,7 +55,12 @@ class ChunkChannel:
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if self._abandoned.is_set():
+                    return
+                continue
             if isinstance(item, _End):
                 if item.error is not None:
                     raise item.error

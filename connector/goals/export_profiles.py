@@ -219,6 +219,7 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
 
     Counts: `profiles_exported` rows, `files` data files (manifests not
     counted), `bytes_transferred` every byte uploaded (data and manifest).
+    A dry run counts the rows and file it built and transfers 0 bytes.
     """
     result = GoalResult()
     store = ctx.store
@@ -431,7 +432,7 @@ async def _put_manifest(
     The manifest is never encrypted: it holds no profile data, and a partner
     needs it to check the data file (size, SHA-256, MD5) before decrypting.
     """
-    document = manifest_document(
+    document = _manifest_document(
         connection=ctx.connection.id,
         goal=goal,
         run_id=ctx.run_id,
@@ -448,7 +449,7 @@ async def _put_manifest(
     return len(data)
 
 
-def manifest_document(
+def _manifest_document(
     *,
     connection: str,
     goal: ExportProfilesGoal,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -24,11 +25,11 @@ from connector.errors import (
     SourceError,
     StoreError,
 )
-from connector.formats import DelimitedReader, iter_decoded
 from connector.goals.channel import ChunkChannel
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
-from connector.goals.rows import RowChanges, RowPlan
+from connector.goals.parsing import parse_batches, parse_batches_in_child
+from connector.goals.rows import RowChanges
 from connector.sources import S3Client, S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
 
@@ -147,28 +148,25 @@ def apply_file(
     result = GoalResult()
     try:
         with ctx.store.transaction() as tx:
-            text = iter_decoded(chunks, encoding=goal.format.encoding, file=obj.key)
-            reader = DelimitedReader(text, goal.format, file=obj.key)
-            plan = RowPlan(goal, reader.columns, file=obj.key, extra_column=extra_column)
+            parse = parse_batches_in_child if obj.size >= ctx.parse_in_child_bytes else parse_batches
+            batches = parse(
+                chunks, goal, file=obj.key, extra_column=extra_column, batch_size=ctx.batch_size
+            )
             applier = make_applier(tx, obj.key)
-            read = [0]
-            reported = 0  # rows already told to the progress display
-            rejects: list[RowReject] = []
-            for batch in _batches(plan.rows(reader, read), ctx.batch_size, rejects):
-                if ctx.stopping.is_set():
-                    raise RunStopped(f"{obj.key}: stopped; rolled back, imported again next run")
-                applier.apply(batch, rejects)
-                for reject in rejects:
-                    result.reject(reject, ctx.max_rejects)
-                rejects.clear()
-                ctx.progress.advance(read[0] - reported)
-                reported = read[0]
-            for reject in rejects:
-                result.reject(reject, ctx.max_rejects)
-            if read[0] > reported:
-                ctx.progress.advance(read[0] - reported)
+            read = 0
+            with closing(batches):
+                for batch in batches:
+                    if ctx.stopping.is_set():
+                        raise RunStopped(f"{obj.key}: stopped; rolled back, imported again next run")
+                    rejects = batch.rejects
+                    if batch.rows:
+                        applier.apply(batch.rows, rejects)
+                    for reject in rejects:
+                        result.reject(reject, ctx.max_rejects)
+                    ctx.progress.advance(batch.rows_read - read)
+                    read = batch.rows_read
             counts, seq = applier.finish()
-            counts.rows_read = read[0]
+            counts.rows_read = read
             counts.rows_rejected = result.counts.rows_rejected
             result.counts = counts
             result.change_seqs.append(seq)
@@ -179,7 +177,7 @@ def apply_file(
                     obj.key,
                     obj.etag,
                     fingerprint,
-                    read[0],
+                    read,
                     datetime.now(UTC),
                     ctx.run_id,
                 )
@@ -191,23 +189,6 @@ def apply_file(
     finally:
         chunks.abandon()
     return result
-
-
-def _batches(
-    rows: Iterator[RowChanges | RowReject], size: int, rejects: list[RowReject]
-) -> Iterator[list[RowChanges]]:
-    """Group good rows into batches; rejects go straight to `rejects`."""
-    batch: list[RowChanges] = []
-    for row in rows:
-        if isinstance(row, RowReject):
-            rejects.append(row)
-            continue
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 __all__ = ["Applier", "ApplierFactory", "apply_file", "run_import"]

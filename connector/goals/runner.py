@@ -33,6 +33,7 @@ class RunOptions:
     dry_run: bool = False
     batch_size: int = 5000
     max_rejects: int = 1000
+    parse_in_child_bytes: int = 16 << 20
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -112,6 +113,7 @@ async def run_connection(
             dry_run=options.dry_run,
             batch_size=options.batch_size,
             max_rejects=options.max_rejects,
+            parse_in_child_bytes=options.parse_in_child_bytes,
             progress=options.progress,
             stopping=options.stopping,
         )

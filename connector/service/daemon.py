@@ -200,6 +200,7 @@ class Daemon:
                 trigger=Trigger.SCHEDULE,
                 batch_size=self.settings.batch_size,
                 max_rejects=self.settings.max_rejects_stored,
+                parse_in_child_bytes=self.settings.parse_in_child_bytes,
                 progress=_log_progress(),
                 stopping=self.stopping,
             )

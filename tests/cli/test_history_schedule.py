@@ -4,34 +4,48 @@ after real runs (moto S3, SQLite), read back by a new process as after a restart
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from helpers import CONNECTION, Harness, csv_bytes, import_goal
 
 from connector.cli import main
+from connector.config import load_workspace
 from connector.config.schedule import Schedule
+from connector.goals.runner import RunOptions, run_connection
 from connector.service.scheduling import next_fire_times
-from connector.storage import Trigger
+from connector.sources import S3Client, S3Credentials
+from connector.storage import SQLiteStore, Trigger
 
 AMS = ZoneInfo("Europe/Amsterdam")
 WEEKLY = {"timezone": "Europe/Amsterdam", "days_of_week": ["mon"], "at": "06:30"}
 TWICE_A_DAY = {"timezone": "UTC", "every_hours": 12, "at": "03:45"}
 
 
-def connection_file(goals: Path, connection_id: str, **extra: Any) -> None:
+CUSTOMERS = {
+    "type": "import-profiles",
+    "name": "customers",
+    "source": {"bucket": "crm-exports", "files": ["*.csv"]},
+    "match": {"column": "customer_id", "property": "customer_id", "create_missing": True},
+    "mappings": [{"column": "email", "property": "email", "rule": "set"}],
+}
+
+
+def connection_file(folder: Path, connection_id: str, **extra: Any) -> None:
     data = {
         "id": connection_id,
         "storage": {"region": "eu-west-1", "access_key_id": "k", "secret_access_key": "s"},
-        "goals": [import_goal()],
+        "goals": [CUSTOMERS],
         **extra,
     }
-    (goals / f"{connection_id}.yaml").write_text(yaml.safe_dump(data), "utf-8")
+    (folder / f"{connection_id}.yaml").write_text(yaml.safe_dump(data), "utf-8")
 
 
 @pytest.fixture
@@ -83,9 +97,7 @@ def test_schedule_lists_five_iso_fire_times_per_connection(
         assert (local.weekday(), local.hour, local.minute) == (0, 6, 30), text
         assert text.endswith(("+01:00", "+02:00")), text
     dates = [moment.date() for moment in moments]
-    assert {later - earlier for earlier, later in zip(dates, dates[1:], strict=False)} == {
-        timedelta(days=7)
-    }
+    assert {later - earlier for earlier, later in pairwise(dates)} == {timedelta(days=7)}
     assert datetime.now(AMS) < moments[0] <= datetime.now(AMS) + timedelta(days=7)
     assert times == [
         moment.isoformat() for moment in next_fire_times(Schedule.model_validate(WEEKLY), 5)
@@ -118,29 +130,67 @@ def test_schedule_of_an_unknown_connection_fails_clearly(
 # -- connector history after real runs ----------------------------------------------------
 
 
-@pytest.fixture
-def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> Iterator[Harness]:
-    built = Harness(tmp_path, moto_endpoint)
-    yield built
-    built.close()
+def connector_cli(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A fresh `connector` process on the goals folder and store under `root`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONNECTOR_")}
+    env.update(
+        CONNECTOR_GOALS_DIR=str(root / "goals"),
+        CONNECTOR_DATABASE=str(root / "connector.db"),
+        CONNECTOR_LOG_LEVEL="warning",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.slow
-async def test_history_after_real_runs_survives_a_restart(harness: Harness) -> None:
-    harness.write_connection(
-        import_goal(
-            mappings=[{"column": "points", "property": "points", "rule": "sum", "type": "number"}]
-        )
+async def test_history_after_real_runs_survives_a_restart(
+    tmp_path: Path, moto_endpoint: str, reset_moto: None
+) -> None:
+    goals = tmp_path / "goals"
+    goals.mkdir()
+    storage = {
+        "region": "eu-west-1",
+        "endpoint_url": moto_endpoint,
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+    }
+    points = {
+        "type": "import-profiles",
+        "name": "points",
+        "source": {"bucket": "history-in", "files": ["*.csv"]},
+        "match": {"column": "customer_id", "property": "customer_id", "create_missing": True},
+        "mappings": [{"column": "points", "property": "points", "rule": "sum", "type": "number"}],
+    }
+    missing = {**points, "source": {"bucket": "no-such-bucket", "files": ["*.csv"]}}
+    connection_file(goals, "crm", storage=storage, goals=[points])
+    connection_file(goals, "shop", storage=storage, goals=[missing])
+    credentials = S3Credentials(
+        region="eu-west-1",
+        endpoint_url=moto_endpoint,
+        access_key_id="testing",
+        secret_access_key="testing",
     )
-    missing = import_goal()
-    missing["source"] = {"bucket": "no-such-bucket", "files": ["*.csv"]}
-    harness.write_connection(missing, connection_id="shop")
-    await harness.put({"in/a.csv": csv_bytes("customer_id,points", "C1,1", "C2,lots", "C3,3")})
-    scheduled = await harness.run(trigger=Trigger.SCHEDULE)
-    failed = await harness.run(connection_id="shop")
-    harness.close()  # the writer is gone: what follows reads the file as a new process
+    async with S3Client(credentials) as s3:
+        await s3.ensure_bucket("history-in")
+        await s3.put_object("history-in", "a.csv", b"customer_id,points\nC1,1\nC2,lots\nC3,3\n")
+    workspace = load_workspace(goals)
+    store = SQLiteStore(tmp_path / "connector.db")
+    try:
+        scheduled = await run_connection(
+            store, workspace, "crm", RunOptions(trigger=Trigger.SCHEDULE)
+        )
+        failed = await run_connection(store, workspace, "shop", RunOptions())
+    finally:
+        store.close()  # the writer is gone: a new process reads the file, as after a restart
 
-    everything = harness.cli("history", "--json")
+    everything = connector_cli(tmp_path, "history", "--json")
     assert everything.returncode == 0, everything.stderr
     runs = [json.loads(line) for line in everything.stdout.splitlines()]
     assert [run["id"] for run in runs] == [failed.record.id, scheduled.record.id]  # latest first
@@ -150,7 +200,7 @@ async def test_history_after_real_runs_survives_a_restart(harness: Harness) -> N
     assert shop["trigger"] == "manual"
     assert shop["status"] == "failure"
     assert "no-such-bucket" in shop["error"]
-    assert crm["connection"] == CONNECTION
+    assert crm["connection"] == "crm"
     assert crm["goal"] is None
     assert crm["trigger"] == "schedule"
     assert crm["status"] == "partial"
@@ -164,10 +214,7 @@ async def test_history_after_real_runs_survives_a_restart(harness: Harness) -> N
     assert started.utcoffset() == timedelta(0)
     assert started <= ended <= started + timedelta(minutes=5)
 
-    one = harness.cli("history", CONNECTION, "--json")
-    assert [json.loads(line)["connection"] for line in one.stdout.splitlines()] == [CONNECTION]
-
-    table = harness.cli("history")
+    table = connector_cli(tmp_path, "history", "crm")
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
     assert header.split() == [
@@ -175,11 +222,10 @@ async def test_history_after_real_runs_survives_a_restart(harness: Harness) -> N
         "FILES", "READ", "APPLIED", "REJECTED", "CREATED", "UPDATED", "EXPORTED",
         "UNIQUE", "ERROR",
     ]  # fmt: skip
-    assert len(rows) == 2
-    assert rows[0].split()[1:4] == ["shop", "*", "manual"]
-    assert "failure" in rows[0].split()
-    assert "no-such-bucket" in rows[0]
-    cells = rows[1].split()
-    assert cells[:4] == [str(scheduled.record.id), CONNECTION, "*", "schedule"]
+    [row] = rows  # only the connection asked for
+    cells = row.split()
+    assert cells[:4] == [str(scheduled.record.id), "crm", "*", "schedule"]
+    shown_start = datetime.fromisoformat(f"{cells[4]}T{cells[5]}").replace(tzinfo=UTC)
+    assert shown_start == started.replace(microsecond=0)
     assert cells[6].endswith("s")  # TOOK
-    assert cells[7:15] == ["partial", "1", "3", "2", "1", "2", "0", "0"]
+    assert cells[7:16] == ["partial", "1", "3", "2", "1", "2", "0", "0", "2"]

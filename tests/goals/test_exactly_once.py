@@ -76,7 +76,10 @@ async def harnesses(
     tmp_path: Path, moto_endpoint: str, reset_moto: None
 ) -> AsyncIterator[tuple[Harness, Harness]]:
     """Two stores on the same goals and files: one run cleanly, one killed again and again."""
-    clean, killed = Harness(tmp_path / "clean", moto_endpoint), Harness(tmp_path / "killed", moto_endpoint)
+    clean, killed = (
+        Harness(tmp_path / "clean", moto_endpoint),
+        Harness(tmp_path / "killed", moto_endpoint),
+    )
     for harness in (clean, killed):
         harness.write_connection(GOAL_DEFINITION)
     await clean.put({f"in/part-{part}.csv": file_of(part) for part in range(FILES)})

@@ -24,7 +24,9 @@ async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> Async
     await h.aclose()
 
 
-def mapping(column: str, prop: str | None = None, rule: str = "set", **extra: Any) -> dict[str, Any]:
+def mapping(
+    column: str, prop: str | None = None, rule: str = "set", **extra: Any
+) -> dict[str, Any]:
     return {"column": column, "property": prop or column, "rule": rule, **extra}
 
 
@@ -100,7 +102,11 @@ async def test_latin1_is_read_when_format_encoding_says_so(harness: Harness) -> 
         import_goal(format={"encoding": "latin-1"}, mappings=[mapping("name")])
     )
     await harness.put(
-        {"in/a.csv": csv_bytes("customer_id,name", "C1,Zoë Müller", "C2,Ångström", encoding="latin-1")}
+        {
+            "in/a.csv": csv_bytes(
+                "customer_id,name", "C1,Zoë Müller", "C2,Ångström", encoding="latin-1"
+            )
+        }
     )
 
     outcome = await harness.run()

@@ -25,14 +25,18 @@ async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> Async
     await h.aclose()
 
 
-def seed(store: SQLiteStore, *profiles: Profile, unique: tuple[str, ...] = ("customer_id",)) -> None:
+def seed(
+    store: SQLiteStore, *profiles: Profile, unique: tuple[str, ...] = ("customer_id",)
+) -> None:
     """Profiles that exist before the import (as an earlier import would have left them)."""
     store.ensure_unique_properties(unique)
     with store.transaction() as tx:
         tx.save_profiles(profiles)
 
 
-def mapping(column: str, prop: str | None = None, rule: str = "set", **extra: Any) -> dict[str, Any]:
+def mapping(
+    column: str, prop: str | None = None, rule: str = "set", **extra: Any
+) -> dict[str, Any]:
     return {"column": column, "property": prop or column, "rule": rule, **extra}
 
 
@@ -188,15 +192,11 @@ async def test_sum_adds_decimals_exactly_across_rows_and_files(harness: Harness)
     )
     await harness.put(
         {
-            "in/1.csv": csv_bytes(
-                "customer_id;points", "C1;12,50", "C2;0,1", "C3;7"
-            ),
+            "in/1.csv": csv_bytes("customer_id;points", "C1;12,50", "C2;0,1", "C3;7"),
         }
     )
     await harness.run()
-    await harness.put(
-        {"in/2.csv": csv_bytes("customer_id;points", "C1;3,10", "C2;0,2", "C3;")}
-    )
+    await harness.put({"in/2.csv": csv_bytes("customer_id;points", "C1;3,10", "C2;0,2", "C3;")})
 
     outcome = await harness.run()
 

@@ -98,7 +98,6 @@ async def test_a_fire_while_the_run_still_goes_is_skipped_and_logged(
     [run] = runs_of(settings.database)
     assert run.status is RunStatus.SUCCESS
     assert run.counts.rows_read == 30
-    assert gate.batches == 3
 
 
 async def test_a_fire_while_another_process_holds_the_lock_is_skipped(

@@ -1,0 +1,209 @@
+"""The parse stage of an import: bytes in, batches of `RowChanges` and rejects out.
+
+Two ways to run it, same result:
+- in the calling thread, for small files (no process start-up to pay);
+- in a child process, for large files, so parsing and converting (about half
+  the work per row) run on the second core while this process applies rows
+  to the store. Bytes go to the child and compact batches come back through
+  pipes; both directions are bounded, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from connector.config.connection import ImportGoal
+from connector.config.goals import Goal
+from connector.errors import FormatError
+from connector.formats import DelimitedReader, iter_decoded
+from connector.goals.rows import RowChanges, RowPlan
+from connector.storage import RowReject
+
+_END = b""
+_GOAL_ADAPTER: TypeAdapter[Goal] = TypeAdapter(Goal)
+_PIPE_AHEAD = 4
+"""Batches a child may parse ahead of the applier (bounded memory)."""
+
+
+@dataclass(slots=True)
+class ParsedBatch:
+    rows: list[RowChanges]
+    rejects: list[RowReject]
+    rows_read: int
+    """Records read from the file so far (cumulative)."""
+
+
+def parse_batches(
+    chunks: Iterable[bytes],
+    goal: ImportGoal,
+    *,
+    file: str,
+    extra_column: str | None,
+    batch_size: int,
+) -> Iterator[ParsedBatch]:
+    """Parse in this thread. FormatError for a file that cannot be read at all."""
+    text = iter_decoded(chunks, encoding=goal.format.encoding, file=file)
+    reader = DelimitedReader(text, goal.format, file=file)
+    plan = RowPlan(goal, reader.columns, file=file, extra_column=extra_column)
+    read = [0]
+    rows: list[RowChanges] = []
+    rejects: list[RowReject] = []
+    for parsed in plan.rows(reader, read):
+        if isinstance(parsed, RowReject):
+            rejects.append(parsed)
+            continue
+        rows.append(parsed)
+        if len(rows) >= batch_size:
+            yield ParsedBatch(rows, rejects, read[0])
+            rows, rejects = [], []
+    yield ParsedBatch(rows, rejects, read[0])
+
+
+def parse_batches_in_child(
+    chunks: Iterable[bytes],
+    goal: ImportGoal,
+    *,
+    file: str,
+    extra_column: str | None,
+    batch_size: int,
+) -> Iterator[ParsedBatch]:
+    """Parse in a child process; the same batches as `parse_batches`, in the same order."""
+    context = multiprocessing.get_context("spawn")
+    bytes_out, bytes_in = context.Pipe(duplex=False)
+    batches_in, batches_out = context.Pipe(duplex=False)
+    credit = context.Semaphore(_PIPE_AHEAD)
+    child = context.Process(
+        target=_child_main,
+        args=(goal.model_dump_json(), file, extra_column, batch_size, bytes_out, batches_out, credit),
+        name=f"connector-parse {file}",
+        daemon=True,
+    )
+    child.start()
+    bytes_out.close()
+    batches_out.close()
+    feeder_error: list[BaseException] = []
+    feeder = threading.Thread(
+        target=_feed, args=(chunks, bytes_in, feeder_error), name="connector-feed", daemon=True
+    )
+    feeder.start()
+    finished = False
+    try:
+        plan: RowPlan | None = None
+        while True:
+            try:
+                message = pickle.loads(batches_in.recv_bytes())  # noqa: S301 -- our own child
+            except EOFError:
+                if feeder_error:
+                    raise feeder_error[0] from None
+                raise FormatError("the parsing process ended unexpectedly", file=file) from None
+            kind = message[0]
+            if kind == "columns":
+                plan = RowPlan(goal, message[1], file=file, extra_column=extra_column)
+            elif kind == "batch":
+                credit.release()
+                assert plan is not None  # noqa: S101 -- "columns" always comes first
+                yield _expand(plan, message)
+            elif kind == "error":
+                if feeder_error:
+                    raise feeder_error[0]
+                raise FormatError(message[1], file=file, line=message[2], column=message[3])
+            elif kind == "end":
+                if feeder_error:
+                    raise feeder_error[0]
+                finished = True
+                return
+    finally:
+        batches_in.close()
+        bytes_in.close()
+        if not finished:
+            child.terminate()  # stopped early: a bad row batch, a stop request, an S3 error
+        child.join()
+        feeder.join(timeout=5)
+
+
+def _feed(chunks: Iterable[bytes], pipe: Connection, errors: list[BaseException]) -> None:
+    """Send the file's bytes to the child; a source error (S3) stops the child too."""
+    try:
+        for chunk in chunks:
+            pipe.send_bytes(chunk)
+        pipe.send_bytes(_END)
+    except (BrokenPipeError, OSError):
+        return  # the child stopped early (a bad file); its message says why
+    except BaseException as error:  # noqa: BLE001 -- handed to the applying thread, which re-raises
+        errors.append(error)
+    finally:
+        pipe.close()
+
+
+def _expand(plan: RowPlan, message: tuple[Any, ...]) -> ParsedBatch:
+    mappings = plan.mappings
+    rows = [
+        RowChanges(line, key, [(mappings[index], values) for index, values in cells], extra)
+        for line, key, cells, extra in message[1]
+    ]
+    rejects = [RowReject(*reject) for reject in message[2]]
+    return ParsedBatch(rows, rejects, message[3])
+
+
+def _child_main(
+    goal_json: str,
+    file: str,
+    extra_column: str | None,
+    batch_size: int,
+    bytes_in: Connection,
+    batches_out: Connection,
+    credit: Any,
+) -> None:
+    """The child: parse what arrives, send back compact batches, then "end" or "error"."""
+
+    def send(message: tuple[Any, ...]) -> None:
+        batches_out.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = bytes_in.recv_bytes()
+            except EOFError:
+                raise FormatError("the file's data stopped arriving", file=file) from None
+            if chunk == _END:
+                return
+            yield chunk
+
+    goal: Any = _GOAL_ADAPTER.validate_json(goal_json)
+    try:
+        text = iter_decoded(chunks(), encoding=goal.format.encoding, file=file)
+        reader = DelimitedReader(text, goal.format, file=file)
+        plan = RowPlan(goal, reader.columns, file=file, extra_column=extra_column)
+        send(("columns", reader.columns))
+        positions = {id(mapping): index for index, mapping in enumerate(plan.mappings)}
+        read = [0]
+        rows: list[tuple[Any, ...]] = []
+        rejects: list[tuple[Any, ...]] = []
+        for parsed in plan.rows(reader, read):
+            if isinstance(parsed, RowReject):
+                rejects.append((parsed.file, parsed.line, parsed.column, parsed.reason))
+                continue
+            cells = [(positions[id(mapping)], values) for mapping, values in parsed.cells]
+            rows.append((parsed.line, parsed.key, cells, parsed.extra))
+            if len(rows) >= batch_size:
+                credit.acquire()
+                send(("batch", rows, rejects, read[0]))
+                rows, rejects = [], []
+        credit.acquire()
+        send(("batch", rows, rejects, read[0]))
+        send(("end",))
+    except FormatError as error:
+        send(("error", error.reason, error.line, error.column))
+    except (BrokenPipeError, OSError):
+        pass  # the parent went away (stopped or killed): nothing left to do
+    finally:
+        batches_out.close()
+        bytes_in.close()
