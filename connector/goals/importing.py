@@ -161,7 +161,8 @@ def apply_file(
                     rejects = batch.rejects
                     if batch.rows:
                         applier.apply(batch.rows, rejects)
-                    for reject in rejects:
+                    # parse rejects come before the applier's: keep the history in line order
+                    for reject in sorted(rejects, key=lambda reject: reject.line):
                         result.reject(reject, ctx.max_rejects)
                     ctx.progress.advance(batch.rows_read - read)
                     read = batch.rows_read
