@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -62,6 +63,27 @@ class Source(_Strict):
     bucket: BucketName
     prefix: str = ""
     files: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    modified_since: date | datetime | None = None
+    """Ignore files last modified before this (a first run on a bucket with years of history)."""
+    max_age_days: int | None = Field(default=None, ge=1)
+    """Ignore files last modified more than this many days before the run."""
+
+    @model_validator(mode="after")
+    def _one_age_limit(self) -> Self:
+        if self.modified_since is not None and self.max_age_days is not None:
+            raise ValueError("give modified_since or max_age_days, not both")
+        return self
+
+    def oldest_allowed(self, now: datetime) -> datetime | None:
+        """Files last modified before this are out of the goal's window (None: no window)."""
+        if self.max_age_days is not None:
+            return now - timedelta(days=self.max_age_days)
+        since = self.modified_since
+        if since is None:
+            return None
+        if not isinstance(since, datetime):
+            return datetime(since.year, since.month, since.day, tzinfo=UTC)
+        return since if since.tzinfo else since.replace(tzinfo=UTC)
 
     @field_validator("files")
     @classmethod
@@ -109,6 +131,13 @@ class ProfileMatch(_Strict):
     create_missing: bool = False
 
 
+class MoveTo(_Strict):
+    move_to: str = Field(min_length=1)
+
+
+AfterImport = Literal["keep", "done_suffix"] | MoveTo
+
+
 class _ImportGoal(_Strict):
     name: GoalName
     enabled: bool = True
@@ -117,11 +146,28 @@ class _ImportGoal(_Strict):
     property_prefix: str = ""
     map_all_columns: bool = False
     mappings: list[Mapping] = Field(default_factory=list)
+    after_import: AfterImport = "keep"
+    """keep the file, rename it to KEY.done, or move it under another prefix once applied."""
+
+    @model_validator(mode="after")
+    def _moved_files_leave_the_source(self) -> Self:
+        if isinstance(self.after_import, MoveTo):
+            target = self.after_import.move_to
+            if target.startswith("/") or ".." in target.split("/"):
+                raise ValueError(f"after_import.move_to {target!r} must be a plain key prefix")
+            if target.startswith(self.source.prefix):
+                raise ValueError(
+                    f"after_import.move_to {target!r} lies under the source prefix "
+                    f"{self.source.prefix!r}: moved files would be listed again"
+                )
+        return self
 
 
 class ImportProfilesGoal(_ImportGoal):
     type: Literal["import-profiles"]
     match: ProfileMatch
+    delete_column: str | None = None
+    """A column whose true value (format.true_values) deletes the matched profile."""
 
     @model_validator(mode="after")
     def _something_to_import(self) -> Self:

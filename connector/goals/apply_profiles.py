@@ -64,8 +64,20 @@ class ProfileApplier:
         profiles = self._tx.load_profiles(set(owner_of_key.values()))
         owners = self._unique_owners(rows)
         changed: dict[str, Profile] = {}
+        deleted: list[str] = []
         for row in rows:
             profile_id = owner_of_key.get(row.key)
+            if row.delete:
+                # erasure needs no consent: a deletion request is always honoured
+                if profile_id is None:
+                    outcome.rows_skipped += 1
+                else:
+                    del owner_of_key[row.key]
+                    profiles.pop(profile_id, None)
+                    changed.pop(profile_id, None)
+                    deleted.append(profile_id)
+                    outcome.rows_applied += 1
+                continue
             created = profile_id is None
             if profile_id is None:
                 if not self._create_missing:
@@ -96,6 +108,8 @@ class ProfileApplier:
             outcome.rows_applied += 1
         if changed:
             self._tx.save_profiles(changed.values())
+        if deleted:
+            outcome.profiles_deleted += self._tx.delete_profiles(deleted)
 
     def _new_profile(self, key: str) -> Profile:
         if self._match_property == PROFILE_ID:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from connector.config.connection import ImportGoal
@@ -60,10 +61,17 @@ def file_state(obj: S3Object, entry: LedgerEntry | None, fingerprint: str) -> tu
 async def scan_files(
     s3: S3Client, goal: ImportGoal, ledger: Mapping[str, LedgerEntry], fingerprint: str
 ) -> list[ScannedFile]:
-    """The goal's matching files, oldest first (then by key), each with its state."""
+    """The goal's matching files, oldest first (then by key), each with its state.
+
+    Files last modified before the goal's window (`modified_since`,
+    `max_age_days`) are left out; within it, change detection is by ETag only.
+    """
     matcher = KeyMatcher(goal.source.files, prefix=goal.source.prefix)
+    oldest = goal.source.oldest_allowed(datetime.now(UTC))
     scanned = []
     async for obj in s3.list_objects(goal.source.bucket, goal.source.prefix):
+        if oldest is not None and obj.last_modified < oldest:
+            continue
         if matcher.matches(obj.key):
             state, reason = file_state(obj, ledger.get(obj.key), fingerprint)
             scanned.append(ScannedFile(obj, state, reason))

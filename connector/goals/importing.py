@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from connector.config.connection import ImportGoal
+from connector.config.goals import MoveTo
 from connector.errors import (
     FormatError,
     ObjectChangedError,
@@ -34,6 +35,7 @@ from connector.sources import S3Client, S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
 
 log = structlog.get_logger("connector.import")
+DONE_SUFFIX = ".done"
 
 
 class Applier(Protocol):
@@ -129,10 +131,39 @@ async def _import_one(
             rejected=file_result.counts.rows_rejected,
             rows_per_second=round(file_result.counts.rows_read / elapsed),
         )
+        if not ctx.dry_run:
+            await _mark_imported(s3, goal, obj.key, file_log)
     finally:
         channel.abandon()
         await producer
         ctx.progress.file_finished(goal.name, obj.key, outcome)
+
+
+async def _mark_imported(s3: S3Client, goal: ImportGoal, key: str, file_log: Any) -> None:
+    """Rename an applied file (`KEY.done`) or move it, as the goal's `after_import` asks.
+
+    Runs after the file's transaction committed: if marking fails halfway
+    (copied, not deleted), the ledger still knows the file, so it is never
+    applied twice; the failure is logged for the operator.
+    """
+    after = goal.after_import
+    if after == "keep":
+        return
+    if isinstance(after, MoveTo):
+        target = after.move_to + key.removeprefix(goal.source.prefix)
+    else:
+        target = key + DONE_SUFFIX
+    try:
+        await s3.copy_object(goal.source.bucket, key, target)
+        await s3.delete_object(goal.source.bucket, key)
+    except SourceError as error:
+        file_log.warning(
+            "file applied but not marked; the ledger keeps it from a second import",
+            target=target,
+            error=str(error),
+        )
+    else:
+        file_log.info("file marked as imported", target=target)
 
 
 def apply_file(
@@ -148,7 +179,9 @@ def apply_file(
     result = GoalResult()
     try:
         with ctx.store.transaction() as tx:
-            parse = parse_batches_in_child if obj.size >= ctx.parse_in_child_bytes else parse_batches
+            parse = (
+                parse_batches_in_child if obj.size >= ctx.parse_in_child_bytes else parse_batches
+            )
             batches = parse(
                 chunks, goal, file=obj.key, extra_column=extra_column, batch_size=ctx.batch_size
             )
@@ -157,7 +190,9 @@ def apply_file(
             with closing(batches):
                 for batch in batches:
                     if ctx.stopping.is_set():
-                        raise RunStopped(f"{obj.key}: stopped; rolled back, imported again next run")
+                        raise RunStopped(
+                            f"{obj.key}: stopped; rolled back, imported again next run"
+                        )
                     rejects = batch.rejects
                     if batch.rows:
                         applier.apply(batch.rows, rejects)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -48,7 +48,7 @@ def parse_batches(
     file: str,
     extra_column: str | None,
     batch_size: int,
-) -> Iterator[ParsedBatch]:
+) -> Generator[ParsedBatch, None, None]:
     """Parse in this thread. FormatError for a file that cannot be read at all."""
     text = iter_decoded(chunks, encoding=goal.format.encoding, file=file)
     reader = DelimitedReader(text, goal.format, file=file)
@@ -74,7 +74,7 @@ def parse_batches_in_child(
     file: str,
     extra_column: str | None,
     batch_size: int,
-) -> Iterator[ParsedBatch]:
+) -> Generator[ParsedBatch, None, None]:
     """Parse in a child process; the same batches as `parse_batches`, in the same order."""
     context = multiprocessing.get_context("spawn")
     bytes_out, bytes_in = context.Pipe(duplex=False)
@@ -82,7 +82,15 @@ def parse_batches_in_child(
     credit = context.Semaphore(_PIPE_AHEAD)
     child = context.Process(
         target=_child_main,
-        args=(goal.model_dump_json(), file, extra_column, batch_size, bytes_out, batches_out, credit),
+        args=(
+            goal.model_dump_json(),
+            file,
+            extra_column,
+            batch_size,
+            bytes_out,
+            batches_out,
+            credit,
+        ),
         name=f"connector-parse {file}",
         daemon=True,
     )
@@ -146,8 +154,8 @@ def _feed(chunks: Iterable[bytes], pipe: Connection, errors: list[BaseException]
 def _expand(plan: RowPlan, message: tuple[Any, ...]) -> ParsedBatch:
     mappings = plan.mappings
     rows = [
-        RowChanges(line, key, [(mappings[index], values) for index, values in cells], extra)
-        for line, key, cells, extra in message[1]
+        RowChanges(line, key, [(mappings[index], values) for index, values in cells], extra, delete)
+        for line, key, cells, extra, delete in message[1]
     ]
     rejects = [RowReject(*reject) for reject in message[2]]
     return ParsedBatch(rows, rejects, message[3])
@@ -192,7 +200,7 @@ def _child_main(
                 rejects.append((parsed.file, parsed.line, parsed.column, parsed.reason))
                 continue
             cells = [(positions[id(mapping)], values) for mapping, values in parsed.cells]
-            rows.append((parsed.line, parsed.key, cells, parsed.extra))
+            rows.append((parsed.line, parsed.key, cells, parsed.extra, parsed.delete))
             if len(rows) >= batch_size:
                 credit.acquire()
                 send(("batch", rows, rejects, read[0]))

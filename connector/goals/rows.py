@@ -46,6 +46,8 @@ class RowChanges:
     cells: list[tuple[CompiledMapping, list[str]]]
     extra: list[str]
     """Values of the goal's extra column (group members), split and stripped."""
+    delete: bool = False
+    """The goal's delete column says: remove this profile."""
 
 
 class RowPlan:
@@ -64,6 +66,9 @@ class RowPlan:
         wanted = [goal.match.column, *(m.column for m in goal.mappings)]
         if extra_column:
             wanted.append(extra_column)
+        delete_column = getattr(goal, "delete_column", None)
+        if delete_column:
+            wanted.append(delete_column)
         missing = sorted({name for name in wanted if name not in positions})
         if missing:
             raise FormatError(
@@ -76,9 +81,12 @@ class RowPlan:
         self.key_column = goal.match.column
         self.extra_index = positions[extra_column] if extra_column else None
         self.extra_column = extra_column
+        self.delete_index = positions[delete_column] if delete_column else None
+        self.delete_column = delete_column
+        self._is_true = make_converter("boolean", goal.format)
         mappings = list(goal.mappings)
         if goal.map_all_columns:
-            taken = {goal.match.column, extra_column, *(m.column for m in mappings)}
+            taken = {goal.match.column, extra_column, delete_column, *(m.column for m in mappings)}
             mappings += [
                 Mapping(column=name, property=f"{goal.property_prefix}{name}", rule="set")
                 for name in columns
@@ -109,6 +117,15 @@ class RowPlan:
         key = values[self.key_index].strip()
         if not key:
             return RowReject(self.file, row.line, self.key_column, "the identifier is empty")
+        if self.delete_index is not None:
+            flag = values[self.delete_index].strip()
+            if flag:
+                try:
+                    delete = self._is_true(flag) == "true"
+                except ConversionError as error:
+                    return RowReject(self.file, row.line, self.delete_column, str(error))
+                if delete:
+                    return RowChanges(row.line, key, [], [], delete=True)
         cells: list[tuple[CompiledMapping, list[str]]] = []
         for mapping, index, convert, split in self._steps:
             text = values[index]

@@ -27,7 +27,6 @@ def goals_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "goals"
     monkeypatch.setenv("CONNECTOR_GOALS_DIR", str(folder))
     monkeypatch.setenv("CONNECTOR_DATABASE", str(tmp_path / "connector.db"))
-    monkeypatch.setenv("CONNECTOR_LOG_FORMAT", "json")
     return folder
 
 

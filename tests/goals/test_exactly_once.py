@@ -88,10 +88,18 @@ async def harnesses(
     await killed.aclose()
 
 
-def start_run(harness: Harness) -> subprocess.Popen[str]:
+def run_env(*, parse_in_child: bool) -> dict[str, str]:
+    """Small batches; the parse stage in this process or (as for large files) in a child."""
+    return {
+        "CONNECTOR_BATCH_SIZE": "1000",
+        "CONNECTOR_PARSE_IN_CHILD_BYTES": "0" if parse_in_child else str(1 << 40),
+    }
+
+
+def start_run(harness: Harness, *, parse_in_child: bool) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "connector", "run", CONNECTION],
-        env=harness.env(CONNECTOR_BATCH_SIZE="1000"),
+        env=harness.env(**run_env(parse_in_child=parse_in_child)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -132,8 +140,9 @@ async def test_a_run_killed_at_any_point_and_run_again_applies_each_file_exactly
 
     store = killed.store  # created (and migrated) here, read while the runs write
     killed_runs = []
-    # (files this run commits before the kill point, then how far into the next file)
-    for commits, into_file in ((0, 0.0), (1, 0.0), (1, 1 / 3), (1, 2 / 3)):
+    # files this run commits before the kill point, how far into the next file, parse stage
+    kill_points = ((0, 0.0, False), (1, 0.0, True), (1, 1 / 3, False), (1, 2 / 3, True))
+    for commits, into_file, parse_in_child in kill_points:
         runs_before = len(store.list_runs(CONNECTION))
         files_before = len(store.ledger(CONNECTION, GOAL))
 
@@ -141,13 +150,14 @@ async def test_a_run_killed_at_any_point_and_run_again_applies_each_file_exactly
             begun = len(store.list_runs(CONNECTION)) > runs_before
             return begun and len(store.ledger(CONNECTION, GOAL)) >= at_least
 
-        kill_when(start_run(killed), ready, delay=into_file * per_file)
+        process = start_run(killed, parse_in_child=parse_in_child)
+        kill_when(process, ready, delay=into_file * per_file)
         [latest, *_] = store.list_runs(CONNECTION)
         assert latest.status is RunStatus.RUNNING  # it never got to record an end
         killed_runs.append(latest.id)
     assert len(store.ledger(CONNECTION, GOAL)) < FILES
 
-    final = killed.cli("run", CONNECTION, timeout=300, CONNECTOR_BATCH_SIZE="1000")
+    final = killed.cli("run", CONNECTION, timeout=300, **run_env(parse_in_child=True))
 
     assert final.returncode == 0, final.stdout + final.stderr
     profiles = dump(killed)

@@ -30,6 +30,13 @@ def mapping(
     return {"column": column, "property": prop or column, "rule": rule, **extra}
 
 
+IN_THREAD, IN_CHILD = 16 << 20, 0
+"""`parse_in_child_bytes` for the two parse stages: small files in the thread, large in a child."""
+BOTH_PARSE_STAGES = pytest.mark.parametrize(
+    "parse_in_child_bytes", [IN_THREAD, IN_CHILD], ids=["parsed-in-thread", "parsed-in-child"]
+)
+
+
 def rejects_of(harness: Harness, run_id: int) -> list[tuple[str, int, str | None]]:
     return [(r.file, r.line, r.column) for r in harness.store.run_rejects(run_id)]
 
@@ -60,9 +67,13 @@ async def test_gzip_is_recognised_by_its_magic_bytes_not_the_key_name(harness: H
     }
 
 
-@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize(
+    ("packed", "parse_in_child_bytes"),
+    [(False, IN_THREAD), (True, IN_THREAD), (True, IN_CHILD)],
+    ids=["plain", "gzip", "gzip-parsed-in-child"],
+)
 async def test_a_file_of_several_chunks_streams_with_characters_split_across_chunks(
-    harness: Harness, packed: bool
+    harness: Harness, packed: bool, parse_in_child_bytes: int
 ) -> None:
     # ~2.4 MiB of three-byte characters: S3 chunks (1 MiB) cut characters and lines
     rows = 3000
@@ -72,7 +83,7 @@ async def test_a_file_of_several_chunks_streams_with_characters_split_across_chu
     harness.write_connection(import_goal(mappings=[mapping("note")]))
     await harness.put({"in/big.csv": gzipped(data) if packed else data})
 
-    outcome = await harness.run()
+    outcome = await harness.run(parse_in_child_bytes=parse_in_child_bytes)
 
     assert outcome.record.status is RunStatus.SUCCESS
     assert outcome.record.counts.rows_applied == rows
@@ -116,8 +127,9 @@ async def test_latin1_is_read_when_format_encoding_says_so(harness: Harness) -> 
     assert harness.properties("C2")["name"] == ["Ångström"]
 
 
+@BOTH_PARSE_STAGES
 async def test_latin1_read_as_utf8_fails_the_file_naming_the_line_and_nothing_is_applied(
-    harness: Harness,
+    harness: Harness, parse_in_child_bytes: int
 ) -> None:
     harness.write_connection(import_goal(mappings=[mapping("name")]))
     await harness.put(
@@ -128,7 +140,7 @@ async def test_latin1_read_as_utf8_fails_the_file_naming_the_line_and_nothing_is
         }
     )
 
-    outcome = await harness.run()
+    outcome = await harness.run(parse_in_child_bytes=parse_in_child_bytes)
 
     assert outcome.record.status is RunStatus.FAILURE
     assert outcome.record.error is not None
@@ -141,8 +153,9 @@ async def test_latin1_read_as_utf8_fails_the_file_naming_the_line_and_nothing_is
 # ---------------------------------------------------------------- parsing
 
 
+@BOTH_PARSE_STAGES
 async def test_quoted_fields_hold_separators_quotes_and_newlines_and_later_lines_stay_right(
-    harness: Harness,
+    harness: Harness, parse_in_child_bytes: int
 ) -> None:
     harness.write_connection(
         import_goal(
@@ -164,7 +177,7 @@ async def test_quoted_fields_hold_separators_quotes_and_newlines_and_later_lines
         }
     )
 
-    outcome = await harness.run()
+    outcome = await harness.run(parse_in_child_bytes=parse_in_child_bytes)
 
     assert outcome.record.status is RunStatus.PARTIAL
     assert rejects_of(harness, outcome.record.id) == [("in/a.csv", 6, "points")]

@@ -240,10 +240,10 @@ async def test_sum_rejects_a_non_number_naming_file_line_and_column_and_the_rest
         {
             "in/a.csv": csv_bytes(
                 "customer_id;email;points",
+                "C4;d@x.org;1",  # line 2: the stored value is not a number
                 "C1;a@x.org;12,50",
-                "C2;b@x.org;abc",
+                "C2;b@x.org;abc",  # line 4: the cell is not a number
                 "C3;c@x.org;3,10",
-                "C4;d@x.org;1",
             )
         }
     )
@@ -254,13 +254,13 @@ async def test_sum_rejects_a_non_number_naming_file_line_and_column_and_the_rest
     assert record.status is RunStatus.PARTIAL
     assert (record.counts.rows_read, record.counts.rows_applied) == (4, 2)
     assert record.counts.rows_rejected == 2
-    rejects = harness.store.run_rejects(record.id)
+    rejects = harness.store.run_rejects(record.id)  # in line order
     assert [(r.file, r.line, r.column) for r in rejects] == [
-        ("in/a.csv", 3, "points"),
-        ("in/a.csv", 5, "points"),
+        ("in/a.csv", 2, "points"),
+        ("in/a.csv", 4, "points"),
     ]
-    assert "'abc' is not a number" in rejects[0].reason
-    assert "'n/a'" in rejects[1].reason
+    assert rejects[0].reason == "cannot add to the stored value 'n/a': not a number"
+    assert rejects[1].reason == "'abc' is not a number (decimal separator ',')"
     # a rejected row leaves no trace, not even its other columns
     assert harness.store.find_profiles("customer_id", "C2") == []
     assert harness.properties("C4") == {"customer_id": ["C4"], "loyalty_points": ["n/a"]}
