@@ -26,6 +26,8 @@ def set_if_empty(current: list[str], incoming: list[str]) -> list[str]:
 
 def add_values(current: list[str], incoming: list[str]) -> list[str]:
     """*add*: append the values not already present, keeping the list unique and in order."""
+    if not current:
+        return incoming if len(incoming) == 1 else list(dict.fromkeys(incoming))
     missing = [value for value in dict.fromkeys(incoming) if value not in current]
     return [*current, *missing] if missing else current
 
@@ -37,6 +39,8 @@ def sum_values(current: list[str], incoming: list[str]) -> list[str]:
     the stored value is not a number, so the row is rejected rather than the
     total silently reset.
     """
+    if not current and len(incoming) == 1:
+        return incoming  # 0 + x is x, already canonical
     stored = current[0] if current else ""
     try:
         total = add_numbers(stored, "0")

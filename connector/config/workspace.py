@@ -11,6 +11,7 @@ from connector.config.goals import ExportProfilesGoal
 from connector.config.segments import ALL_SEGMENT, Segment, SegmentsFile
 from connector.config.yaml_source import YamlDocument, load_yaml
 from connector.errors import ConfigError, ConfigProblem
+from connector.logging import register_secrets
 
 SEGMENTS_FILE_STEM = "segments"
 
@@ -105,7 +106,22 @@ def load_workspace(goals_dir: Path, environ: Mapping[str, str] | None = None) ->
     workspace.segments.update(segments)
     if problems:
         raise ConfigError(problems)
+    register_secrets(_secrets(workspace))
     return workspace
+
+
+def _secrets(workspace: Workspace) -> list[str]:
+    """Every S3 credential of every connection, to be blanked wherever it would be shown."""
+    return [
+        secret.get_secret_value()
+        for connection in workspace.connections.values()
+        for secret in (
+            connection.storage.access_key_id,
+            connection.storage.secret_access_key,
+            connection.storage.session_token,
+        )
+        if secret is not None
+    ]
 
 
 def _cross_check(

@@ -39,11 +39,11 @@ class ScannedFile:
 def goal_fingerprint(goal: ImportGoal, objectives: list[str]) -> str:
     """A digest of everything that decides how a file's rows are applied.
 
-    `enabled` and `source` do not change how rows apply, so toggling a goal or
-    widening its file patterns re-imports nothing (a re-import would add
-    every *sum* again).
+    `enabled`, `source` and `after_import` do not change how rows apply, so
+    toggling a goal, widening its file patterns or choosing what happens to
+    imported files re-imports nothing (a re-import would add every *sum* again).
     """
-    settings = goal.model_dump(mode="json", exclude={"enabled", "source"})
+    settings = goal.model_dump(mode="json", exclude={"enabled", "source", "after_import"})
     payload = json.dumps({"goal": settings, "objectives": sorted(objectives)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -14,6 +14,7 @@ import multiprocessing
 import pickle
 import threading
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,6 +32,12 @@ _END = b""
 _GOAL_ADAPTER: TypeAdapter[Goal] = TypeAdapter(Goal)
 _PIPE_AHEAD = 4
 """Batches a child may parse ahead of the applier (bounded memory)."""
+_CREDIT_POLL_SECONDS = 0.5
+"""How often a child waiting for the applier checks that its parent still lives."""
+
+
+class _ParentGone(Exception):  # noqa: N818 -- a control-flow signal, not an error
+    """The parent process died (killed): the child stops instead of waiting for ever."""
 
 
 @dataclass(slots=True)
@@ -82,15 +89,14 @@ def parse_batches_in_child(
     credit = context.Semaphore(_PIPE_AHEAD)
     child = context.Process(
         target=_child_main,
-        args=(
-            goal.model_dump_json(),
-            file,
-            extra_column,
-            batch_size,
-            bytes_out,
-            batches_out,
-            credit,
-        ),
+        args=(goal.model_dump_json(), file),
+        kwargs={
+            "extra_column": extra_column,
+            "batch_size": batch_size,
+            "bytes_in": bytes_out,
+            "batches_out": batches_out,
+            "credit": credit,
+        },
         name=f"connector-parse {file}",
         daemon=True,
     )
@@ -164,6 +170,7 @@ def _expand(plan: RowPlan, message: tuple[Any, ...]) -> ParsedBatch:
 def _child_main(
     goal_json: str,
     file: str,
+    *,
     extra_column: str | None,
     batch_size: int,
     bytes_in: Connection,
@@ -174,6 +181,16 @@ def _child_main(
 
     def send(message: tuple[Any, ...]) -> None:
         batches_out.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    parent = multiprocessing.parent_process()
+
+    def take_credit() -> None:
+        # A parent killed with SIGKILL never releases the semaphore: a plain acquire()
+        # would leave this child waiting for ever, an orphan. Wait in slices, and stop
+        # once the parent is gone (its sentinel pipe closes when it dies).
+        while not credit.acquire(timeout=_CREDIT_POLL_SECONDS):
+            if parent is None or not parent.is_alive():
+                raise _ParentGone
 
     def chunks() -> Iterator[bytes]:
         while True:
@@ -202,15 +219,16 @@ def _child_main(
             cells = [(positions[id(mapping)], values) for mapping, values in parsed.cells]
             rows.append((parsed.line, parsed.key, cells, parsed.extra, parsed.delete))
             if len(rows) >= batch_size:
-                credit.acquire()
+                take_credit()
                 send(("batch", rows, rejects, read[0]))
                 rows, rejects = [], []
-        credit.acquire()
+        take_credit()
         send(("batch", rows, rejects, read[0]))
         send(("end",))
     except FormatError as error:
-        send(("error", error.reason, error.line, error.column))
-    except (BrokenPipeError, OSError):
+        with suppress(OSError):  # the parent may be gone too: then nobody needs the reason
+            send(("error", error.reason, error.line, error.column))
+    except (_ParentGone, OSError):
         pass  # the parent went away (stopped or killed): nothing left to do
     finally:
         batches_out.close()

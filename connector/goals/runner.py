@@ -19,6 +19,7 @@ from connector.config.goals import ExportProfilesGoal, Goal, ImportGroupsGoal, I
 from connector.errors import ConnectorError
 from connector.goals.context import GoalContext, GoalResult, NoProgress, Progress
 from connector.goals.segments import SegmentIndex
+from connector.logging import redact_text
 from connector.sources import S3Credentials
 from connector.storage import ProfileStore, RunRecord, RunStatus, Trigger, default_owner
 
@@ -142,7 +143,7 @@ async def run_connection(
         status = RunStatus.INTERRUPTED if options.stopping.is_set() else run_status(total)
         if total.rejects:
             await asyncio.to_thread(store.add_rejects, record.id, total.rejects)
-        summary = "; ".join(total.errors) if total.errors else None
+        summary = redact_text("; ".join(total.errors)) if total.errors else None
         record = await asyncio.to_thread(store.finish_run, record.id, status, total.counts, summary)
         run_log.info("run finished", status=str(status), **total.counts.as_dict())
         return RunOutcome(record, total)

@@ -29,7 +29,6 @@ from connector.config.workspace import goal_files
 from connector.errors import ConfigError, ConnectorError, RunInProgressError
 from connector.goals.context import Progress
 from connector.goals.runner import RunOptions, run_connection
-from connector.logging import register_secrets
 from connector.service.mail import compose_config_mail, notify_run, send_mail
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger
@@ -45,8 +44,6 @@ class Daemon:
 
     def __init__(self, settings: Settings, notifier: SystemdNotifier | None = None) -> None:
         self.settings = settings
-        if settings.smtp_password is not None:
-            register_secrets([settings.smtp_password.get_secret_value()])
         self.notifier = notifier or SystemdNotifier()
         self.workspace: Workspace | None = None
         self.stopping = threading.Event()
@@ -67,7 +64,6 @@ class Daemon:
             for problem in error.problems:
                 log.error("invalid goal file", problem=str(problem))  # noqa: TRY400 -- no trace for bad YAML
             return 1
-        _register_secrets(self.workspace)
         self._snapshot = self._goal_files_snapshot()
         loop = asyncio.get_running_loop()
         for signum, handler in (
@@ -249,7 +245,6 @@ class Daemon:
             await self._mail_config_problems(problems)
             self.notifier.ready(self._status())
             return False
-        _register_secrets(workspace)
         old = self.workspace.connections if self.workspace else {}
         new = workspace.connections
         log.info(
@@ -315,20 +310,6 @@ def _log_progress() -> Progress:
     from connector.cli.progress import LogProgress  # noqa: PLC0415
 
     return LogProgress()
-
-
-def _register_secrets(workspace: Workspace) -> None:
-    """Every S3 credential of every connection: blanked wherever it would show in a log or mail."""
-    register_secrets(
-        secret.get_secret_value()
-        for connection in workspace.connections.values()
-        for secret in (
-            connection.storage.access_key_id,
-            connection.storage.secret_access_key,
-            connection.storage.session_token,
-        )
-        if secret is not None
-    )
 
 
 def run_daemon(settings: Settings) -> int:

@@ -649,9 +649,13 @@ class _SQLiteTransaction(StoreTransaction):
 
 
 def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
-    pairs = (
+    properties = profile.properties
+    pairs = [
         (name, value)
-        for name in sorted(unique & profile.properties.keys())
-        for value in profile.properties[name]
-    )
+        for name in sorted(unique)
+        if name in properties
+        for value in properties[name]
+    ]
+    if len(pairs) < 2:
+        return pairs
     return list(dict.fromkeys(pairs))  # a value repeated in one profile is one identifier

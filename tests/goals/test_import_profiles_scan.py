@@ -198,7 +198,7 @@ async def test_a_changed_goal_configuration_imports_the_files_again(harness: Har
     assert harness.properties("C1")["city"] == ["Delft"]
 
 
-async def test_toggling_enabled_or_widening_the_file_patterns_imports_nothing_again(
+async def test_toggling_enabled_widening_file_patterns_or_after_import_imports_nothing_again(
     harness: Harness,
 ) -> None:
     harness.write_connection(import_goal(mappings=SUM_POINTS))
@@ -215,8 +215,10 @@ async def test_toggling_enabled_or_widening_the_file_patterns_imports_nothing_ag
     harness.write_connection(import_goal(mappings=SUM_POINTS, enabled=True))
     assert states(await scan(harness)) == {"in/a.csv": "imported"}
 
-    # which files a goal takes does not change how a file's rows apply
+    # which files a goal takes, and what becomes of them, do not change how rows apply
     harness.write_connection(import_goal(mappings=SUM_POINTS, files=["*.csv", "*.csv.gz"]))
+    assert states(await scan(harness)) == {"in/a.csv": "imported"}
+    harness.write_connection(import_goal(mappings=SUM_POINTS, after_import="done_suffix"))
     assert states(await scan(harness)) == {"in/a.csv": "imported"}
     last = await harness.run()
 

@@ -29,6 +29,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from connector.service.daemon import Daemon
+from connector.service.notify import SystemdNotifier
 from connector.settings import Settings
 from connector.sources import S3Client, S3Credentials
 from connector.storage import RunRecord, SQLiteStore
@@ -184,8 +185,11 @@ def finished_runs(database: Path, connection: str = CONNECTION) -> list[RunRecor
 
 @asynccontextmanager
 async def running_daemon(settings: Settings) -> AsyncIterator[Daemon]:
-    """`Daemon.serve()` in the test's event loop; stopped (as by SIGTERM) on exit."""
-    daemon = Daemon(settings)
+    """`Daemon.serve()` in the test's event loop; stopped (as by SIGTERM) on exit.
+
+    Its notifier is off whatever $NOTIFY_SOCKET says: the subprocess tests cover systemd.
+    """
+    daemon = Daemon(settings, SystemdNotifier(address=""))
     served = asyncio.create_task(daemon.serve())
     await eventually(
         lambda: served.done() or (daemon._scheduler is not None and daemon._scheduler.running),
@@ -307,9 +311,9 @@ class LocalSMTP(Controller):
     """aiosmtpd on 127.0.0.1 and a free port (the controller's own check needs the real port)."""
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
+        assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 @contextmanager
@@ -392,12 +396,12 @@ def connector_env(root: Path, **extra: str) -> dict[str, str]:
 
 
 def connector(
-    root: Path, *argv: str, timeout: float = 60, **env: str
+    root: Path, *argv: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m connector ARGV`, no terminal, output captured."""
+    """`python -m connector ARGV`, no terminal, output captured; `env` adds variables."""
     return subprocess.run(
         [sys.executable, "-m", "connector", *argv],
-        env=connector_env(root, **env),
+        env=connector_env(root, **(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -104,8 +104,9 @@ async def test_an_invalid_edit_keeps_the_running_configuration_and_is_mailed(
             # the previous configuration still runs
             assert trigger_of(daemon) == before
             assert daemon.workspace is not None
-            assert daemon.workspace.connections[CONNECTION].schedule is not None
-            assert daemon.workspace.connections[CONNECTION].schedule.every_minutes == 1440
+            schedule = daemon.workspace.connections[CONNECTION].schedule
+            assert schedule is not None
+            assert schedule.every_minutes == 1440
             # fixing the file is picked up as any other change
             path.write_text(good.replace("every_minutes: 1440", "every_hours: 6"), "utf-8")
             await eventually(lambda: trigger_of(daemon) != before, what="the fixed file")

@@ -187,7 +187,7 @@ def test_planted_secrets_never_reach_logs_history_or_mail(
             "CONNECTOR_WATCH_INTERVAL": "0.2",
         }
         # a manual run that fails (its bucket does not exist) and is mailed
-        run = connector(root, "run", CONNECTION, **env)
+        run = connector(root, "run", CONNECTION, env=env)
         assert run.returncode == 1, run.stderr
         # the daemon: start, an invalid edit (rejected, mailed), stop
         log = root / "daemon.log"
