@@ -113,9 +113,15 @@ class ExportFormat(_FormatBase):
 
     `formula_guard` prefixes a cell starting with `=`, `+`, `-`, `@`, tab or CR
     with a `'` so spreadsheet programs do not run it as a formula.
+
+    `null_value` is written for a property the profile does not have,
+    `empty_value` for one it has with an empty text, so a partner can tell
+    "unknown" from "known to be empty". Either may be any text; the spelling
+    `'""'` writes a quoted empty field (`""`) rather than two quote characters.
     """
 
     null_value: str = ""
+    empty_value: str = ""
     quote_all: bool = False
     formula_guard: bool = True
     line_terminator: Literal["\n", "\r\n"] = "\n"

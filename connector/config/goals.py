@@ -144,7 +144,19 @@ class MoveTo(_Strict):
     move_to: str = Field(min_length=1)
 
 
-AfterImport = Literal["keep", "done_suffix"] | MoveTo
+_AFTER_IMPORT_WORDS = ("keep", "done_suffix")
+
+
+def _after_import_form(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate the one form given, so an error speaks of that form only (not one per form)."""
+    if isinstance(value, dict):
+        return MoveTo.model_validate(value)
+    if isinstance(value, MoveTo) or (isinstance(value, str) and value in _AFTER_IMPORT_WORDS):
+        return handler(value)
+    raise ValueError("must be keep, done_suffix or {move_to: PREFIX}")
+
+
+AfterImport = Annotated[Literal["keep", "done_suffix"] | MoveTo, WrapValidator(_after_import_form)]
 
 
 class _ImportGoal(_Strict):
@@ -160,15 +172,28 @@ class _ImportGoal(_Strict):
 
     @model_validator(mode="after")
     def _moved_files_leave_the_source(self) -> Self:
-        if isinstance(self.after_import, MoveTo):
-            target = self.after_import.move_to
-            if target.startswith("/") or ".." in target.split("/"):
-                raise ValueError(f"after_import.move_to {target!r} must be a plain key prefix")
-            if target.startswith(self.source.prefix):
-                raise ValueError(
-                    f"after_import.move_to {target!r} lies under the source prefix "
-                    f"{self.source.prefix!r}: moved files would be listed again"
-                )
+        if not isinstance(self.after_import, MoveTo):
+            return self
+        target = self.after_import.move_to
+        at = ("after_import", "move_to")  # the error's line is move_to's, not the goal's
+        if target.startswith("/") or ".." in target.split("/"):
+            raise PydanticCustomError(
+                "move_to_not_plain",
+                "{target} must be a plain key prefix (no leading '/', no '..')",
+                {"target": repr(target), "at": at},
+            )
+        prefix = self.source.prefix
+        if target.startswith(prefix):
+            where = (
+                f"under the source prefix {prefix!r}"
+                if prefix
+                else "in the listed bucket (source.prefix is empty, so every key is listed)"
+            )
+            raise PydanticCustomError(
+                "move_to_under_source",
+                "{target} lies {where}: moved files would be listed again",
+                {"target": repr(target), "where": where, "at": at},
+            )
         return self
 
 

@@ -19,22 +19,37 @@ from zoneinfo import ZoneInfo
 from connector.config.formats import ExportFormat
 from connector.errors import FormatError
 
-__all__ = ["DelimitedWriter", "format_date", "format_number"]
+__all__ = ["QUOTED_EMPTY", "DelimitedWriter", "format_date", "format_number"]
+
+QUOTED_EMPTY = '""'
+"""The `null_value` / `empty_value` spelling that writes a quoted empty field."""
 
 _FORMULA_TRIGGERS = frozenset("=+-@\t\r")
 _CANONICAL_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+class _Verbatim(str):
+    """A cell already in its written form: the formatter puts it in the line untouched."""
+
+    __slots__ = ()
 
 
 class DelimitedWriter:
     """Writes rows as delimited text encoded to bytes, handing out bytes in chunks; optional gzip.
 
     Call `drain()` after each batch and `finish()` once at the end; both return
-    the bytes to upload next. `None` is written as `fmt.null_value`, `""` stays
-    empty. With `fmt.formula_guard`, a cell starting with = + - @ tab or CR is
+    the bytes to upload next. `None` is written as `fmt.null_value` and `""` as
+    `fmt.empty_value` (both `""` by default), `QUOTED_EMPTY` as a quoted empty
+    field. With `fmt.formula_guard`, a cell starting with = + - @ tab or CR is
     prefixed with `'` so spreadsheets show it instead of running it, except a
     plain number such as `-12.5` or `-12,5`: that is data, and a quote would
     corrupt it for every program that is not a spreadsheet. The header row is
     only written when `fmt.header` is true. `file` names the export in errors.
+
+    Quotes inside a quoted field are doubled (`""`) unless `fmt.escape_char`
+    is set: then they are written as escape + quote (`\\"`) and the escape
+    character itself doubled, and a field holding either is always quoted,
+    the way Spark-based platforms write and read CSV with an escape character.
 
     `rows_written` counts data rows (not the header); `bytes_out` counts the
     bytes handed out so far, the file's size once `finish()` has returned.
@@ -52,17 +67,28 @@ class DelimitedWriter:
         self._file = file
         self._chunk_size = chunk_size
         self._text = io.StringIO()
-        dialect = {
-            "delimiter": fmt.field_separator,
-            "quotechar": fmt.quote_char,
-            "escapechar": fmt.escape_char,
-            "doublequote": True,
-            "lineterminator": fmt.line_terminator,
-        }
-        quoting = csv.QUOTE_ALL if fmt.quote_all else csv.QUOTE_MINIMAL
-        self._csv = csv.writer(self._text, quoting=quoting, **dialect)  # type: ignore[arg-type]
-        self._quote_cr = quoting == csv.QUOTE_MINIMAL and "\r" not in fmt.line_terminator
-        self._csv_all = csv.writer(self._text, quoting=csv.QUOTE_ALL, **dialect)  # type: ignore[arg-type]
+        self._csv = csv.writer(
+            self._text,
+            quoting=csv.QUOTE_ALL if fmt.quote_all else csv.QUOTE_MINIMAL,
+            delimiter=fmt.field_separator,
+            quotechar=fmt.quote_char,
+            doublequote=True,
+            lineterminator=fmt.line_terminator,
+        )
+        quote_cr = not fmt.quote_all and "\r" not in fmt.line_terminator
+        self._null = _cell_text(fmt.null_value, fmt.quote_char)
+        self._empty = _cell_text(fmt.empty_value, fmt.quote_char)
+        self._verbatim = isinstance(self._null, _Verbatim) or isinstance(self._empty, _Verbatim)
+        escape = fmt.escape_char or ""
+        own = re.escape(("\r" if quote_cr else "") + (fmt.quote_char + escape if escape else ""))
+        self._own_quoting = re.compile(f"[{own}]").search if own else None
+        special = re.escape(fmt.field_separator + fmt.quote_char + escape + "\r\n")
+        self._needs_quotes = re.compile(f"[{special}]").search
+        careful = [r"\x01[=+\-@\t\r]"] if fmt.formula_guard else []
+        if own:
+            careful.append(f"[{own}]")
+        self._careful_search = re.compile("|".join(careful)).search if careful else None
+        self._first_triggers = _FORMULA_TRIGGERS if fmt.formula_guard else frozenset()
         self._encoder = codecs.getincrementalencoder(fmt.encoding)()
         self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
         self._out = bytearray()
@@ -70,7 +96,6 @@ class DelimitedWriter:
         self._plain_number = re.compile(
             r"[+-]?[0-9]+(?:[{seps}][0-9]+)?".format(seps=re.escape("." + fmt.decimal_separator))
         )
-        self._guard_search = re.compile(r"\x01[=+\-@\t\r]").search if fmt.formula_guard else None
         self.rows_written = 0
         self.bytes_out = 0
 
@@ -87,13 +112,13 @@ class DelimitedWriter:
         """Write many rows; the fast path for an export batch.
 
         One C-level scan of the joined row decides whether any cell needs the
-        null value, the formula guard or extra quoting; most rows need none and
-        go straight to `csv.writer`.
+        null or empty value, the formula guard or quoting of our own; most rows
+        need none and go straight to `csv.writer`.
         """
         self._check_open()
-        quote_cr = self._quote_cr
-        guard_search = self._guard_search
-        triggers = _FORMULA_TRIGGERS
+        careful_search = self._careful_search
+        first_triggers = self._first_triggers
+        check_empty = self._empty != ""
         writerow = self._csv.writerow
         careful = self._write_careful
         prepare = self._prepare
@@ -108,11 +133,9 @@ class DelimitedWriter:
                     plain = False
                 else:
                     plain = not (
-                        (quote_cr and "\r" in joined)
-                        or (
-                            guard_search is not None
-                            and (joined[:1] in triggers or guard_search(joined) is not None)
-                        )
+                        joined[:1] in first_triggers
+                        or (careful_search is not None and careful_search(joined) is not None)
+                        or (check_empty and "" in values)
                     )
                 if plain:
                     writerow(values)
@@ -125,16 +148,38 @@ class DelimitedWriter:
             self.rows_written += count
 
     def _write_careful(self, cells: list[str]) -> None:
-        r"""Write one prepared row, fully quoted if it holds a bare CR.
+        r"""Write one prepared row, formatting it ourselves when `csv.writer` cannot.
 
-        Python 3.11's minimal quoting only quotes the line-break characters of
-        the line terminator, so with "\n" a cell holding "\r" would be written
-        bare and split the record for every reader.
+        That is a quoted empty field, a quote or escape character under
+        `escape_char`, and a bare CR: Python 3.11's minimal quoting only
+        quotes the line-break characters of the line terminator, so with "\n"
+        a cell holding "\r" would be written bare and split the record.
         """
-        if self._quote_cr and "\r" in "".join(cells):
-            self._csv_all.writerow(cells)
+        own_quoting = self._own_quoting
+        if (own_quoting is not None and own_quoting("".join(cells)) is not None) or (
+            self._verbatim and any(isinstance(cell, _Verbatim) for cell in cells)
+        ):
+            self._text.write(self._line(cells))
         else:
             self._csv.writerow(cells)
+
+    def _line(self, cells: list[str]) -> str:
+        fmt = self._fmt
+        quote, escape = fmt.quote_char, fmt.escape_char
+        fields = []
+        for cell in cells:
+            if isinstance(cell, _Verbatim):
+                fields.append(str(cell))
+            elif fmt.quote_all or self._needs_quotes(cell) is not None:
+                if escape is None:
+                    body = cell.replace(quote, quote + quote)
+                else:
+                    body = cell.replace(escape, escape + escape).replace(quote, escape + quote)
+                fields.append(quote + body + quote)
+            else:
+                fields.append(cell)
+        line = fmt.field_separator.join(fields)
+        return (line or quote + quote) + fmt.line_terminator
 
     def drain(self) -> bytes:
         """The bytes ready so far if they reach `chunk_size`, else b"" (they wait for more)."""
@@ -154,14 +199,14 @@ class DelimitedWriter:
         return self._hand_out()
 
     def _prepare(self, values: Sequence[str | None]) -> list[str]:
-        null = self._fmt.null_value
-        if not self._fmt.formula_guard:
-            return [null if value is None else value for value in values]
-        triggers = _FORMULA_TRIGGERS
+        null, empty = self._null, self._empty
+        triggers = self._first_triggers
         return [
             null
             if value is None
-            else (self._guard(value) if value and value[0] in triggers else value)
+            else empty
+            if not value
+            else (self._guard(value) if value[0] in triggers else value)
             for value in values
         ]
 
@@ -198,6 +243,11 @@ class DelimitedWriter:
     def _check_open(self) -> None:
         if self._finished:
             raise RuntimeError("the writer is finished")
+
+
+def _cell_text(spelling: str, quote_char: str) -> str:
+    """What a null or empty cell becomes: its text, or a quoted empty field for `QUOTED_EMPTY`."""
+    return _Verbatim(quote_char * 2) if spelling == QUOTED_EMPTY else spelling
 
 
 def format_number(canonical: str, decimal_separator: str) -> str:

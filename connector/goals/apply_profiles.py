@@ -17,7 +17,6 @@ from connector.goals.consent import CONSENT_PROPERTY, has_consent
 from connector.goals.rows import RowChanges
 from connector.storage import Profile, RowReject, RunCounts, StoreTransaction
 
-
 _sequence = itertools.count()
 _PROCESS_TAG = os.urandom(4).hex()
 
@@ -65,6 +64,7 @@ class ProfileApplier:
         owners = self._unique_owners(rows)
         changed: dict[str, Profile] = {}
         deleted: list[str] = []
+        gone: set[str] = set()  # deleted by an earlier row: their unique values are free again
         for row in rows:
             profile_id = owner_of_key.get(row.key)
             if row.delete:
@@ -76,6 +76,7 @@ class ProfileApplier:
                     profiles.pop(profile_id, None)
                     changed.pop(profile_id, None)
                     deleted.append(profile_id)
+                    gone.add(profile_id)
                     outcome.rows_applied += 1
                 continue
             created = profile_id is None
@@ -84,9 +85,10 @@ class ProfileApplier:
                     outcome.rows_skipped += 1
                     continue
                 profile = self._new_profile(row.key)
+                gone.discard(profile.id)  # matched by profile id: deleted, then created again
             else:
                 profile = profiles[profile_id]
-            staged = self._stage(profile, row, owners, rejects)
+            staged = self._stage(profile, row, owners, gone, rejects)
             if staged is None:
                 continue
             if self._objectives and not has_consent(
@@ -106,10 +108,12 @@ class ProfileApplier:
                 profile.properties.update(staged)
                 changed[profile.id] = profile
             outcome.rows_applied += 1
-        if changed:
-            self._tx.save_profiles(changed.values())
+        # deletions first: a profile saved in this batch came after its deletion (a customer
+        # deleted and added again), and a freed unique value may already belong to another
         if deleted:
             outcome.profiles_deleted += self._tx.delete_profiles(deleted)
+        if changed:
+            self._tx.save_profiles(changed.values())
 
     def _new_profile(self, key: str) -> Profile:
         if self._match_property == PROFILE_ID:
@@ -121,6 +125,7 @@ class ProfileApplier:
         profile: Profile,
         row: RowChanges,
         owners: dict[tuple[str, str], str],
+        gone: set[str],
         rejects: list[RowReject],
     ) -> dict[str, list[str]] | None:
         """The row's new values by property, or None (and a reject) if the row cannot apply."""
@@ -139,7 +144,7 @@ class ProfileApplier:
             if name in self._unique:
                 for value in after:
                     owner = owners.get((name, value))
-                    if owner is not None and owner != profile.id:
+                    if owner is not None and owner != profile.id and owner not in gone:
                         rejects.append(
                             RowReject(
                                 self._file,

@@ -6,21 +6,34 @@ per-profile work to a list of calls, which matters at millions of rows.
 Values are stored canonically (numbers with `.`, ISO dates in UTC); here
 they are written the way the partner asked: decimal separator, date format
 and time zone, multi-values joined by the multi-value separator.
+
+A `hash:` column writes the SHA-256 (lower-case hex of the UTF-8 bytes) of
+each value instead of the value, after that formatting, for partners that
+match audiences on hashed identifiers (ad platforms' customer lists):
+`sha256` hashes the text as it is; `email_lc_sha256` trims and lower-cases
+it first; `phone_sha256` keeps only the digits and a `+` written before the
+first digit (E.164 style: `+31 (0)6-1234 5678` → `+310612345678`; no
+country code or trunk prefix is guessed). Multi-values are hashed one by
+one and joined; a value that normalises to nothing is left out rather than
+hashed, because the digest of an empty text would match every other empty
+value at the partner.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
 from connector.config.formats import ExportFormat
-from connector.config.goals import ExportColumn
+from connector.config.goals import PROFILE_ID, ExportColumn, HashName
 from connector.config.segments import ALL_SEGMENT
 from connector.formats.writer import format_date, format_number
 from connector.goals.segments import SegmentIndex
 from connector.storage import Profile
 
-__all__ = ["PERMISSION_LEVEL", "VIEWED_INTERACTIONS", "ColumnPlan"]
+__all__ = ["PERMISSION_LEVEL", "VIEWED_INTERACTIONS", "ColumnPlan", "RowRules", "hasher"]
 
 PERMISSION_LEVEL = "permission_level"
 VIEWED_INTERACTIONS = "viewed_interactions"
@@ -32,6 +45,41 @@ GroupsByType = Mapping[str, Mapping[str, list[str]]]
 
 Cell = Callable[[Profile, Sequence[str], GroupsByType], str | None]
 """(profile, its segment ids, the batch's groups) -> the cell's text, or None for no value."""
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _email(value: str) -> str:
+    return value.strip().lower()
+
+
+def _phone(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value)
+    digits = "".join(char for char in text if "0" <= char <= "9")
+    if not digits:
+        return ""
+    plus = text.find("+")
+    return "+" + digits if 0 <= plus < text.find(digits[0]) else digits
+
+
+_NORMALISE: dict[HashName, Callable[[str], str]] = {
+    "sha256": str,
+    "email_lc_sha256": _email,
+    "phone_sha256": _phone,
+}
+
+
+def hasher(name: HashName) -> Callable[[str], str | None]:
+    """The `hash:` function: normalise, then SHA-256 as hex; None when nothing is left to hash."""
+    normalise = _NORMALISE[name]
+
+    def digest(value: str) -> str | None:
+        text = normalise(value)
+        return _sha256(text) if text else None
+
+    return digest
 
 
 class ColumnPlan:
@@ -77,8 +125,14 @@ class ColumnPlan:
             text = column.text
             return lambda _profile, _segments, _groups: text
         if column.property is not None:
-            return self._property_cell(column.property, self._convert(column))
-        if column.value == "profile_id":
+            convert = self._convert(column)
+            if column.hash is not None:
+                return self._hashed_cell(column.property, convert, hasher(column.hash))
+            return self._property_cell(column.property, convert)
+        if column.value == PROFILE_ID:
+            if column.hash is not None:
+                digest = hasher(column.hash)
+                return lambda profile, _segments, _groups: digest(profile.id) or ""
             return lambda profile, _segments, _groups: profile.id
         if column.value == "segments":
             return self._segments_cell(column.segments)
@@ -133,6 +187,24 @@ class ColumnPlan:
 
         return converted
 
+    def _hashed_cell(
+        self,
+        name: str,
+        convert: Callable[[str], str] | None,
+        digest: Callable[[str], str | None],
+    ) -> Cell:
+        """Each value formatted, then hashed; a property whose values all hash to nothing is ""."""
+        separator = self._separator
+        transform = digest if convert is None else lambda value: digest(convert(value))
+
+        def cell(profile: Profile, _segments: Sequence[str], _groups: GroupsByType) -> str | None:
+            values = profile.properties.get(name)
+            if not values:
+                return None
+            return separator.join([text for text in map(transform, values) if text is not None])
+
+        return cell
+
     def _segments_cell(self, only: list[str] | None) -> Cell:
         separator = self._separator
         if only is None:
@@ -144,3 +216,55 @@ class ColumnPlan:
             return separator.join([s for s in wanted if s in member_of]) or None
 
         return cell
+
+
+class RowRules:
+    """`required` and `dedupe_by` of one export run: which built rows are written.
+
+    A row misses a required column when its cell is null or empty. Rows are
+    duplicates when their `dedupe_by` cells would be written identically (so
+    with the default null and empty outputs, a missing and an empty value are
+    the same); the first row written wins. Only a 16-byte BLAKE2b digest of
+    each distinct key is kept, as a Python int: about 80 MiB for a million
+    distinct keys, whatever the size of the values.
+    """
+
+    def __init__(
+        self,
+        headers: Sequence[str],
+        fmt: ExportFormat,
+        *,
+        required: Sequence[str] = (),
+        dedupe_by: Sequence[str] = (),
+    ) -> None:
+        self._required = [headers.index(header) for header in required]
+        self._dedupe = [headers.index(header) for header in dedupe_by]
+        self._null, self._empty = fmt.null_value, fmt.empty_value
+        self._seen: set[int] = set()
+        self.without_required = 0
+        self.duplicates = 0
+
+    def admit(self, row: Sequence[str | None]) -> bool:
+        """Whether to write `row`; a row admitted claims its dedupe key."""
+        for index in self._required:
+            if not row[index]:
+                self.without_required += 1
+                return False
+        if not self._dedupe:
+            return True
+        key = self._key(row)
+        if key in self._seen:
+            self.duplicates += 1
+            return False
+        self._seen.add(key)
+        return True
+
+    def _key(self, row: Sequence[str | None]) -> int:
+        digest = hashlib.blake2b(digest_size=16)
+        for index in self._dedupe:
+            value = row[index]
+            text = self._null if value is None else (value or self._empty)
+            data = text.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+        return int.from_bytes(digest.digest(), "little")

@@ -1,42 +1,74 @@
-"""Where an export lands in S3: the object key of the data file and of its manifest.
+"""Where an export lands in S3: the object keys of the data file (or its parts) and manifest.
 
-Two naming styles, as the customer-data platforms users know them:
+Three naming styles, as the customer-data platforms users know them:
 `file_name: segment_timestamp` gives `<segment name>_<YYYYMMDDTHHMMSSZ>.csv`,
 a new file each run that a partner can pick up without ever losing one;
-any other `file_name` is a fixed name replaced by each run, for partners
-that always read the same key. `.gz` and `.gpg` follow the content, so a
-partner's tools know how to open the file from its name alone.
+`file_name: {pattern: ...}` builds the name from Adobe-style tokens (see
+`FILE_NAME_MACROS`), a new file each run when it holds %DATETIME% or
+%TIMESTAMP%; any other `file_name` is a fixed name replaced by each run, for
+partners that always read the same key. `.gz` and `.gpg` follow the content,
+so a partner's tools know how to open the file from its name alone.
+
+A split export (`max_rows_per_file`) numbers its parts by inserting
+`_partNNNN` (from 0001; more digits past 9999) before the file's extension:
+`profiles.csv.gz` → `profiles_part0001.csv.gz`. Its one manifest keeps the
+unsplit name, `profiles.csv.gz.manifest.json`, so it sorts beside the parts.
 
 Segment names are written by analysts and may hold anything (`/`, `..`,
 control characters, accents); keys are built from made-safe parts and then
 normalised, so no segment name can move a file out of the configured folder.
+What only the run knows (a long segment name) is checked against S3's key
+limit and the file-name limit of partners' disks before anything is written.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 
-from connector.config.goals import Destination
+from connector.config.goals import (
+    CUSTOM_TEXT_MACRO,
+    DATETIME_MACRO,
+    DESTINATION_MACRO,
+    MANIFEST_SUFFIX,
+    MAX_KEY_BYTES,
+    MAX_NAME_BYTES,
+    SEGMENT_ID_MACRO,
+    SEGMENT_NAME_MACRO,
+    SEGMENT_TIMESTAMP,
+    TIMESTAMP_MACRO,
+    Destination,
+    FileNamePattern,
+)
+from connector.errors import ConnectorError
 
 __all__ = [
     "MANIFEST_SUFFIX",
     "TIMESTAMP_NAMING",
+    "ObjectKeyError",
+    "check_key",
     "clean_key",
     "data_key",
     "manifest_key",
+    "part_key",
+    "part_number",
+    "parts_prefix",
     "safe_name",
     "timestamp",
 ]
 
-TIMESTAMP_NAMING = "segment_timestamp"
-MANIFEST_SUFFIX = ".manifest.json"
-SEGMENT_NAME_MACRO = "%SEGMENT_NAME%"
-SEGMENT_ID_MACRO = "%SEGMENT_ID%"
+TIMESTAMP_NAMING = SEGMENT_TIMESTAMP
 
 _UNSAFE = re.compile(r"(?:[^A-Za-z0-9._-]|\.\.+)+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MACRO = re.compile(r"%[A-Z_]+%")
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
+_CONTENT_EXTENSIONS = (".gpg", ".gz")
+
+
+class ObjectKeyError(ConnectorError):
+    """The key this run would write breaks S3's rules; nothing was uploaded."""
 
 
 def safe_name(text: str, fallback: str = "export") -> str:
@@ -59,15 +91,42 @@ def clean_key(key: str) -> str:
     return "/".join(parts)
 
 
+def check_key(key: str) -> str:
+    """`key` if S3 and partners' disks accept it, else ObjectKeyError saying which limit."""
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise ObjectKeyError(
+            f"the object key {_shortened(key)!r} is {size} bytes; S3 allows {MAX_KEY_BYTES}: "
+            "shorten the directory or file name, or the segment name they use"
+        )
+    name = key.rpartition("/")[2]
+    name_size = len(name.encode("utf-8"))
+    if name_size > MAX_NAME_BYTES:
+        raise ObjectKeyError(
+            f"the file name {_shortened(name)!r} is {name_size} bytes; file names are limited "
+            f"to {MAX_NAME_BYTES}: shorten the file name, or the segment name it uses"
+        )
+    return key
+
+
+def _shortened(text: str, keep: int = 60) -> str:
+    return text if len(text) <= 2 * keep else f"{text[:keep]}…{text[-keep:]}"
+
+
 def timestamp(moment: datetime) -> str:
     """The UTC second of `moment` as `YYYYMMDDTHHMMSSZ`, sortable as text."""
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
-def _expand(template: str, segment_id: str, segment_name: str) -> str:
-    return template.replace(SEGMENT_NAME_MACRO, safe_name(segment_name, segment_id)).replace(
-        SEGMENT_ID_MACRO, safe_name(segment_id)
-    )
+def _segment_macros(segment_id: str, segment_name: str) -> dict[str, str]:
+    return {
+        SEGMENT_NAME_MACRO: safe_name(segment_name, segment_id),
+        SEGMENT_ID_MACRO: safe_name(segment_id),
+    }
+
+
+def _expand(template: str, values: dict[str, str]) -> str:
+    return _MACRO.sub(lambda match: values.get(match.group(), match.group()), template)
 
 
 def _with_extensions(name: str, *, gzip: bool, encrypted: bool) -> str:
@@ -87,21 +146,70 @@ def data_key(
     moment: datetime,
     gzip: bool,
     encrypted: bool,
+    goal_name: str = "export",
 ) -> str:
-    """The data file's key for an export started at `moment` (UTC).
+    """The data file's key for an export started at `moment` (UTC), before any part number.
 
-    The macros work in `directory` and in a fixed `file_name` alike. A fixed
-    name gets `.gz` / `.gpg` appended unless it already ends with them.
+    The segment macros work in `directory` and in a fixed `file_name` alike;
+    a pattern has every token. A fixed name or pattern gets `.gz` / `.gpg`
+    appended unless it already ends with them.
     """
-    if destination.file_name == TIMESTAMP_NAMING:
+    segment_values = _segment_macros(segment_id, segment_name)
+    file_name = destination.file_name
+    if isinstance(file_name, FileNamePattern):
+        moment_utc = moment.astimezone(UTC)
+        values = {
+            **segment_values,
+            DESTINATION_MACRO: safe_name(goal_name),
+            DATETIME_MACRO: moment_utc.strftime("%Y%m%d_%H%M%S"),
+            TIMESTAMP_MACRO: str(int(moment_utc.timestamp())),
+            CUSTOM_TEXT_MACRO: file_name.custom_text or "",
+        }
+        name = _expand(file_name.pattern, values)
+    elif file_name == TIMESTAMP_NAMING:
         name = f"{safe_name(segment_name, safe_name(segment_id))}_{timestamp(moment)}.csv"
     else:
-        name = _expand(destination.file_name, segment_id, segment_name)
+        name = _expand(file_name, segment_values)
     name = _with_extensions(name, gzip=gzip, encrypted=encrypted)
-    directory = _expand(destination.directory, segment_id, segment_name)
+    directory = _expand(destination.directory, segment_values)
     return clean_key(f"{directory}/{name}")
+
+
+def part_key(key: str, number: int) -> str:
+    """The key of part `number` (from 1) of a split export whose unsplit key is `key`.
+
+    `_partNNNN` goes before the content extensions (`.gz`, `.gpg`) and one
+    short alphabetic extension such as `.csv`, so the part keeps the type a
+    partner's tools recognise; a name without one gets it at the end.
+    """
+    folder, slash, name = key.rpartition("/")
+    stem, tail = name, ""
+    for extension in _CONTENT_EXTENSIONS:
+        if stem.lower().endswith(extension):
+            stem, tail = stem[: -len(extension)], stem[-len(extension) :] + tail
+    extension_match = _EXTENSION.search(stem)
+    if extension_match is not None:
+        stem, tail = stem[: extension_match.start()], extension_match.group() + tail
+    return f"{folder}{slash}{stem}_part{number:04d}{tail}"
 
 
 def manifest_key(key: str) -> str:
     """The manifest sits beside its data file: `<data key>.manifest.json`."""
     return key + MANIFEST_SUFFIX
+
+
+def _around_part_number(key: str) -> tuple[str, str]:
+    head, _, tail = part_key(key, 1).rpartition("_part0001")
+    return head, tail
+
+
+def parts_prefix(key: str) -> str:
+    """What every part key of the split export `key` starts with, to list them."""
+    return _around_part_number(key)[0] + "_part"
+
+
+def part_number(key: str, candidate: str) -> int | None:
+    """The number of `candidate` if it is a part key of the split export `key`, else None."""
+    head, tail = _around_part_number(key)
+    match = re.fullmatch(re.escape(head) + r"_part([0-9]{4,})" + re.escape(tail), candidate)
+    return int(match.group(1)) if match else None

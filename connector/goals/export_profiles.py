@@ -1,4 +1,4 @@
-"""The export-profiles goal: a segment's consented members to one delimited file in S3.
+"""The export-profiles goal: a segment's consented members to delimited files in S3.
 
 The export streams end to end, so memory stays flat whatever the segment
 size: a worker thread pulls profiles from the store a batch at a time,
@@ -6,6 +6,14 @@ keeps the members, and writes their rows through the CSV writer (and
 gzip); the event loop pushes the bytes, through gpg when the goal encrypts,
 into a multipart upload. The thread works one batch ahead of the upload, so
 building rows and sending bytes overlap.
+
+With `max_rows_per_file` the thread closes a part when it holds that many
+rows and starts the next (header included); each part is its own gzip
+stream, gpg message and upload, so a partner can open any part alone. The
+one manifest lists every part and is written after the last one. A failed
+or stopped run deletes the parts it completed, so it leaves no partial
+export; a successful run with a fixed name deletes the higher-numbered
+parts an earlier, larger export left behind.
 
 Incremental exports follow the store's change sequence, never clocks: the
 sequence is read *before* the profiles are, so a profile written during
@@ -31,12 +39,20 @@ from typing import Any
 import structlog
 
 from connector.config.goals import ExportProfilesGoal
+from connector.errors import SourceError
 from connector.formats.writer import DelimitedWriter
 from connector.goals.consent import has_consent
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.encryption import GpgEncryptor
-from connector.goals.export_columns import ColumnPlan
-from connector.goals.export_keys import TIMESTAMP_NAMING, data_key, manifest_key
+from connector.goals.export_columns import ColumnPlan, RowRules
+from connector.goals.export_keys import (
+    check_key,
+    data_key,
+    manifest_key,
+    part_key,
+    part_number,
+    parts_prefix,
+)
 from connector.goals.segments import Predicate
 from connector.sources import S3Client
 from connector.storage import ExportWatermark, Profile, ProfileStore
@@ -56,8 +72,16 @@ class _Stopped(Exception):  # noqa: N818 -- a control-flow signal, not an error
 
 
 @dataclass(frozen=True, slots=True)
-class _Step:
+class _Chunk:
+    """Bytes of the current part; `part_rows` is set on the chunk that completes the part."""
+
     data: bytes
+    part_rows: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    chunks: list[_Chunk]
     rows: int
     done: bool
 
@@ -81,14 +105,35 @@ class _DataFile:
     md5: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The keys of one run: `base` is the unsplit data key, the manifest's stem."""
+
+    base: str
+    split: bool
+
+    def part(self, number: int) -> str:
+        return check_key(part_key(self.base, number) if self.split else self.base)
+
+    @property
+    def manifest(self) -> str:
+        return check_key(manifest_key(self.base))
+
+
 class _RowSource:
     """The producing half, called in a worker thread one batch at a time.
 
     Each step takes the next batch of profiles from the store, keeps the
     segment's consented members that have a value in a property column,
-    looks up their groups in one call per group type, and writes their rows;
-    it returns what the writer has ready. Only this object touches the store
-    during the export, from one thread at a time, as the store asks.
+    looks up their groups in one call per group type, builds their rows,
+    keeps those the row rules admit (`required`, `dedupe_by`) and writes
+    them, closing a part whenever it reaches `max_rows` rows; it returns what
+    the writers have ready. Only this object touches the store during the
+    export, from one thread at a time, as the store asks.
+
+    A part is opened at its first row, so a part never ends up empty; only
+    an export without any row gets one (header-only) file, because an empty
+    segment is news too.
     """
 
     def __init__(
@@ -96,27 +141,29 @@ class _RowSource:
         store: ProfileStore,
         profiles: Iterator[Profile],
         plan: ColumnPlan,
-        writer: DelimitedWriter,
+        rules: RowRules,
+        new_writer: Callable[[int], DelimitedWriter],
         *,
         in_segment: Predicate,
         objectives: list[str],
         until: int | None,
         batch_size: int,
+        max_rows: int | None,
     ) -> None:
         self._store = store
         self._profiles = profiles
         self._plan = plan
-        self._writer = writer
+        self._rules = rules
+        self._new_writer = new_writer
         self._in_segment = in_segment
         self._objectives = objectives
         self._until = until
         self._batch_size = batch_size
+        self._max_rows = max_rows
+        self._writer: DelimitedWriter | None = None
+        self._parts = 0
+        self.rows_written = 0
         self.tally = _Tally()
-        writer.write_header(plan.headers)
-
-    @property
-    def rows_written(self) -> int:
-        return self._writer.rows_written
 
     def step(self) -> _Step:
         batch = list(islice(self._profiles, self._batch_size))
@@ -129,11 +176,45 @@ class _RowSource:
                 group_type: self._store.groups_of_profiles(ids, group_type)
                 for group_type in self._plan.group_types
             }
-        before = self._writer.rows_written
-        self._writer.write_rows(self._plan.row(profile, groups) for profile in members)
+        row = self._plan.row
+        admit = self._rules.admit
+        rows = [cells for cells in (row(profile, groups) for profile in members) if admit(cells)]
+        chunks: list[_Chunk] = []
+        start = 0
+        while start < len(rows):
+            writer = self._writer or self._open_part()
+            end = (
+                len(rows)
+                if self._max_rows is None
+                else start + self._max_rows - writer.rows_written
+            )
+            writer.write_rows(rows[start:end])
+            start = end
+            if self._max_rows is not None and writer.rows_written >= self._max_rows:
+                chunks.append(self._close_part())
         done = len(batch) < self._batch_size
-        data = self._writer.finish() if done else self._writer.drain()
-        return _Step(data, self._writer.rows_written - before, done)
+        if done and (self._writer is not None or self._parts == 0):
+            self._writer = self._writer or self._open_part()
+            chunks.append(self._close_part())
+        elif self._writer is not None:
+            data = self._writer.drain()
+            if data:
+                chunks.append(_Chunk(data))
+        self.rows_written += len(rows)
+        return _Step(chunks, len(rows), done)
+
+    def _open_part(self) -> DelimitedWriter:
+        self._parts += 1
+        writer = self._new_writer(self._parts)
+        writer.write_header(self._plan.headers)
+        self._writer = writer
+        return writer
+
+    def _close_part(self) -> _Chunk:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            raise RuntimeError("no part is open")
+        return _Chunk(writer.finish(), writer.rows_written)
 
     def _selected(self, profile: Profile) -> bool:
         # an incremental run stops at the sequence it read first; later changes are the next run's
@@ -205,6 +286,46 @@ class _Digest:
         return self._md5.hexdigest()
 
 
+class _Part:
+    """One data file on its way out: `close()` completes gpg and the upload, `abort()` drops both.
+
+    Each part has its own exit stack, so the parts of a split export open
+    and complete one after another while the S3 client stays open.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._digest = _Digest()
+        self._stack = AsyncExitStack()
+        self._write: Write | None = None
+
+    @classmethod
+    async def open(
+        cls, ctx: GoalContext, goal: ExportProfilesGoal, s3: S3Client | None, key: str
+    ) -> _Part:
+        part = cls(key)
+        try:
+            part._write = await _open_sink(
+                part._stack, ctx=ctx, goal=goal, s3=s3, key=key, digest=part._digest
+            )
+        except BaseException as error:
+            await part.abort(error)
+            raise
+        return part
+
+    async def write(self, data: bytes) -> None:
+        if data and self._write is not None:
+            await self._write(data)
+
+    async def close(self, records: int) -> _DataFile:
+        await self._stack.aclose()
+        digest = self._digest
+        return _DataFile(self.key, digest.size, records, digest.sha256, digest.md5)
+
+    async def abort(self, error: BaseException) -> None:
+        await self._stack.__aexit__(type(error), error, error.__traceback__)
+
+
 async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalResult:
     """Export the goal's segment once; see the module docstring for the flow.
 
@@ -214,42 +335,56 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     and no manifest, so partners never process empty deltas, and moves the
     watermark past the changes it examined. A full export always writes a
     file, header only when the segment is empty, because an empty segment is
-    news too. In a dry run the file is built (gpg included) but nothing is
-    uploaded and the watermark stays.
+    news too. In a dry run the files are built (gpg included) but nothing is
+    uploaded and the watermark stays. A key that breaks S3's rules (too long
+    once the segment name is in it) fails the goal before anything is built.
 
-    Counts: `profiles_exported` rows, `files` data files (manifests not
+    Counts: `profiles_exported` rows, `files` data files (parts; manifests not
     counted), `bytes_transferred` every byte uploaded (data and manifest).
-    A dry run counts the rows and file it built and transfers 0 bytes.
+    A dry run counts the rows and files it built and transfers 0 bytes.
     """
     result = GoalResult()
     store = ctx.store
     previous = await asyncio.to_thread(store.export_watermark, ctx.connection.id, goal.name)
     since = previous.change_seq if previous is not None and goal.mode == "incremental" else None
     watermark = await asyncio.to_thread(store.change_seq)
-    if goal.destination.file_name == TIMESTAMP_NAMING:
+    if goal.destination.time_based:
         moment = await _distinct_second(previous)
     else:
         moment = datetime.now(UTC).replace(microsecond=0)
     segment_name = ctx.segments.title(goal.segment)
-    key = data_key(
-        goal.destination,
-        segment_id=goal.segment,
-        segment_name=segment_name,
-        moment=moment,
-        gzip=goal.compression == "gzip",
-        encrypted=goal.encryption is not None,
+    keys = _Keys(
+        data_key(
+            goal.destination,
+            segment_id=goal.segment,
+            segment_name=segment_name,
+            moment=moment,
+            gzip=goal.compression == "gzip",
+            encrypted=goal.encryption is not None,
+            goal_name=goal.name,
+        ),
+        split=goal.max_rows_per_file is not None,
     )
+    first_key = keys.part(1)
+    if goal.manifest:
+        check_key(keys.manifest)
     plan = ColumnPlan(goal.columns, goal.format, ctx.segments)
-    writer = DelimitedWriter(goal.format, gzip=goal.compression == "gzip", file=key)
+    rules = RowRules(plan.headers, goal.format, required=goal.required, dedupe_by=goal.dedupe_by)
+
+    def new_writer(part: int) -> DelimitedWriter:
+        return DelimitedWriter(goal.format, gzip=goal.compression == "gzip", file=keys.part(part))
+
     source = _RowSource(
         store,
         store.iter_profiles(changed_after=since, batch_size=ctx.batch_size),
         plan,
-        writer,
+        rules,
+        new_writer,
         in_segment=ctx.segments.predicate(goal.segment),
         objectives=ctx.connection.objectives,
         until=watermark if since is not None else None,
         batch_size=ctx.batch_size,
+        max_rows=goal.max_rows_per_file,
     )
     run_log = log.bind(
         connection=ctx.connection.id,
@@ -257,7 +392,7 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         run_id=ctx.run_id,
         segment=goal.segment,
         bucket=goal.destination.bucket,
-        key=key,
+        key=keys.base,
     )
     run_log.info(
         "export started",
@@ -266,34 +401,44 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         watermark=watermark,
         dry_run=ctx.dry_run,
     )
-    ctx.progress.file_started(goal.name, key, 0)
+    ctx.progress.file_started(goal.name, first_key, 0)
     started = time.monotonic()
+    files: list[_DataFile] = []
+    stale_error: str | None = None
     try:
         async with AsyncExitStack() as stack:
             s3 = None
             if not ctx.dry_run:
                 s3 = await stack.enter_async_context(S3Client(ctx.credentials))
-            exported = await _write_data(
-                ctx, goal, s3, key, source, skip_if_empty=since is not None
-            )
-            manifest_size = 0
-            if exported is not None and s3 is not None and goal.manifest:
-                manifest_size = await _put_manifest(
-                    s3,
-                    ctx,
-                    goal=goal,
-                    exported=exported,
-                    segment_name=segment_name,
-                    moment=moment,
-                    since=since,
-                    watermark=watermark,
+            try:
+                wrote = await _write_data(
+                    ctx, goal, s3, keys, source, files, skip_if_empty=since is not None
                 )
+                manifest_size = 0
+                if wrote and s3 is not None and goal.manifest:
+                    manifest_size = await _put_manifest(
+                        s3,
+                        ctx,
+                        goal=goal,
+                        key=keys.manifest,
+                        files=files,
+                        segment_name=segment_name,
+                        moment=moment,
+                        since=since,
+                        watermark=watermark,
+                    )
+            except BaseException:
+                if s3 is not None and files:
+                    await _delete_quietly(s3, goal.destination.bucket, files, run_log)
+                raise
+            if wrote and s3 is not None and keys.split and not goal.destination.time_based:
+                stale_error = await _delete_stale_parts(s3, goal, keys, len(files), run_log)
         if not ctx.dry_run:
             await asyncio.to_thread(
                 store.set_export_watermark, ctx.connection.id, goal.name, watermark, moment
             )
     except _Stopped:
-        ctx.progress.file_finished(goal.name, key, "stopped; nothing uploaded")
+        ctx.progress.file_finished(goal.name, first_key, "stopped; nothing uploaded")
         run_log.warning("stopped during the export; the upload was abandoned")
         result.errors.append(
             f"{goal.name}: stopped during the export; nothing was uploaded and the next run "
@@ -301,35 +446,41 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         )
         return result
     except BaseException:
-        ctx.progress.file_finished(goal.name, key, "failed")
+        ctx.progress.file_finished(goal.name, first_key, "failed")
         raise
     tally = source.tally
-    if exported is None:
-        ctx.progress.file_finished(goal.name, key, "no changes; no file written")
+    if not wrote:
+        ctx.progress.file_finished(goal.name, first_key, "no changes; no file written")
         run_log.info(
             "export skipped: no changed member since the last export",
             examined=tally.examined,
             watermark=watermark,
         )
         return result
-    result.counts.profiles_exported = exported.records
-    result.counts.files = 1
+    records = sum(file.records for file in files)
+    result.counts.profiles_exported = records
+    result.counts.files = len(files)
     if not ctx.dry_run:
-        result.counts.bytes_transferred = exported.size + manifest_size
-    ctx.progress.file_finished(
-        goal.name, key, "dry run; built, not uploaded" if ctx.dry_run else "exported"
-    )
+        result.counts.bytes_transferred = sum(file.size for file in files) + manifest_size
+    if stale_error is not None:
+        result.errors.append(
+            f"{goal.name}: exported, but the parts an earlier run left beyond part "
+            f"{len(files)} could not be deleted: {stale_error}"
+        )
     elapsed = max(time.monotonic() - started, 1e-9)
     run_log.info(
         "export built (dry run, nothing uploaded)" if ctx.dry_run else "export finished",
-        rows=exported.records,
-        size=exported.size,
+        rows=records,
+        size=sum(file.size for file in files),
+        parts=len(files),
         examined=tally.examined,
         in_segment=tally.in_segment,
         without_consent=tally.without_consent,
         without_value=tally.without_value,
+        without_required=rules.without_required,
+        duplicates=rules.duplicates,
         manifest=goal.manifest and not ctx.dry_run,
-        rows_per_second=round(exported.records / elapsed),
+        rows_per_second=round(records / elapsed),
     )
     return result
 
@@ -338,40 +489,51 @@ async def _write_data(
     ctx: GoalContext,
     goal: ExportProfilesGoal,
     s3: S3Client | None,
-    key: str,
+    keys: _Keys,
     source: _RowSource,
+    files: list[_DataFile],
     *,
     skip_if_empty: bool,
-) -> _DataFile | None:
-    """Stream the rows into the object; None when an incremental run has nothing to write.
+) -> bool:
+    """Stream the rows into one object per part, adding each completed part to `files`.
 
-    The upload (and gpg) open at the first bytes, so a skipped run creates
-    nothing. Leaving the block normally completes gpg, then the upload; an
-    exception kills gpg and aborts the upload, so no partial object is left.
+    Returns False when an incremental run has nothing to write. A part's
+    upload (and gpg) open at its first bytes, so a skipped run creates
+    nothing. Completing a part completes gpg, then the upload; an exception
+    kills gpg and aborts the open upload, so no partial object is left (the
+    caller deletes the parts already completed).
     """
-    digest = _Digest()
     prefetch = _Prefetch(source.step)
+    part: _Part | None = None
+    done_outcome = "dry run; built, not uploaded" if ctx.dry_run else "exported"
     try:
-        async with AsyncExitStack() as stack:
-            write: Write | None = None
-            while True:
-                step = await prefetch.next()
-                if step.done and write is None and skip_if_empty and source.rows_written == 0:
-                    return None
-                if write is None and (step.data or step.done):
-                    write = await _open_sink(
-                        stack, ctx=ctx, goal=goal, s3=s3, key=key, digest=digest
-                    )
-                if step.data and write is not None:
-                    await write(step.data)
-                ctx.progress.advance(step.rows)
-                if step.done:
-                    break
-                if ctx.stopping.is_set():
-                    raise _Stopped
+        while True:
+            step = await prefetch.next()
+            if step.done and part is None and not files and skip_if_empty:
+                if source.rows_written == 0:
+                    return False
+            for chunk in step.chunks:
+                if part is None:
+                    key = keys.part(len(files) + 1)
+                    if files:
+                        ctx.progress.file_started(goal.name, key, 0)
+                    part = await _Part.open(ctx, goal, s3, key)
+                await part.write(chunk.data)
+                if chunk.part_rows is not None:
+                    files.append(await part.close(chunk.part_rows))
+                    ctx.progress.file_finished(goal.name, part.key, done_outcome)
+                    part = None
+            ctx.progress.advance(step.rows)
+            if step.done:
+                return True
+            if ctx.stopping.is_set():
+                raise _Stopped
+    except BaseException as error:
+        if part is not None:
+            await part.abort(error)
+        raise
     finally:
         await prefetch.close()
-    return _DataFile(key, digest.size, source.rows_written, digest.sha256, digest.md5)
 
 
 async def _open_sink(
@@ -421,16 +583,19 @@ async def _put_manifest(
     ctx: GoalContext,
     *,
     goal: ExportProfilesGoal,
-    exported: _DataFile,
+    key: str,
+    files: list[_DataFile],
     segment_name: str,
     moment: datetime,
     since: int | None,
     watermark: int,
 ) -> int:
-    """Write `<data key>.manifest.json` after the data object is complete; returns its size.
+    """Write the run's manifest after every data object is complete; returns its size.
 
-    The manifest is never encrypted: it holds no profile data, and a partner
-    needs it to check the data file (size, SHA-256, MD5) before decrypting.
+    One manifest per run, at `<unsplit data key>.manifest.json`, listing
+    every part in order. It is never encrypted: it holds no profile data,
+    and a partner needs it to check the data files (size, SHA-256, MD5)
+    before decrypting them.
     """
     document = _manifest_document(
         connection=ctx.connection.id,
@@ -440,13 +605,47 @@ async def _put_manifest(
         exported_at=moment,
         since=since,
         watermark=watermark,
-        files=[exported],
+        files=files,
     )
     data = json.dumps(document, indent=2).encode("utf-8") + b"\n"
-    await s3.put_object(
-        goal.destination.bucket, manifest_key(exported.key), data, content_type="application/json"
-    )
+    await s3.put_object(goal.destination.bucket, key, data, content_type="application/json")
     return len(data)
+
+
+async def _delete_quietly(s3: S3Client, bucket: str, files: list[_DataFile], run_log: Any) -> None:
+    """Best effort: the error that failed the run matters more than a failed clean-up."""
+    for file in files:
+        try:
+            await s3.delete_object(bucket, file.key)
+        except SourceError as error:
+            run_log.warning(
+                "could not delete a part of the failed export", part=file.key, error=str(error)
+            )
+
+
+async def _delete_stale_parts(
+    s3: S3Client, goal: ExportProfilesGoal, keys: _Keys, parts: int, run_log: Any
+) -> str | None:
+    """Delete the parts numbered above `parts` that an earlier run of a fixed name left.
+
+    Without this a partner listing the folder would read a smaller export
+    plus the tail of a larger, older one. Returns the S3 error, if any, so
+    the run can report it: the data itself is complete by then.
+    """
+    bucket = goal.destination.bucket
+    try:
+        stale = [
+            obj.key
+            async for obj in s3.list_objects(bucket, parts_prefix(keys.base))
+            if (part_number(keys.base, obj.key) or 0) > parts
+        ]
+        for key in stale:
+            await s3.delete_object(bucket, key)
+    except SourceError as error:
+        return str(error)
+    if stale:
+        run_log.info("deleted parts left by an earlier, larger export", parts=stale)
+    return None
 
 
 def _manifest_document(

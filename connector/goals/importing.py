@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ from connector.errors import (
 from connector.goals.channel import ChunkChannel
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
-from connector.goals.parsing import parse_batches, parse_batches_in_child
+from connector.goals.parsing import ParsedBatch, parse_batches, parse_batches_in_child
 from connector.goals.rows import RowChanges
 from connector.sources import S3Client, S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
@@ -108,9 +108,10 @@ async def _import_one(
             apply_file, ctx, goal, obj, channel, fingerprint, make_applier, extra_column
         )
     except ObjectChangedError:
+        # a normal race with the writer, not a failure: the new version is imported next run
         outcome = "changed while read; left for the next run"
         file_log.warning("file changed while it was read; nothing applied, retried next run")
-        result.errors.append(f"{obj.key}: changed while it was read; it will be imported next run")
+        result.counts.files_skipped += 1
     except RunStopped as error:
         outcome = "stopped; rolled back"
         file_log.warning("stop requested: file rolled back, imported again next run")
@@ -132,30 +133,46 @@ async def _import_one(
             rows_per_second=round(file_result.counts.rows_read / elapsed),
         )
         if not ctx.dry_run:
-            await _mark_imported(s3, goal, obj.key, file_log)
+            await _mark_imported(s3, goal, obj, file_log)
     finally:
         channel.abandon()
         await producer
         ctx.progress.file_finished(goal.name, obj.key, outcome)
 
 
-async def _mark_imported(s3: S3Client, goal: ImportGoal, key: str, file_log: Any) -> None:
+def _relative_key(key: str, prefix: str) -> str:
+    """The key below the source prefix, as the goal's patterns see it."""
+    relative = key.removeprefix(prefix)
+    if prefix and not prefix.endswith("/"):
+        relative = relative.removeprefix("/")  # prefix "in" lists "in/a.csv" as "a.csv"
+    return relative
+
+
+async def _mark_imported(s3: S3Client, goal: ImportGoal, obj: S3Object, file_log: Any) -> None:
     """Rename an applied file (`KEY.done`) or move it, as the goal's `after_import` asks.
 
     Runs after the file's transaction committed: if marking fails halfway
     (copied, not deleted), the ledger still knows the file, so it is never
-    applied twice; the failure is logged for the operator.
+    applied twice; the failure is logged for the operator. Copy and delete
+    are conditional on the imported ETag: a version written meanwhile stays
+    in place and is imported by the next run.
     """
     after = goal.after_import
     if after == "keep":
         return
+    key = obj.key
     if isinstance(after, MoveTo):
-        target = after.move_to + key.removeprefix(goal.source.prefix)
+        target = after.move_to + _relative_key(key, goal.source.prefix)
     else:
         target = key + DONE_SUFFIX
     try:
-        await s3.copy_object(goal.source.bucket, key, target)
-        await s3.delete_object(goal.source.bucket, key)
+        await s3.copy_object(goal.source.bucket, key, target, if_match=obj.etag)
+        await s3.delete_object(goal.source.bucket, key, if_match=obj.etag)
+    except ObjectChangedError:
+        file_log.warning(
+            "file replaced after it was imported; the new version stays for the next run",
+            target=target,
+        )
     except SourceError as error:
         file_log.warning(
             "file applied but not marked; the ledger keeps it from a second import",
@@ -164,6 +181,17 @@ async def _mark_imported(s3: S3Client, goal: ImportGoal, key: str, file_log: Any
         )
     else:
         file_log.info("file marked as imported", target=target)
+
+
+def _no_batches(
+    chunks: Iterable[bytes],
+    goal: ImportGoal,
+    *,
+    file: str,
+    extra_column: str | None,
+    batch_size: int,
+) -> Generator[ParsedBatch, None, None]:
+    yield from ()
 
 
 def apply_file(
@@ -179,9 +207,12 @@ def apply_file(
     result = GoalResult()
     try:
         with ctx.store.transaction() as tx:
-            parse = (
-                parse_batches_in_child if obj.size >= ctx.parse_in_child_bytes else parse_batches
-            )
+            if obj.size == 0:
+                parse = _no_batches  # an empty delivery: nothing to apply, yet recorded as seen
+            elif obj.size >= ctx.parse_in_child_bytes:
+                parse = parse_batches_in_child
+            else:
+                parse = parse_batches
             batches = parse(
                 chunks, goal, file=obj.key, extra_column=extra_column, batch_size=ctx.batch_size
             )

@@ -262,21 +262,39 @@ class S3Client:
         """A streaming upload of unknown length; see `MultipartUpload`."""
         return MultipartUpload(self, bucket, key, part_size=part_size, content_type=content_type)
 
-    async def copy_object(self, bucket: str, source_key: str, dest_key: str) -> None:
-        """Server-side copy within one bucket (S3 limits a single copy to 5 GB)."""
+    async def copy_object(
+        self, bucket: str, source_key: str, dest_key: str, *, if_match: str | None = None
+    ) -> None:
+        """Server-side copy within one bucket (S3 limits a single copy to 5 GB).
+
+        With `if_match` (an ETag), S3 copies only if the source still has that
+        content, else ObjectChangedError.
+        """
+        params: dict[str, Any] = {
+            "Bucket": bucket,
+            "Key": dest_key,
+            "CopySource": {"Bucket": bucket, "Key": source_key},
+        }
+        if if_match is not None:
+            params["CopySourceIfMatch"] = f'"{_strip_quotes(if_match)}"'
         try:
-            await self._s3.copy_object(
-                Bucket=bucket, Key=dest_key, CopySource={"Bucket": bucket, "Key": source_key}
-            )
+            await self._s3.copy_object(**params)
         except _S3_ERRORS as exc:
             raise self._error(
                 exc, f"copying the object to {dest_key!r}", bucket=bucket, key=source_key
             ) from exc
 
-    async def delete_object(self, bucket: str, key: str) -> None:
-        """Delete one object; deleting a missing key is not an error in S3."""
+    async def delete_object(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+        """Delete one object; deleting a missing key is not an error in S3.
+
+        With `if_match` (an ETag), S3 deletes only if the object still has that
+        content (a newer version is kept), else ObjectChangedError.
+        """
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if if_match is not None:
+            params["IfMatch"] = f'"{_strip_quotes(if_match)}"'
         try:
-            await self._s3.delete_object(Bucket=bucket, Key=key)
+            await self._s3.delete_object(**params)
         except _S3_ERRORS as exc:
             raise self._error(exc, "deleting the object", bucket=bucket, key=key) from exc
 

@@ -253,9 +253,10 @@ async def test_a_file_replaced_after_listing_is_not_applied_and_is_imported_next
     outcome = await harness.run()
 
     record = outcome.record
-    assert record.status is RunStatus.FAILURE
-    assert record.error is not None
-    assert "in/a.csv: changed while it was read" in record.error
+    # a writer racing the reader is normal: the file is skipped, not a failure to mail about
+    assert record.status is RunStatus.SUCCESS
+    assert record.error is None
+    assert record.counts.files_skipped == 1
     assert record.counts.files == 1  # in/b.csv went on
     assert set(harness.store.ledger(CONNECTION, GOAL)) == {"in/b.csv"}
     assert sorted(harness.by_customer()) == ["C3"]  # nothing of either version of in/a.csv

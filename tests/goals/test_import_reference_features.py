@@ -417,7 +417,7 @@ async def test_a_true_delete_cell_removes_the_profile_its_identifiers_and_its_me
     later = await harness.run()
     assert later.record.status is RunStatus.SUCCESS
     assert later.record.counts.profiles_created == 1
-    assert harness.properties("C1", "email")["customer_id"] == ["C1"]
+    assert harness.properties("a@example.com", "email")["customer_id"] == ["C1"]
 
 
 async def test_a_delete_needs_no_consent_to_the_connections_objectives(harness: Harness) -> None:
