@@ -26,6 +26,7 @@ once: a run that fails after its upload sends those profiles again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
@@ -194,7 +195,8 @@ class _RowSource:
                 chunks.append(self._close_part())
         done = len(batch) < self._batch_size
         if done and (self._writer is not None or self._parts == 0):
-            self._writer = self._writer or self._open_part()
+            if self._writer is None:
+                self._open_part()
             chunks.append(self._close_part())
         elif self._writer is not None:
             data = self._writer.drain()
@@ -287,11 +289,7 @@ class _Digest:
 
 
 class _Part:
-    """One data file on its way out: `close()` completes gpg and the upload, `abort()` drops both.
-
-    Each part has its own exit stack, so the parts of a split export open
-    and complete one after another while the S3 client stays open.
-    """
+    """One data file on its way out: `close()` completes gpg and upload, `abort()` drops both."""
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -326,6 +324,58 @@ class _Part:
         await self._stack.__aexit__(type(error), error, error.__traceback__)
 
 
+class _Parts:
+    """The data files of one run, opened at their first bytes and completed in turn.
+
+    Each part has its own exit stack, so the parts of a split export open
+    and complete one after another while the S3 client stays open; `files`
+    holds the completed ones, for the manifest or for the clean-up of a
+    failed run.
+    """
+
+    def __init__(
+        self, ctx: GoalContext, goal: ExportProfilesGoal, s3: S3Client | None, keys: _Keys
+    ) -> None:
+        self._ctx = ctx
+        self._goal = goal
+        self._s3 = s3
+        self._keys = keys
+        self._open: _Part | None = None
+        self._outcome = "dry run; built, not uploaded" if ctx.dry_run else "exported"
+        self.files: list[_DataFile] = []
+
+    @property
+    def started(self) -> bool:
+        return self._open is not None or bool(self.files)
+
+    async def add(self, chunk: _Chunk) -> None:
+        progress, goal_name = self._ctx.progress, self._goal.name
+        if self._open is None:
+            key = self._keys.part(len(self.files) + 1)
+            if self.files:
+                progress.file_started(goal_name, key, 0)
+            self._open = await _Part.open(self._ctx, self._goal, self._s3, key)
+        await self._open.write(chunk.data)
+        if chunk.part_rows is not None:
+            part, self._open = self._open, None
+            self.files.append(await part.close(chunk.part_rows))
+            progress.file_finished(goal_name, part.key, self._outcome)
+
+    async def abort(self, error: BaseException) -> None:
+        part, self._open = self._open, None
+        if part is not None:
+            await part.abort(error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """What reached S3 (or was built, in a dry run); `files` is empty when nothing was written."""
+
+    files: list[_DataFile]
+    manifest_size: int = 0
+    stale_error: str | None = None
+
+
 async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalResult:
     """Export the goal's segment once; see the module docstring for the flow.
 
@@ -353,33 +403,15 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     else:
         moment = datetime.now(UTC).replace(microsecond=0)
     segment_name = ctx.segments.title(goal.segment)
-    keys = _Keys(
-        data_key(
-            goal.destination,
-            segment_id=goal.segment,
-            segment_name=segment_name,
-            moment=moment,
-            gzip=goal.compression == "gzip",
-            encrypted=goal.encryption is not None,
-            goal_name=goal.name,
-        ),
-        split=goal.max_rows_per_file is not None,
-    )
-    first_key = keys.part(1)
-    if goal.manifest:
-        check_key(keys.manifest)
+    keys = _run_keys(goal, segment_name, moment)
     plan = ColumnPlan(goal.columns, goal.format, ctx.segments)
     rules = RowRules(plan.headers, goal.format, required=goal.required, dedupe_by=goal.dedupe_by)
-
-    def new_writer(part: int) -> DelimitedWriter:
-        return DelimitedWriter(goal.format, gzip=goal.compression == "gzip", file=keys.part(part))
-
     source = _RowSource(
         store,
         store.iter_profiles(changed_after=since, batch_size=ctx.batch_size),
         plan,
         rules,
-        new_writer,
+        functools.partial(_new_writer, goal, keys),
         in_segment=ctx.segments.predicate(goal.segment),
         objectives=ctx.connection.objectives,
         until=watermark if since is not None else None,
@@ -395,44 +427,20 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         key=keys.base,
     )
     run_log.info(
-        "export started",
-        mode=goal.mode,
-        since=since,
-        watermark=watermark,
-        dry_run=ctx.dry_run,
+        "export started", mode=goal.mode, since=since, watermark=watermark, dry_run=ctx.dry_run
     )
+    first_key = keys.part(1)
     ctx.progress.file_started(goal.name, first_key, 0)
     started = time.monotonic()
-    files: list[_DataFile] = []
-    stale_error: str | None = None
     try:
-        async with AsyncExitStack() as stack:
-            s3 = None
-            if not ctx.dry_run:
-                s3 = await stack.enter_async_context(S3Client(ctx.credentials))
-            try:
-                wrote = await _write_data(
-                    ctx, goal, s3, keys, source, files, skip_if_empty=since is not None
-                )
-                manifest_size = 0
-                if wrote and s3 is not None and goal.manifest:
-                    manifest_size = await _put_manifest(
-                        s3,
-                        ctx,
-                        goal=goal,
-                        key=keys.manifest,
-                        files=files,
-                        segment_name=segment_name,
-                        moment=moment,
-                        since=since,
-                        watermark=watermark,
-                    )
-            except BaseException:
-                if s3 is not None and files:
-                    await _delete_quietly(s3, goal.destination.bucket, files, run_log)
-                raise
-            if wrote and s3 is not None and keys.split and not goal.destination.time_based:
-                stale_error = await _delete_stale_parts(s3, goal, keys, len(files), run_log)
+        delivery = await _deliver(
+            ctx,
+            goal,
+            keys,
+            source,
+            manifest=_ManifestFacts(segment_name, moment, since, watermark),
+            run_log=run_log,
+        )
         if not ctx.dry_run:
             await asyncio.to_thread(
                 store.set_export_watermark, ctx.connection.id, goal.name, watermark, moment
@@ -449,7 +457,8 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         ctx.progress.file_finished(goal.name, first_key, "failed")
         raise
     tally = source.tally
-    if not wrote:
+    files = delivery.files
+    if not files:
         ctx.progress.file_finished(goal.name, first_key, "no changes; no file written")
         run_log.info(
             "export skipped: no changed member since the last export",
@@ -461,11 +470,11 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     result.counts.profiles_exported = records
     result.counts.files = len(files)
     if not ctx.dry_run:
-        result.counts.bytes_transferred = sum(file.size for file in files) + manifest_size
-    if stale_error is not None:
+        result.counts.bytes_transferred = sum(f.size for f in files) + delivery.manifest_size
+    if delivery.stale_error is not None:
         result.errors.append(
             f"{goal.name}: exported, but the parts an earlier run left beyond part "
-            f"{len(files)} could not be deleted: {stale_error}"
+            f"{len(files)} could not be deleted: {delivery.stale_error}"
         )
     elapsed = max(time.monotonic() - started, 1e-9)
     run_log.info(
@@ -485,55 +494,111 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     return result
 
 
-async def _write_data(
+def _run_keys(goal: ExportProfilesGoal, segment_name: str, moment: datetime) -> _Keys:
+    """The run's keys, the first part's and the manifest's checked before anything is built."""
+    keys = _Keys(
+        data_key(
+            goal.destination,
+            segment_id=goal.segment,
+            segment_name=segment_name,
+            moment=moment,
+            gzip=goal.compression == "gzip",
+            encrypted=goal.encryption is not None,
+            goal_name=goal.name,
+        ),
+        split=goal.max_rows_per_file is not None,
+    )
+    keys.part(1)
+    if goal.manifest:
+        check_key(keys.manifest)
+    return keys
+
+
+def _new_writer(goal: ExportProfilesGoal, keys: _Keys, part: int) -> DelimitedWriter:
+    return DelimitedWriter(goal.format, gzip=goal.compression == "gzip", file=keys.part(part))
+
+
+@dataclass(frozen=True, slots=True)
+class _ManifestFacts:
+    segment_name: str
+    moment: datetime
+    since: int | None
+    watermark: int
+
+
+async def _deliver(
     ctx: GoalContext,
     goal: ExportProfilesGoal,
-    s3: S3Client | None,
     keys: _Keys,
     source: _RowSource,
-    files: list[_DataFile],
     *,
-    skip_if_empty: bool,
-) -> bool:
-    """Stream the rows into one object per part, adding each completed part to `files`.
+    manifest: _ManifestFacts,
+    run_log: Any,
+) -> _Delivery:
+    """Data files, then the manifest, then stale parts; a failure deletes the parts it completed."""
+    async with AsyncExitStack() as stack:
+        s3 = None
+        if not ctx.dry_run:
+            s3 = await stack.enter_async_context(S3Client(ctx.credentials))
+        parts = _Parts(ctx, goal, s3, keys)
+        try:
+            wrote = await _write_data(ctx, source, parts, skip_if_empty=manifest.since is not None)
+            if not wrote or s3 is None:
+                return _Delivery(parts.files)
+            manifest_size = 0
+            if goal.manifest:
+                manifest_size = await _put_manifest(
+                    s3, ctx, goal=goal, key=keys.manifest, files=parts.files, facts=manifest
+                )
+        except BaseException:
+            if s3 is not None and parts.files:
+                await _delete_quietly(s3, goal.destination.bucket, parts.files, run_log)
+            raise
+        stale_error = None
+        if keys.split and not goal.destination.time_based:
+            stale_error = await _delete_stale_parts(s3, goal, keys, len(parts.files), run_log)
+        return _Delivery(parts.files, manifest_size, stale_error)
 
-    Returns False when an incremental run has nothing to write. A part's
-    upload (and gpg) open at its first bytes, so a skipped run creates
-    nothing. Completing a part completes gpg, then the upload; an exception
-    kills gpg and aborts the open upload, so no partial object is left (the
-    caller deletes the parts already completed).
+
+async def _write_data(
+    ctx: GoalContext, source: _RowSource, parts: _Parts, *, skip_if_empty: bool
+) -> bool:
+    """Stream the rows into the parts; False when an incremental run has nothing to write.
+
+    A part's upload (and gpg) open at its first bytes, so a skipped run
+    creates nothing. Completing a part completes gpg, then the upload; an
+    exception kills gpg and aborts the open upload, so no partial object is
+    left (the caller deletes the parts already completed).
     """
     prefetch = _Prefetch(source.step)
-    part: _Part | None = None
-    done_outcome = "dry run; built, not uploaded" if ctx.dry_run else "exported"
     try:
-        while True:
-            step = await prefetch.next()
-            if step.done and part is None and not files and skip_if_empty:
-                if source.rows_written == 0:
-                    return False
-            for chunk in step.chunks:
-                if part is None:
-                    key = keys.part(len(files) + 1)
-                    if files:
-                        ctx.progress.file_started(goal.name, key, 0)
-                    part = await _Part.open(ctx, goal, s3, key)
-                await part.write(chunk.data)
-                if chunk.part_rows is not None:
-                    files.append(await part.close(chunk.part_rows))
-                    ctx.progress.file_finished(goal.name, part.key, done_outcome)
-                    part = None
-            ctx.progress.advance(step.rows)
-            if step.done:
-                return True
-            if ctx.stopping.is_set():
-                raise _Stopped
+        return await _pump(ctx, prefetch, source, parts, skip_if_empty=skip_if_empty)
     except BaseException as error:
-        if part is not None:
-            await part.abort(error)
+        await parts.abort(error)
         raise
     finally:
         await prefetch.close()
+
+
+async def _pump(
+    ctx: GoalContext,
+    prefetch: _Prefetch,
+    source: _RowSource,
+    parts: _Parts,
+    *,
+    skip_if_empty: bool,
+) -> bool:
+    while True:
+        step = await prefetch.next()
+        if step.done and skip_if_empty and not parts.started and source.rows_written == 0:
+            return False
+        for chunk in step.chunks:
+            await parts.add(chunk)
+        ctx.progress.advance(step.rows)
+        if step.done:
+            return True
+        if ctx.stopping.is_set():
+            raise _Stopped
 
 
 async def _open_sink(
@@ -585,10 +650,7 @@ async def _put_manifest(
     goal: ExportProfilesGoal,
     key: str,
     files: list[_DataFile],
-    segment_name: str,
-    moment: datetime,
-    since: int | None,
-    watermark: int,
+    facts: _ManifestFacts,
 ) -> int:
     """Write the run's manifest after every data object is complete; returns its size.
 
@@ -601,10 +663,10 @@ async def _put_manifest(
         connection=ctx.connection.id,
         goal=goal,
         run_id=ctx.run_id,
-        segment_name=segment_name,
-        exported_at=moment,
-        since=since,
-        watermark=watermark,
+        segment_name=facts.segment_name,
+        exported_at=facts.moment,
+        since=facts.since,
+        watermark=facts.watermark,
         files=files,
     )
     data = json.dumps(document, indent=2).encode("utf-8") + b"\n"

@@ -518,6 +518,8 @@ class _SQLiteTransaction(StoreTransaction):
         return found
 
     def load_profiles(self, profile_ids: Collection[str]) -> dict[str, Profile]:
+        # remember identifiers for this batch only: a file-long memory would grow with the file
+        self._indexed.clear()
         loaded: dict[str, Profile] = {}
         for chunk in _chunks(list(profile_ids)):
             for row in self._db.execute(
@@ -543,9 +545,8 @@ class _SQLiteTransaction(StoreTransaction):
                 identifiers = _identifiers(profile, self._unique)
                 # a profile not loaded in this transaction may still have stored
                 # identifiers (it is saved whole, without a load): rewrite them too
-                if identifiers != self._indexed.get(profile.id):
+                if identifiers != self._indexed.pop(profile.id, None):
                     reindex[profile.id] = identifiers
-                    self._indexed[profile.id] = identifiers
         self._db.executemany(
             "INSERT INTO profiles (id, properties, created_at, updated_at, change_seq) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
