@@ -45,8 +45,8 @@ class GoalContext:
     dry_run: bool = False
     batch_size: int = 5000
     max_rejects: int = 1000
-    parse_in_child_bytes: int = 16 << 20
-    """Files at least this large are parsed in a child process, on the second core."""
+    parse_in_child_bytes: int | None = None
+    """Files at least this large are parsed in a child process (None: never; see parsing.py)."""
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set on a graceful stop: finish (or roll back) the current file, start no other."""

@@ -209,7 +209,7 @@ def apply_file(
         with ctx.store.transaction() as tx:
             if obj.size == 0:
                 parse = _no_batches  # an empty delivery: nothing to apply, yet recorded as seen
-            elif obj.size >= ctx.parse_in_child_bytes:
+            elif ctx.parse_in_child_bytes is not None and obj.size >= ctx.parse_in_child_bytes:
                 parse = parse_batches_in_child
             else:
                 parse = parse_batches

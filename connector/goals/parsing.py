@@ -1,11 +1,17 @@
 """The parse stage of an import: bytes in, batches of `RowChanges` and rejects out.
 
 Two ways to run it, same result:
-- in the calling thread, for small files (no process start-up to pay);
-- in a child process, for large files, so parsing and converting (about half
-  the work per row) run on the second core while this process applies rows
-  to the store. Bytes go to the child and compact batches come back through
-  pipes; both directions are bounded, so memory stays flat.
+- in the applying thread (the default);
+- in a child process (`parse_in_child_bytes`), so parsing and converting run
+  on the second core while this process applies rows to the store. Bytes go
+  to the child and compact batches come back through pipes; both directions
+  are bounded, so memory stays flat.
+
+Measured on the 2-core benchmark machine (see README, "Performance"), the
+child path was *slower*: unpickling the batches and rebuilding the rows in
+the parent cost about as much as parsing them, and the parent is the
+bottleneck. It is therefore opt-in, kept (and tested) for machines and goals
+where applying dominates.
 """
 
 from __future__ import annotations
@@ -66,9 +72,10 @@ def parse_batches(
     for parsed in plan.rows(reader, read):
         if isinstance(parsed, RowReject):
             rejects.append(parsed)
-            continue
-        rows.append(parsed)
-        if len(rows) >= batch_size:
+        else:
+            rows.append(parsed)
+        # rejects count too: a file whose rows are all rejected must not pile them up
+        if len(rows) + len(rejects) >= batch_size:
             yield ParsedBatch(rows, rejects, read[0])
             rows, rejects = [], []
     yield ParsedBatch(rows, rejects, read[0])
@@ -215,10 +222,10 @@ def _child_main(
         for parsed in plan.rows(reader, read):
             if isinstance(parsed, RowReject):
                 rejects.append((parsed.file, parsed.line, parsed.column, parsed.reason))
-                continue
-            cells = [(positions[id(mapping)], values) for mapping, values in parsed.cells]
-            rows.append((parsed.line, parsed.key, cells, parsed.extra, parsed.delete))
-            if len(rows) >= batch_size:
+            else:
+                cells = [(positions[id(mapping)], values) for mapping, values in parsed.cells]
+                rows.append((parsed.line, parsed.key, cells, parsed.extra, parsed.delete))
+            if len(rows) + len(rejects) >= batch_size:
                 take_credit()
                 send(("batch", rows, rejects, read[0]))
                 rows, rejects = [], []

@@ -34,7 +34,7 @@ class RunOptions:
     dry_run: bool = False
     batch_size: int = 5000
     max_rejects: int = 1000
-    parse_in_child_bytes: int = 16 << 20
+    parse_in_child_bytes: int | None = None
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
 

@@ -29,6 +29,7 @@ from connector.config.workspace import goal_files
 from connector.errors import ConfigError, ConnectorError, RunInProgressError
 from connector.goals.context import Progress
 from connector.goals.runner import RunOptions, run_connection
+from connector.logging import register_secrets
 from connector.service.mail import compose_config_mail, notify_run, send_mail
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger
@@ -44,6 +45,8 @@ class Daemon:
 
     def __init__(self, settings: Settings, notifier: SystemdNotifier | None = None) -> None:
         self.settings = settings
+        if settings.smtp_password is not None:
+            register_secrets([settings.smtp_password.get_secret_value()])
         self.notifier = notifier or SystemdNotifier()
         self.workspace: Workspace | None = None
         self.stopping = threading.Event()

@@ -19,6 +19,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import aioboto3
+import aiohttp
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -47,9 +48,16 @@ MIN_PART_SIZE = 5 << 20
 MAX_PARTS = 10_000
 """S3 refuses part numbers above 10,000."""
 
-# Everything botocore/aiobotocore raise for a failed request; raw TimeoutError
-# can escape aiobotocore while a body is streamed.
-_S3_ERRORS = (ClientError, BotoCoreError, TimeoutError)
+DEFAULT_MAX_ATTEMPTS = 5
+"""Retries per request after the first attempt (botocore's `max_attempts`), with backoff."""
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+"""Seconds without a byte from S3 before a read fails, mid-body included."""
+
+# Everything botocore/aiobotocore raise for a failed request; raw TimeoutError,
+# aiohttp's errors (ClientPayloadError: the body broke off) and a plain
+# ConnectionResetError can escape aiobotocore while a body is streamed.
+_S3_ERRORS = (ClientError, BotoCoreError, TimeoutError, aiohttp.ClientError, ConnectionError)
 
 _CREDENTIALS_HINT = "check the connection's credentials"
 
@@ -116,10 +124,14 @@ class S3Client:
         self,
         credentials: S3Credentials,
         *,
-        max_attempts: int = 5,
-        connect_timeout: float = 10,
-        read_timeout: float = 60,
+        max_attempts: int | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
     ) -> None:
+        # the module defaults are read here, not bound at import, so tests can shorten them
+        max_attempts = DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts
+        connect_timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+        read_timeout = DEFAULT_READ_TIMEOUT if read_timeout is None else read_timeout
         self._credentials = credentials
         self._config = Config(
             retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -340,7 +352,19 @@ class S3Client:
             reason = self._client_error_reason(exc, code, status, has_key=key is not None)
         else:
             reason = self._transport_error_reason(exc)
-        return SourceError(f"{action} failed: {reason}", bucket=bucket, key=key)
+        return SourceError(f"{action} failed: {self._scrub(reason)}", bucket=bucket, key=key)
+
+    def _scrub(self, text: str) -> str:
+        """`text` without this client's credentials.
+
+        Some endpoints echo the access key id (or worse) in their error
+        messages, and this message goes to logs, the run history and mails.
+        """
+        creds = self._credentials
+        for secret in (creds.secret_access_key, creds.session_token, creds.access_key_id):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
 
     def _client_error_reason(
         self, exc: ClientError, code: str, status: int | None, *, has_key: bool
@@ -382,7 +406,15 @@ class S3Client:
             return f"could not reach the S3 endpoint {endpoint}: {cause}"
         if isinstance(exc, ReadTimeoutError | TimeoutError):
             return f"the S3 endpoint {endpoint} did not answer within {self._read_timeout:g} s"
-        if isinstance(exc, ConnectionClosedError | ResponseStreamingError | IncompleteReadError):
+        if isinstance(
+            exc,
+            ConnectionClosedError
+            | ResponseStreamingError
+            | IncompleteReadError
+            | aiohttp.ClientPayloadError
+            | aiohttp.ServerDisconnectedError
+            | ConnectionError,
+        ):
             return f"the connection to the S3 endpoint {endpoint} broke off; try again"
         if isinstance(exc, FlexibleChecksumError | ChecksumError):
             return "the data received does not match S3's checksum (corrupted in transit)"

@@ -180,6 +180,8 @@ class FaultProxy:
         tb: TracebackType | None,
     ) -> None:
         self._stopping.set()
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         self._listener.close()
         with self._lock:
             sockets = list(self._sockets)
