@@ -96,6 +96,11 @@ def _number_converter(decimal_separator: str) -> Callable[[str], str]:
         return _canonical_decimal(Decimal(text))
 
     def convert_separated(value: str) -> str:
+        if "." not in value:
+            # the common case in one regex: "12,50" is canonical once the separator is a dot
+            dotted = value.replace(decimal_separator, ".")
+            if _CANONICAL_NUMBER.fullmatch(dotted) and dotted[0] != "-":
+                return dotted
         text = value.strip()
         if not separated.fullmatch(text):
             raise fail(value)

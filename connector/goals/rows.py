@@ -131,20 +131,20 @@ class RowPlan:
             text = values[index]
             if not text:
                 continue
-            if split is not None and split in text:
-                pieces = [piece for piece in map(str.strip, text.split(split)) if piece]
-                if not pieces:
-                    continue
-            else:
-                text = text.strip()
-                if not text:
-                    continue
-                pieces = [text]
-            if convert is not None:
-                try:
-                    pieces = [convert(piece) for piece in pieces]
-                except ConversionError as error:
-                    return RowReject(self.file, row.line, mapping.column, str(error))
+            try:
+                if split is not None and split in text:
+                    pieces = [piece for piece in map(str.strip, text.split(split)) if piece]
+                    if not pieces:
+                        continue
+                    if convert is not None:
+                        pieces = list(map(convert, pieces))
+                else:
+                    text = text.strip()
+                    if not text:
+                        continue
+                    pieces = [text if convert is None else convert(text)]
+            except ConversionError as error:
+                return RowReject(self.file, row.line, mapping.column, str(error))
             cells.append((mapping, pieces))
         extra: list[str] = []
         if self.extra_index is not None:

@@ -54,7 +54,8 @@ def _placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# profiles are plain dicts of lists of str: no cycles to check for, on the hot path
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 _loads = json.loads
 
 
