@@ -54,8 +54,18 @@ def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
 def _phase(name: str, file: Path, endpoint: str, work: Path, rows: int = 0) -> dict[str, Any]:
     """Run one phase in a child process; add its peak RSS (MB) from wait4."""
     command = [
-        sys.executable, "-m", "bench.phases", name, "--file", str(file),
-        "--endpoint", endpoint, "--work", str(work), "--rows", str(rows),
+        sys.executable,
+        "-m",
+        "bench.phases",
+        name,
+        "--file",
+        str(file),
+        "--endpoint",
+        endpoint,
+        "--work",
+        str(work),
+        "--rows",
+        str(rows),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT.parent)
     assert process.stdout is not None
@@ -126,7 +136,8 @@ def run(rows: int, memory_sizes: list[int], work: Path, gzipped: bool) -> dict[s
     reader = phases["csv-reader"]["rows_per_s"]
     ratios = {
         "import_fresh_vs_csv_reader": phases["import-fresh"]["rows_per_s"] / reader,
-        "import_fresh_vs_pandas": phases["import-fresh"]["rows_per_s"] / phases["pandas"]["rows_per_s"],
+        "import_fresh_vs_pandas": phases["import-fresh"]["rows_per_s"]
+        / phases["pandas"]["rows_per_s"],
         "import_update_vs_csv_reader": phases["import-update"]["rows_per_s"] / reader,
         "export_vs_csv_writer_gzip": phases["export-full-gzip"]["rows_per_s"]
         / phases["csv-writer-gzip"]["rows_per_s"],
@@ -143,8 +154,10 @@ def run(rows: int, memory_sizes: list[int], work: Path, gzipped: bool) -> dict[s
 
 def print_table(report: dict[str, Any]) -> None:
     out = sys.stdout
-    out.write(f"\n{report['rows']:,} rows on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
-              f"Python {report['machine']['python']}, {report['date']}\n\n")
+    out.write(
+        f"\n{report['rows']:,} rows on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
+        f"Python {report['machine']['python']}, {report['date']}\n\n"
+    )
     out.write(f"{'phase':<20}{'rows/s':>12}{'MB/s':>9}{'seconds':>10}{'peak RSS MB':>13}\n")
     for name, phase in report["phases"].items():
         out.write(
@@ -161,9 +174,12 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the main run (default 1M)")
     parser.add_argument(
-        "--memory-sizes", default="100000,1000000",
+        "--rows", type=int, default=1_000_000, help="rows in the main run (default 1M)"
+    )
+    parser.add_argument(
+        "--memory-sizes",
+        default="100000,1000000",
         help="file sizes for the peak-RSS series (add 5000000 on request)",
     )
     parser.add_argument("--gzip", action="store_true", help="also import the gzip file")

@@ -7,12 +7,55 @@ import random
 from pathlib import Path
 
 COLUMNS = [
-    "customer_id", "email", "first_name", "last_name", "birth_date", "last_seen",
-    "city", "country", "score", "spent", "interests", "vip",
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "last_seen",
+    "city",
+    "country",
+    "score",
+    "spent",
+    "interests",
+    "vip",
 ]
-_FIRST = ["Anna", "Bram", "Carla", "Dirk", "Eva", "Finn", "Gert", "Hanna", "Ilse", "Joost", "Kees", "Lotte"]
-_LAST = ["de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "Bos", "Peters"]
-_CITIES = ["Amsterdam", "Rotterdam", "Utrecht", "Den Haag", "Eindhoven", "Gent", "Antwerpen", "Köln"]
+_FIRST = [
+    "Anna",
+    "Bram",
+    "Carla",
+    "Dirk",
+    "Eva",
+    "Finn",
+    "Gert",
+    "Hanna",
+    "Ilse",
+    "Joost",
+    "Kees",
+    "Lotte",
+]
+_LAST = [
+    "de Vries",
+    "Jansen",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "Bos",
+    "Peters",
+]
+_CITIES = [
+    "Amsterdam",
+    "Rotterdam",
+    "Utrecht",
+    "Den Haag",
+    "Eindhoven",
+    "Gent",
+    "Antwerpen",
+    "Köln",
+]
 _COUNTRIES = ["NL", "BE", "DE", "FR"]
 _INTERESTS = ["newsletter", "running", "cycling", "travel", "cooking", "music", "books", "garden"]
 

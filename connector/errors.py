@@ -93,5 +93,5 @@ class RunInProgressError(StoreError):
     """Another run of this connection holds the lock."""
 
 
-class RunStopped(ConnectorError):
+class RunStopped(ConnectorError):  # noqa: N818 -- a requested stop, not an error
     """A stop was requested; the file in progress was rolled back and is imported next run."""

@@ -22,7 +22,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 Handler = Callable[[App, argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list of commands
     parser = argparse.ArgumentParser(
         prog="connector",
         description="Sync customer profiles two ways between S3 and a local profile store.",

@@ -250,7 +250,7 @@ def apply_file(
                 )
             )
             if ctx.dry_run:
-                raise _DryRun
+                raise _DryRun  # noqa: TRY301 -- rolls the dry run's transaction back
     except _DryRun:
         result.change_seqs.clear()
     finally:

@@ -129,7 +129,7 @@ async def run_connection(
                 run_log.error("goal failed", goal=goal.name, error=str(error))
                 total.errors.append(f"{goal.name}: {error}")
                 continue
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- a bug in one goal must not stop the others
                 # a bug, not bad input: record it, keep the daemon alive, show the trace in the log
                 run_log.exception("goal failed unexpectedly", goal=goal.name)
                 total.errors.append(

@@ -352,7 +352,7 @@ class S3Client:
             reason = self._client_error_reason(exc, code, status, has_key=key is not None)
         else:
             reason = self._transport_error_reason(exc)
-        return SourceError(f"{action} failed: {reason}", bucket=bucket, key=key)
+        return SourceError(f"{action} failed: {self._scrub(reason)}", bucket=bucket, key=key)
 
     def _scrub(self, text: str) -> str:
         """`text` without this client's credentials.

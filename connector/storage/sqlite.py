@@ -93,7 +93,10 @@ class SQLiteStore(ProfileStore):
                 # created owner-only before SQLite opens it: profiles are personal data
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -282,7 +285,8 @@ class SQLiteStore(ProfileStore):
             return 0
         return int(
             self._db.execute(
-                f"SELECT count(*) FROM profiles WHERE change_seq IN ({_placeholders(len(seqs))})", seqs
+                f"SELECT count(*) FROM profiles WHERE change_seq IN ({_placeholders(len(seqs))})",
+                seqs,
             ).fetchone()[0]
         )
 
@@ -333,7 +337,16 @@ class SQLiteStore(ProfileStore):
             (connection, goal),
         ).fetchall()
         return {
-            row[2]: LedgerEntry(row[0], row[1], row[2], row[3], row[4], row[5], datetime.fromisoformat(row[6]), row[7])
+            row[2]: LedgerEntry(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                datetime.fromisoformat(row[6]),
+                row[7],
+            )
             for row in rows
         }
 
@@ -351,7 +364,13 @@ class SQLiteStore(ProfileStore):
         run_id = cursor.lastrowid
         assert run_id is not None  # noqa: S101 -- an INSERT into a rowid table always has one
         return RunRecord(
-            run_id, connection, goal, trigger, RunStatus.RUNNING, datetime.fromisoformat(started), dry_run=dry_run
+            run_id,
+            connection,
+            goal,
+            trigger,
+            RunStatus.RUNNING,
+            datetime.fromisoformat(started),
+            dry_run=dry_run,
         )
 
     def finish_run(
@@ -392,7 +411,9 @@ class SQLiteStore(ProfileStore):
         return [_run(row) for row in rows]
 
     def get_run(self, run_id: int) -> RunRecord | None:
-        row = self._db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
         return _run(row) if row else None
 
     def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]:
@@ -433,7 +454,9 @@ class SQLiteStore(ProfileStore):
 
     def release_run_lock(self, connection: str, owner: str) -> None:
         with self._write() as db:
-            db.execute("DELETE FROM run_locks WHERE connection = ? AND owner = ?", (connection, owner))
+            db.execute(
+                "DELETE FROM run_locks WHERE connection = ? AND owner = ?", (connection, owner)
+            )
 
     # -- export watermarks ----------------------------------------------------------------
     def export_watermark(self, connection: str, goal: str) -> ExportWatermark | None:
@@ -498,7 +521,9 @@ class _SQLiteTransaction(StoreTransaction):
             self._db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'change_seq'"
             )
-            self._seq = int(self._db.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()[0])
+            self._seq = int(
+                self._db.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()[0]
+            )
         return self._seq
 
     def resolve_profiles(self, property_name: str, values: Collection[str]) -> dict[str, str]:
@@ -559,9 +584,7 @@ class _SQLiteTransaction(StoreTransaction):
             self._db.executemany(
                 "DELETE FROM identifiers WHERE profile_id = ?", ((pid,) for pid in reindex)
             )
-            fresh = [
-                (name, value, pid) for pid, pairs in reindex.items() for name, value in pairs
-            ]
+            fresh = [(name, value, pid) for pid, pairs in reindex.items() for name, value in pairs]
             try:
                 self._db.executemany(
                     "INSERT INTO identifiers (property, value, profile_id) VALUES (?, ?, ?)", fresh
@@ -602,7 +625,9 @@ class _SQLiteTransaction(StoreTransaction):
                 f"WHERE type = ? AND id IN ({_placeholders(len(chunk))})",
                 (group_type, *chunk),
             ):
-                loaded[row[1]] = Group(row[0], row[1], _loads(row[2]), [], _time(row[3]), _time(row[4]))
+                loaded[row[1]] = Group(
+                    row[0], row[1], _loads(row[2]), [], _time(row[3]), _time(row[4])
+                )
         return loaded
 
     def save_groups(self, groups: Iterable[Group]) -> int:
@@ -653,10 +678,7 @@ class _SQLiteTransaction(StoreTransaction):
 def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
     properties = profile.properties
     pairs = [
-        (name, value)
-        for name in sorted(unique)
-        if name in properties
-        for value in properties[name]
+        (name, value) for name in sorted(unique) if name in properties for value in properties[name]
     ]
     if len(pairs) < 2:
         return pairs

@@ -279,7 +279,7 @@ def test_wrong_boolean_is_reported_with_its_line(goals: GoalsFolder) -> None:
     )
 
 
-BUCKET_RULES = "may contain only lower-case letters, digits, dots and hyphens, and must start and end with a letter or digit"  # noqa: E501
+BUCKET_RULES = "may contain only lower-case letters, digits, dots and hyphens, and must start and end with a letter or digit"
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,13 @@ def test_readme_examples_validate_together(tmp_path: Path, monkeypatch: pytest.M
     workspace = load_workspace(tmp_path, environ)
 
     crm = workspace.connection("crm")
-    assert [goal.type for goal in crm.goals] == ["import-profiles", "import-groups", "export-profiles"]
-    assert crm.schedule is not None and crm.schedule.every_minutes == 30
+    assert [goal.type for goal in crm.goals] == [
+        "import-profiles",
+        "import-groups",
+        "export-profiles",
+    ]
+    assert crm.schedule is not None
+    assert crm.schedule.every_minutes == 30
     assert set(workspace.segments) == {"high-value"}
 
 
