@@ -68,17 +68,73 @@ async def run_import(
     ledger = await asyncio.to_thread(ctx.store.ledger, ctx.connection.id, goal.name)
     async with S3Client(ctx.credentials) as s3:
         files = await scan_files(s3, goal, ledger, fingerprint)
-        for scanned in files:
-            if scanned.state is FileState.IMPORTED:
-                result.counts.files_skipped += 1
-                continue
-            if ctx.stopping.is_set():
-                log.info("stopping: file left for the next run", key=scanned.key)
-                break
-            await _import_one(
-                ctx, goal, s3, scanned, fingerprint, make_applier, extra_column, result
-            )
+        todo = [scanned for scanned in files if scanned.state is not FileState.IMPORTED]
+        done = 0
+        streams = _Downloads(s3, goal.source.bucket)
+        try:
+            for scanned in files:
+                if scanned.state is FileState.IMPORTED:
+                    result.counts.files_skipped += 1
+                    continue
+                if ctx.stopping.is_set():
+                    log.info("stopping: file left for the next run", key=scanned.key)
+                    break
+                done += 1  # todo[done:] are the files after this one, in order
+                streams.prefetch(todo[done : done + PREFETCH_FILES])
+                await _import_one(
+                    ctx,
+                    goal,
+                    s3,
+                    scanned,
+                    streams.take(scanned.object),
+                    fingerprint,
+                    make_applier,
+                    extra_column,
+                    result,
+                )
+        finally:
+            await streams.close()
     return result
+
+
+PREFETCH_FILES = 8
+"""Small files downloaded ahead of the one being applied, so S3 round trips overlap the
+store's work: many small files (thousands a run) go several times faster."""
+PREFETCH_MAX_BYTES = 1 << 20
+"""Only files that fit one chunk are fetched ahead: read whole at once, so their HTTP
+connections are free again at once and memory stays bounded (8 MiB at most)."""
+
+Download = tuple[ChunkChannel, "asyncio.Task[None]"]
+
+
+class _Downloads:
+    """Each file's download: started when the file's turn comes, or earlier for small files."""
+
+    def __init__(self, s3: S3Client, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._ahead: dict[str, Download] = {}
+
+    def _start(self, obj: S3Object) -> Download:
+        channel = ChunkChannel()
+        chunks = self._s3.iter_object(self._bucket, obj.key, etag=obj.etag)
+        return channel, asyncio.create_task(channel.pump(chunks))
+
+    def prefetch(self, upcoming: list[ScannedFile]) -> None:
+        for scanned in upcoming:
+            obj = scanned.object
+            if obj.size <= PREFETCH_MAX_BYTES and obj.key not in self._ahead:
+                self._ahead[obj.key] = self._start(obj)
+
+    def take(self, obj: S3Object) -> Download:
+        return self._ahead.pop(obj.key, None) or self._start(obj)
+
+    async def close(self) -> None:
+        """Drop downloads never used (a stop, an error): nothing keeps running after the goal."""
+        ahead, self._ahead = list(self._ahead.values()), {}
+        for channel, _producer in ahead:
+            channel.abandon()
+        await asyncio.gather(*(producer for _channel, producer in ahead))
 
 
 async def _import_one(
@@ -86,6 +142,7 @@ async def _import_one(
     goal: ImportGoal,
     s3: S3Client,
     scanned: ScannedFile,
+    download: Download,
     fingerprint: str,
     make_applier: ApplierFactory,
     extra_column: str | None,
@@ -97,10 +154,7 @@ async def _import_one(
     )
     file_log.info("file started", state=str(scanned.state), size=obj.size, etag=obj.etag)
     ctx.progress.file_started(goal.name, obj.key, obj.size)
-    channel = ChunkChannel()
-    producer = asyncio.create_task(
-        channel.pump(s3.iter_object(goal.source.bucket, obj.key, etag=obj.etag))
-    )
+    channel, producer = download
     started = time.monotonic()
     outcome = "failed"
     try:

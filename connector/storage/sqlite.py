@@ -162,6 +162,12 @@ class SQLiteStore(ProfileStore):
             self._unique = None
             yield _SQLiteTransaction(self._db, self.unique_properties())
             self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            # disk full, I/O errors: nothing was committed; say so without a traceback
+            self._rollback()
+            raise StoreError(
+                f"the profile store {self.path} failed; nothing of this transaction was kept: {error}"
+            ) from error
         except BaseException:
             self._rollback()
             raise

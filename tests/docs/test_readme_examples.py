@@ -40,7 +40,10 @@ def test_readme_examples_validate_together(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "segments.yaml").write_text(segments, encoding="utf-8")
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "partner.asc").write_text("placeholder key file\n", encoding="utf-8")
-    environ = {"CRM_KEY_ID": "id", "CRM_SECRET": "secret"}
+    environ = {
+        "CRM_KEY_ID": "readme-example-key-id-5d1f",
+        "CRM_SECRET": "readme-example-secret-9b2c",
+    }
 
     workspace = load_workspace(tmp_path, environ)
 
@@ -57,5 +60,8 @@ def test_readme_examples_validate_together(tmp_path: Path, monkeypatch: pytest.M
 
 def test_example_goals_folder_validates() -> None:
     goals_dir = README.parent / "goals"
-    workspace = load_workspace(goals_dir, {"CRM_KEY_ID": "id", "CRM_SECRET": "secret"})
+    workspace = load_workspace(
+        goals_dir,
+        {"CRM_KEY_ID": "readme-example-key-id-5d1f", "CRM_SECRET": "readme-example-secret-9b2c"},
+    )
     assert "crm" in workspace.connections

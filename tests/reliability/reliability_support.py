@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from helpers import Harness
+from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+from moto.s3.models import s3_backends
 
 from connector.storage import SQLiteStore
 
@@ -136,6 +138,11 @@ def groups_snapshot(database: Path) -> tuple[dict[tuple[str, str], Any], set[tup
     return groups, members
 
 
+def moto_s3_backend() -> Any:
+    """The S3 backend of the session's moto server, which runs in this process."""
+    return s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+
+
 def ledger_etags(store: SQLiteStore, connection: str, goal: str) -> dict[str, str]:
     return {key: entry.etag for key, entry in store.ledger(connection, goal).items()}
 
@@ -146,6 +153,7 @@ __all__ = [
     "groups_snapshot",
     "kill_after",
     "ledger_etags",
+    "moto_s3_backend",
     "processes_using",
     "profiles_by_customer",
     "profiles_by_id",

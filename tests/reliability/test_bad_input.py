@@ -275,9 +275,9 @@ def bomb(inflated: int) -> bytes:
 
 
 async def test_a_gzip_bomb_is_refused_with_a_clear_error_and_memory_stays_bounded(
-    tmp_path: Path, moto_endpoint: str, reset_moto: None
+    plain_harness: Harness, reset_moto: None
 ) -> None:
-    harness = Harness(tmp_path, moto_endpoint)
+    harness = plain_harness
     harness.write_connection(GOAL_DEFINITION)
     data = await asyncio.to_thread(bomb, 256 << 20)  # 256 MiB inflated
     assert len(data) < (256 << 10)
@@ -291,37 +291,49 @@ async def test_a_gzip_bomb_is_refused_with_a_clear_error_and_memory_stays_bounde
         in result.stdout
     )
     assert "Traceback" not in result.stdout + result.stderr
-    assert peak_kib < 400 * 1024, f"peak RSS {peak_kib} KiB"
+    # about 80 MiB to start, plus the 64 MiB line limit: far from the 256 MiB inflated
+    assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
     assert set(profiles_by_customer(harness.store)) == {"G1", "G2"}
-    await harness.aclose()
+
+
+MEASURED = (
+    "import atexit, pathlib, runpy, sys\n"
+    "out = pathlib.Path(sys.argv.pop(1))\n"
+    "def peak():\n"
+    "    status = pathlib.Path('/proc/self/status').read_text()\n"
+    "    out.write_text(status.split('VmHWM:')[1].split()[0])\n"
+    "atexit.register(peak)\n"
+    "sys.argv[0] = 'connector'\n"
+    "runpy.run_module('connector', run_name='__main__')\n"
+)
+"""`python -m connector ...` that writes its peak resident memory (VmHWM, KiB) on exit.
+
+Measured in the process itself: `ru_maxrss` from wait4 would count the pages the child
+shared with this (large) test process between fork and exec."""
 
 
 def run_measured(harness: Harness) -> tuple[subprocess.CompletedProcess[str], int]:
     """`connector run` in a child process; its output and its peak resident memory (KiB)."""
-    out, err = harness.root / "out.txt", harness.root / "err.txt"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "connector", "run", CONNECTION, "--quiet"],
-            env=harness.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-        )
-        _pid, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    completed = subprocess.CompletedProcess(
-        process.args, process.returncode, out.read_text(), err.read_text()
+    peak = harness.root / "peak.txt"
+    completed = subprocess.run(
+        [sys.executable, "-c", MEASURED, str(peak), "run", CONNECTION, "--quiet"],
+        env=harness.env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    return completed, usage.ru_maxrss
+    return completed, int(peak.read_text())
 
 
 # -- the daemon keeps running -------------------------------------------------------------------
 
 
 async def test_a_daemon_that_meets_bad_files_keeps_running_and_runs_again(
-    tmp_path: Path, moto_endpoint: str, reset_moto: None
+    plain_harness: Harness, reset_moto: None
 ) -> None:
-    harness = Harness(tmp_path, moto_endpoint)
+    harness = plain_harness
     harness.write_connection(GOAL_DEFINITION)
     await harness.put(
         {
@@ -347,7 +359,6 @@ async def test_a_daemon_that_meets_bad_files_keeps_running_and_runs_again(
     finally:
         daemon.request_stop()
         assert await asyncio.wait_for(served, timeout=30) == 0
-    await harness.aclose()
 
 
 def fire(daemon: Daemon) -> None:

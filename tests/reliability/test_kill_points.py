@@ -26,8 +26,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ from reliability_support import (
     groups_snapshot,
     kill_after,
     ledger_etags,
+    processes_using,
     profiles_by_customer,
     profiles_by_id,
     start_run,
@@ -246,11 +250,11 @@ async def world(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) ->
     for mode, child_bytes in (("thread", THREAD), ("child", CHILD)):
         clean = harness_on(root / f"clean-groups-{mode}", moto_endpoint, GROUP_GOAL, store=imported)
         startup, duration = timed_cli_run(clean, CONNECTOR_PARSE_IN_CHILD_BYTES=child_bytes)
-        snapshot = (
+        groups = (
             groups_snapshot(clean.db_path),
             ledger_etags(clean.store, CONNECTION, "households"),
         )
-        references[f"groups-{mode}"] = Reference(startup, duration, snapshot)
+        references[f"groups-{mode}"] = Reference(startup, duration, groups)
         clean.store.close()
     assert references["groups-thread"].snapshot == references["groups-child"].snapshot
     assert references["groups-thread"].snapshot[1]  # the goal really imported files
@@ -489,3 +493,42 @@ async def check_outcome(
         assert manifest["records"] == len(profiles_by_id(store))
         return
     assert await delivered_ids(harness, directory) == reference.snapshot
+
+
+# -- the parse child never outlives its parent ---------------------------------------------------
+
+PARENT = """
+import sys, time
+from connector.config.goals import ImportProfilesGoal
+from connector.goals.parsing import parse_batches_in_child
+goal = ImportProfilesGoal.model_validate({
+    "type": "import-profiles", "name": "g", "source": {"bucket": "abc"},
+    "match": {"column": "id"}, "mappings": [{"column": "e", "property": "e"}],
+})
+data = [b"id,e\\n" + b"".join(b"%d,x\\n" % i for i in range(200_000))]
+batches = parse_batches_in_child(iter(data), goal, file="f", extra_column=None, batch_size=10)
+next(batches)  # the child is now ahead, waiting for the applier to take more batches
+print("waiting", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_parse_child_waiting_for_its_killed_parent_exits(tmp_path: Path) -> None:
+    """SIGKILL never lets the parent release the child's semaphore: the child must notice."""
+    marker = tmp_path / "marker.db"  # names this test's processes in /proc/*/environ
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        env={**os.environ, "CONNECTOR_DATABASE": str(marker)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert parent.stdout is not None
+    assert parent.stdout.readline() == "waiting\n"
+    children = [p for p in processes_using(marker) if p.pid != parent.pid]
+    assert any("spawn_main" in p.cmdline for p in children), children
+    parent.kill()
+    parent.wait(timeout=10)
+    parent.stdout.close()
+
+    wait_until_no_process_uses(marker, timeout=5)

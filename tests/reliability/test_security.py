@@ -210,13 +210,13 @@ def test_planted_secrets_never_reach_logs_history_mail_or_validate_when_s3_rejec
 
 
 async def test_the_history_row_of_an_in_process_run_carries_no_secret(
-    tmp_path: Path, fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+    plain_harness: Harness, fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same for a run started by the daemon's code path (no CLI in between)."""
     fault_proxy.add(REJECTIONS["echoing-endpoint"])
     for name, value in SECRET_ENV.items():
         monkeypatch.setenv(name, value)
-    harness = Harness(tmp_path, fault_proxy.url)
+    harness = plain_harness
     write_secret_connection(harness.goals_dir, fault_proxy.url)
     from connector.config import load_workspace  # noqa: PLC0415 -- reads the patched env
 
@@ -229,7 +229,6 @@ async def test_the_history_row_of_an_in_process_run_carries_no_secret(
     for text in texts:
         for secret in PLANTED:
             assert secret not in text
-    await harness.aclose()
 
 
 # -- YAML is data, never code ------------------------------------------------------------------

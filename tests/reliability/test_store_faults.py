@@ -223,12 +223,6 @@ async def test_a_full_disk_fails_the_file_and_loses_nothing_and_the_next_run_imp
     assert profiles["A1"]["points"] == ["1"]
 
 
-@pytest.mark.xfail(
-    reason="needs connector/storage/sqlite.py: turn sqlite3.Error in a transaction into "
-    "StoreError (see docs/PROMISES.md); today a full disk is reported as an unexpected "
-    "OperationalError with a traceback in the log",
-    strict=True,
-)
 async def test_a_full_disk_is_reported_as_a_store_error_without_a_traceback(
     harness: Harness, full_disk: FullDisk
 ) -> None:
