@@ -85,7 +85,7 @@ def load_workspace(goals_dir: Path, environ: Mapping[str, str] | None = None) ->
             problems.append(ConfigProblem(document.path, 1, "a connection file must be a mapping"))
             continue
         data = {"id": document.path.stem, **document.data}
-        with_id = YamlDocument(document.path, data, document.root)
+        with_id = YamlDocument(document.path, data, document.root, document.substituted)
         try:
             connection = with_id.validate(Connection)
         except ConfigError as error:

@@ -32,6 +32,8 @@ class YamlDocument:
     path: Path
     data: Any
     root: yaml.Node | None
+    substituted: frozenset[str] = frozenset()
+    """Values `${VAR}` brought in from the environment: blanked in every message."""
 
     def line_of(self, loc: Loc) -> int | None:
         """The 1-based line of the key at `loc`, or of the nearest enclosing node."""
@@ -77,7 +79,11 @@ class YamlDocument:
         """
         loc: Loc = tuple(detail["loc"]) + tuple(detail.get("ctx", {}).get("at", ()))
         line_loc = (*loc, "type") if detail["type"] == "union_tag_invalid" else loc
-        return ConfigProblem(self.path, self.line_of(line_loc), _describe(loc, detail))
+        message = _describe(loc, detail)
+        # a secret variable used in the wrong field must not be echoed by its error
+        for value in sorted(self.substituted, key=len, reverse=True):
+            message = message.replace(value, "***")
+        return ConfigProblem(self.path, self.line_of(line_loc), message)
 
 
 def _scalar_equals(node: yaml.Node, part: str | int) -> bool:
@@ -139,7 +145,12 @@ def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> YamlDocum
     data = _construct(root, path, environ, problems) if root is not None else None
     if problems:
         raise ConfigError(problems)
-    return YamlDocument(path, data, root)
+    substituted = frozenset(
+        environ[match[1]]
+        for match in _VARIABLE.finditer(text)
+        if match[1] and len(environ.get(match[1], "")) >= 4
+    )
+    return YamlDocument(path, data, root, substituted)
 
 
 _MAP_TAG = "tag:yaml.org,2002:map"

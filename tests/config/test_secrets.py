@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from connector.config import load_workspace
+from connector.errors import ConfigError
 
 if TYPE_CHECKING:
     from tests.config.conftest import GoalsFolder
@@ -100,3 +104,22 @@ def test_loaded_secrets_are_masked_when_printed(goals: GoalsFolder) -> None:
     for text in (str(connection), repr(connection), str(storage), repr(storage)):
         assert SECRET not in text
         assert ENV["KEY_ID"] not in text
+
+
+def test_a_secret_variable_used_in_a_plain_field_is_blanked_in_its_error(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "goals:\n"
+        "  - type: import-profiles\n"
+        "    name: a\n"
+        "    source: {bucket: ok-bucket}\n"
+        '    format: {encoding: "${PLANTED_VALUE}"}\n'
+        "    match: {column: id}\n"
+        "    map_all_columns: true\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_workspace(tmp_path, {"PLANTED_VALUE": "Pl4ntedS3cretValue"})
+
+    assert "Pl4ntedS3cretValue" not in str(caught.value)
+    assert "c.yaml:5: goals[0].format.encoding: unknown text encoding '***'" in str(caught.value)
