@@ -54,8 +54,8 @@ def test_shipped_examples_validate(tmp_path: Path) -> None:
     assert crm.title == "CRM exchange"
     assert [type(goal) for goal in crm.goals] == [
         ImportProfilesGoal,
-        ExportProfilesGoal,
         ImportGroupsGoal,
+        ExportProfilesGoal,
     ]
     assert crm.schedule is not None
     assert (crm.schedule.form, crm.schedule.every_minutes) == ("every_minutes", 30)
