@@ -223,3 +223,14 @@ __all__ = [
     "gzipped",
     "import_goal",
 ]
+
+
+def gpg_decrypt(home: Path, data: bytes) -> bytes:
+    """Decrypt with the real gpg and the test key pair in `home` (the gpg_home fixture)."""
+    return subprocess.run(
+        ["gpg", "--batch", "--quiet", "--decrypt"],
+        input=data,
+        env={**os.environ, "GNUPGHOME": str(home)},
+        check=True,
+        capture_output=True,
+    ).stdout

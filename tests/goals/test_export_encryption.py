@@ -4,41 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import gpg_decrypt
 
 from connector.errors import ConfigError
 from connector.goals.encryption import EncryptionError, GpgEncryptor
-
-
-@pytest.fixture(scope="module")
-def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway key pair; the public key is exported armored to `partner.asc`."""
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(
-        [
-            *("gpg", "--batch", "--passphrase", "", "--quick-gen-key", "P <p@example.com>"),
-            *("future-default", "default", "never"),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    public = subprocess.run(
-        ["gpg", "--batch", "--armor", "--export", "p@example.com"],
-        env=env,
-        check=True,
-        capture_output=True,
-    ).stdout
-    (home / "partner.asc").write_bytes(public)
-    yield home
-    subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
 
 
 @pytest.fixture
@@ -48,16 +21,6 @@ def scratch_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     return scratch
-
-
-def decrypt(home: Path, data: bytes) -> bytes:
-    return subprocess.run(
-        ["gpg", "--batch", "--quiet", "--decrypt"],
-        input=data,
-        env={**os.environ, "GNUPGHOME": str(home)},
-        check=True,
-        capture_output=True,
-    ).stdout
 
 
 async def test_a_stream_larger_than_the_pipes_round_trips_through_gpg(
@@ -76,7 +39,7 @@ async def test_a_stream_larger_than_the_pipes_round_trips_through_gpg(
         for start in range(0, len(plain), 256 << 10):
             await gpg.write(plain[start : start + (256 << 10)])
 
-    assert decrypt(gpg_home, bytes(received)) == plain
+    assert gpg_decrypt(gpg_home, bytes(received)) == plain
     assert largest <= 1 << 20
     assert list(scratch_tmp.iterdir()) == []
 

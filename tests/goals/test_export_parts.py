@@ -10,15 +10,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import subprocess
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BUCKET, CONNECTION, Harness
+from helpers import BUCKET, CONNECTION, Harness, gpg_decrypt
 
 from connector.sources import S3Client
 from connector.storage import Profile, RunStatus
@@ -295,42 +293,6 @@ async def test_an_incremental_run_without_changes_writes_no_part(harness: Harnes
 # -- OpenPGP --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway key pair; the public key is exported armored to `partner.asc`."""
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(
-        [
-            *("gpg", "--batch", "--passphrase", "", "--quick-gen-key", "P <p@example.com>"),
-            *("future-default", "default", "never"),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    public = subprocess.run(
-        ["gpg", "--batch", "--armor", "--export", "p@example.com"],
-        env=env,
-        check=True,
-        capture_output=True,
-    ).stdout
-    (home / "partner.asc").write_bytes(public)
-    yield home
-    subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
-
-
-def decrypt(home: Path, data: bytes) -> bytes:
-    return subprocess.run(
-        ["gpg", "--batch", "--quiet", "--decrypt"],
-        input=data,
-        env={**os.environ, "GNUPGHOME": str(home)},
-        check=True,
-        capture_output=True,
-    ).stdout
-
-
 async def test_each_part_is_encrypted_on_its_own(harness: Harness, gpg_home: Path) -> None:
     (harness.goals_dir / "partner.asc").write_bytes((gpg_home / "partner.asc").read_bytes())
     harness.write_connection(
@@ -345,7 +307,7 @@ async def test_each_part_is_encrypted_on_its_own(harness: Harness, gpg_home: Pat
         "out/profiles_part0001.csv.gz.gpg",
         "out/profiles_part0002.csv.gz.gpg",
     ]
-    first = decrypt(gpg_home, await read(harness, "out/profiles_part0001.csv.gz.gpg"))
-    second = decrypt(gpg_home, await read(harness, "out/profiles_part0002.csv.gz.gpg"))
+    first = gpg_decrypt(gpg_home, await read(harness, "out/profiles_part0001.csv.gz.gpg"))
+    second = gpg_decrypt(gpg_home, await read(harness, "out/profiles_part0002.csv.gz.gpg"))
     assert gzip.decompress(first).decode() == "id,email\n" + rows(0, 2)
     assert gzip.decompress(second).decode() == "id,email\n" + rows(3, 4)

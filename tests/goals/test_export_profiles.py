@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import structlog
 import yaml
+from helpers import gpg_decrypt
 
 from connector.config import Workspace, load_workspace
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
@@ -784,49 +784,6 @@ async def test_no_manifest_is_written_when_the_data_upload_fails(
 
 
 # -- OpenPGP -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway key pair in its own GNUPGHOME; the agent it starts is stopped after."""
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(
-        [
-            "gpg",
-            "--batch",
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "Partner <partner@example.com>",
-            "future-default",
-            "default",
-            "never",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    public = subprocess.run(
-        ["gpg", "--batch", "--armor", "--export", "partner@example.com"],
-        env=env,
-        check=True,
-        capture_output=True,
-    ).stdout
-    (home / "partner.asc").write_bytes(public)
-    yield home
-    subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
-
-
-def gpg_decrypt(home: Path, data: bytes) -> bytes:
-    return subprocess.run(
-        ["gpg", "--batch", "--quiet", "--decrypt"],
-        input=data,
-        env={**os.environ, "GNUPGHOME": str(home)},
-        check=True,
-        capture_output=True,
-    ).stdout
 
 
 async def test_an_encrypted_export_decrypts_with_gpg_to_the_csv(
