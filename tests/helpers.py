@@ -12,13 +12,16 @@ import gzip
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from connector.config import Workspace, load_workspace
+from connector.errors import ConfigError
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
 from connector.sources import S3Client, S3Credentials, S3Object
 from connector.storage import Profile, SQLiteStore
@@ -234,3 +237,25 @@ def gpg_decrypt(home: Path, data: bytes) -> bytes:
         check=True,
         capture_output=True,
     ).stdout
+
+
+def save(harness: Harness, *profiles: Profile) -> None:
+    """Write whole profiles straight into the harness's store (export tests' fixtures)."""
+    with harness.store.transaction() as tx:
+        tx.save_profiles(profiles)
+
+
+async def read_text(harness: Harness, key: str = "out/profiles.csv") -> str:
+    """An exported object's text, read back from the test S3."""
+    s3 = await harness.s3()
+    return b"".join([chunk async for chunk in s3.iter_object(BUCKET, key)]).decode()
+
+
+def config_problems(tmp_path: Path, text: str) -> list[str]:
+    """The `FILE:LINE: message` problems of one connection file, relative to its folder."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "crm.yaml").write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_workspace(folder, {})
+    return [str(problem).removeprefix(f"{folder}/") for problem in caught.value.problems]

@@ -8,7 +8,6 @@ fails the run before anything is uploaded.
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,11 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import BUCKET, CONNECTION, Harness
+from helpers import BUCKET, CONNECTION, Harness, config_problems, save
 
-from connector.config import Destination, load_workspace
+from connector.config import Destination
 from connector.config.goals import FileNamePattern
-from connector.errors import ConfigError
 from connector.goals.export_keys import (
     ObjectKeyError,
     check_key,
@@ -59,15 +57,6 @@ def key_for(
         encrypted=encrypted,
         goal_name="nightly",
     )
-
-
-def config_problems(tmp_path: Path, text: str) -> list[str]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "crm.yaml").write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_workspace(folder, {})
-    return [str(problem).removeprefix(f"{folder}/") for problem in caught.value.problems]
 
 
 def goal_with_file_name(file_name: str, *extra: str) -> str:
@@ -370,11 +359,6 @@ def export_goal(file_name: Any, **settings: Any) -> dict[str, Any]:
         ],
         **settings,
     }
-
-
-def save(harness: Harness, *profiles: Profile) -> None:
-    with harness.store.transaction() as tx:
-        tx.save_profiles(profiles)
 
 
 async def read_text(harness: Harness, key: str) -> str:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BUCKET, Harness
+from helpers import BUCKET, Harness, config_problems, read_text, save
 
-from connector.config import load_workspace
-from connector.errors import ConfigError
 from connector.goals.export_columns import hasher
 from connector.storage import Profile, RunStatus
 
@@ -49,25 +46,6 @@ def export_goal(columns: list[dict[str, Any]], **settings: Any) -> dict[str, Any
         "columns": columns,
         **settings,
     }
-
-
-def save(harness: Harness, *profiles: Profile) -> None:
-    with harness.store.transaction() as tx:
-        tx.save_profiles(profiles)
-
-
-async def read_text(harness: Harness, key: str = "out/profiles.csv") -> str:
-    s3 = await harness.s3()
-    return b"".join([chunk async for chunk in s3.iter_object(BUCKET, key)]).decode()
-
-
-def config_problems(tmp_path: Path, goal_yaml: str) -> list[str]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "crm.yaml").write_text(textwrap.dedent(goal_yaml).lstrip("\n"), encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_workspace(folder, {})
-    return [str(problem).removeprefix(f"{folder}/") for problem in caught.value.problems]
 
 
 # -- the three hash functions ---------------------------------------------------------

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import textwrap
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BUCKET, Harness
+from helpers import BUCKET, Harness, config_problems, read_text, save
 
-from connector.config import load_workspace
 from connector.config.formats import ExportFormat
-from connector.errors import ConfigError
 from connector.goals.export_columns import RowRules
 from connector.storage import Profile, RunStatus
 
@@ -44,25 +41,6 @@ def export_goal(**settings: Any) -> dict[str, Any]:
     }
     goal.update(settings)
     return goal
-
-
-def save(harness: Harness, *profiles: Profile) -> None:
-    with harness.store.transaction() as tx:
-        tx.save_profiles(profiles)
-
-
-async def read_text(harness: Harness, key: str = "out/profiles.csv") -> str:
-    s3 = await harness.s3()
-    return b"".join([chunk async for chunk in s3.iter_object(BUCKET, key)]).decode()
-
-
-def config_problems(tmp_path: Path, text: str) -> list[str]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "crm.yaml").write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_workspace(folder, {})
-    return [str(problem).removeprefix(f"{folder}/") for problem in caught.value.problems]
 
 
 # -- dedupe_by -----------------------------------------------------------------------------

@@ -397,8 +397,8 @@ async def test_rows_are_applied_in_batches_not_one_round_trip_per_row(
 
     assert outcome.record.counts.rows_applied == rows
     batches = rows // 1000
-    assert 1 <= calls["resolve_profiles"] <= 2 * batches
-    assert 1 <= calls["save_profiles"] <= 2 * batches
+    assert 0 < calls["resolve_profiles"] <= 2 * batches
+    assert 0 < calls["save_profiles"] <= 2 * batches
     assert calls["load_profiles"] <= 2 * batches
     assert harness.store.count_profiles() == 4000
     assert harness.properties("C3")["points"] == [str(sum((i % 7) for i in range(3, rows, 4000)))]
