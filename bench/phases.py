@@ -122,6 +122,7 @@ async def _upload(endpoint: str, file: Path, key: str, *, suffix: bytes = b"") -
 def connector_run(phase: str, file: Path, endpoint: str, work: Path, goal: str) -> dict[str, Any]:
     """Our import or export, end to end: S3 to committed store, or store to S3."""
     from connector.config import load_workspace  # noqa: PLC0415
+    from connector.gc_tuning import tune_garbage_collector  # noqa: PLC0415
     from connector.goals.runner import RunOptions, run_connection  # noqa: PLC0415
     from connector.logging import configure_logging  # noqa: PLC0415
     from connector.storage import SQLiteStore  # noqa: PLC0415
@@ -140,6 +141,7 @@ def connector_run(phase: str, file: Path, endpoint: str, work: Path, goal: str) 
         asyncio.run(_upload(endpoint, file, key, suffix=b"" if phase == "import-fresh" else b"\n"))
     workspace = load_workspace(goals, {})
     store = SQLiteStore(database)
+    tune_garbage_collector()  # as the command line does
     started = time.perf_counter()
     outcome = asyncio.run(run_connection(store, workspace, CONNECTION, RunOptions(goal=goal)))
     seconds = time.perf_counter() - started

@@ -16,6 +16,7 @@ from connector.app import App
 from connector.cli import inspect, operate
 from connector.cli.output import fail
 from connector.errors import ConfigError, ConnectorError
+from connector.gc_tuning import tune_garbage_collector
 from connector.logging import configure_logging
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -107,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"{problem}\n")
         return EXIT_FAILURE
     configure_logging(app.settings.log_format, app.settings.log_level)
+    tune_garbage_collector()
     handler: Handler = args.handler
     try:
         return handler(app, args)

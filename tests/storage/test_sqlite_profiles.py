@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from connector.storage import (
     ProfileStore,
     SQLiteStore,
 )
+from connector.storage import sqlite as sqlite_module
 
 
 class BoomError(Exception):
@@ -540,3 +543,27 @@ def test_twenty_thousand_profiles_in_batches_within_one_transaction(store: SQLit
     assert store.change_seq() == 1
     assert email_of(store, "user19999@example.com") == "p19999"
     assert sum(1 for _ in store.iter_profiles(batch_size=5_000)) == 20_000
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {},
+        {"empty": []},
+        {"email": ["a@example.com"], "interests": ["books", "travel"]},
+        {'quote"d': ["back\\slash", "tab\tnew\nline\r", "\x00\x01\x1f\x7f", "é ü 漢字 \u2028 🎉"]},
+        {"lone surrogate": ["\ud800"]},
+    ],
+    ids=["empty", "empty-list", "plain", "escapes", "surrogate"],
+)
+def test_properties_are_stored_as_the_same_json_text_the_standard_encoder_writes(
+    properties: dict[str, list[str]],
+) -> None:
+    # the store writes profiles with its own fast encoder: it must never differ from json.dumps
+    expected = json.dumps(properties, ensure_ascii=False, separators=(",", ":"))
+    assert sqlite_module._dump_properties(properties) == expected
+
+
+def test_properties_that_are_not_lists_of_text_fall_back_to_the_standard_encoder() -> None:
+    odd: dict[str, Any] = {"count": [1, 2.5, None, True]}
+    assert sqlite_module._dump_properties(odd) == '{"count":[1,2.5,null,true]}'
