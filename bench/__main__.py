@@ -119,6 +119,9 @@ def run(rows: int, memory_sizes: list[int], work: Path, gzipped: bool) -> dict[s
             sys.stderr.write(f"  {name} ...\n")
             phases[name] = _phase(name, plain, endpoint, work)
         phases["csv-writer-gzip"] = _phase("csv-writer-gzip", plain, endpoint, work, rows)
+        for name in ("store-write-floor", "store-read-floor"):
+            sys.stderr.write(f"  {name} ...\n")
+            phases[name] = _phase(name, plain, endpoint, work)
         if gzipped:
             packed = _dataset(rows, gzipped=True, cache=work / "data")
             phases["import-fresh-gzip"] = _phase("import-fresh", packed, endpoint, work)
@@ -144,12 +147,57 @@ def run(rows: int, memory_sizes: list[int], work: Path, gzipped: bool) -> dict[s
     }
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "targets": _targets(phases, memory),
         "machine": _machine(),
         "rows": rows,
         "phases": phases,
         "ratios": {name: round(value, 3) for name, value in ratios.items()},
         "peak_rss_mb_by_rows": memory,
     }
+
+
+def _targets(phases: dict[str, dict[str, Any]], memory: dict[str, float]) -> list[dict[str, Any]]:
+    """Each target of the benchmark issue: the figure it needs, the one measured, met or not."""
+    rate = {name: phase["rows_per_s"] for name, phase in phases.items()}
+    peak = max(
+        [
+            *memory.values(),
+            phases["import-fresh"]["peak_rss_mb"],
+            phases["export-full-gzip"]["peak_rss_mb"],
+        ]
+    )
+    wanted = [
+        (
+            "fresh import >= 25% of csv.reader (rows/s)",
+            rate["import-fresh"],
+            0.25 * rate["csv-reader"],
+        ),
+        ("fresh import >= 1.6x pandas glue (rows/s)", rate["import-fresh"], 1.6 * rate["pandas"]),
+        (
+            "re-import >= 15% of csv.reader (rows/s)",
+            rate["import-update"],
+            0.15 * rate["csv-reader"],
+        ),
+        ("gzip export >= 250k rows/s", rate["export-full-gzip"], 250_000),
+        (
+            "gzip export >= 60% of csv.writer+gzip (rows/s)",
+            rate["export-full-gzip"],
+            0.6 * rate["csv-writer-gzip"],
+        ),
+    ]
+    targets = [
+        {"target": name, "needed": round(needed), "measured": measured, "met": measured >= needed}
+        for name, measured, needed in wanted
+    ]
+    targets.append(
+        {
+            "target": "peak RSS < 150 MB at every size",
+            "needed": 150,
+            "measured": peak,
+            "met": peak < 150,
+        }
+    )
+    return targets
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -167,6 +215,12 @@ def print_table(report: dict[str, Any]) -> None:
     out.write("\nratios (ours / baseline)\n")
     for name, value in report["ratios"].items():
         out.write(f"  {name:<32}{value:>8.2f}\n")
+    out.write("\ntargets\n")
+    for target in report["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        out.write(
+            f"  {target['target']:<48}{target['measured']:>10,} vs {target['needed']:>9,}  {verdict}\n"
+        )
     out.write("\npeak RSS of a fresh import by file size\n")
     for size, rss in report["peak_rss_mb_by_rows"].items():
         out.write(f"  {int(size):>10,} rows  {rss:>7} MB\n")

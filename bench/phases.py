@@ -189,6 +189,83 @@ def csv_writer_gzip_baseline(work: Path, rows: int) -> dict[str, Any]:
     return _result(written - 1, out_bytes, elapsed)
 
 
+def store_write_floor(file: Path, work: Path) -> dict[str, Any]:
+    """The least an import can cost in our schema: bare batched inserts of ready rows.
+
+    The file's rows are turned into profile JSON and identifiers outside the
+    clock, 100k at a time; only the inserts (profiles and the unique-property
+    index, 2,000 rows a batch, one transaction) are timed. No parsing, no rules.
+    """
+    from connector.storage import SQLiteStore  # noqa: PLC0415
+    from connector.storage.sqlite import _dump_properties  # noqa: PLC0415
+
+    database = work / "floor.sqlite"
+    for stale in work.glob("floor.sqlite*"):
+        stale.unlink()
+    SQLiteStore(database).close()  # our schema, by our migrations
+    db = sqlite3.connect(database, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-16384")
+    elapsed = 0.0
+    rows = 0
+    with file.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter=";")
+        header = next(reader)
+        db.execute("BEGIN IMMEDIATE")
+        while True:
+            block = [row for _, row in zip(range(100_000), reader, strict=False)]
+            if not block:
+                break
+            now = "2026-01-01T00:00:00+00:00"
+            profiles = [
+                (
+                    f"{rows + n:020x}",
+                    _dump_properties({k: [v] for k, v in zip(header, row, strict=True)}),
+                    now,
+                    now,
+                    1,
+                )
+                for n, row in enumerate(block)
+            ]
+            identifiers = [
+                ("customer_id", row[0], profile[0])
+                for row, profile in zip(block, profiles, strict=True)
+            ]
+            started = time.perf_counter()
+            for start in range(0, len(block), 2000):
+                db.executemany(
+                    "INSERT INTO profiles (id, properties, created_at, updated_at, change_seq) VALUES (?, ?, ?, ?, ?)",
+                    profiles[start : start + 2000],
+                )
+                db.executemany(
+                    "INSERT INTO identifiers (property, value, profile_id) VALUES (?, ?, ?)",
+                    identifiers[start : start + 2000],
+                )
+            elapsed += time.perf_counter() - started
+            rows += len(block)
+        started = time.perf_counter()
+        db.execute("COMMIT")
+        elapsed += time.perf_counter() - started
+    db.close()
+    return _result(rows, file.stat().st_size, elapsed)
+
+
+def store_read_floor(work: Path) -> dict[str, Any]:
+    """The least an export can cost in our schema: read every profile and decode its JSON."""
+    db = sqlite3.connect(work / "connector.sqlite")
+    started = time.perf_counter()
+    rows = 0
+    nbytes = 0
+    for _id, properties in db.execute("SELECT id, properties FROM profiles"):
+        json.loads(properties)
+        nbytes += len(properties)
+        rows += 1
+    seconds = time.perf_counter() - started
+    db.close()
+    return _result(rows, nbytes, seconds)
+
+
 async def _download_export(endpoint: str, work: Path) -> None:
     from connector.sources import S3Client, S3Credentials  # noqa: PLC0415
 
@@ -218,6 +295,10 @@ def main() -> None:
     elif args.phase == "export-full-gzip":
         result = connector_run(args.phase, args.file, args.endpoint, args.work, "everyone")
         asyncio.run(_download_export(args.endpoint, args.work))
+    elif args.phase == "store-write-floor":
+        result = store_write_floor(args.file, args.work)
+    elif args.phase == "store-read-floor":
+        result = store_read_floor(args.work)
     elif args.phase == "csv-writer-gzip":
         result = csv_writer_gzip_baseline(args.work, args.rows)
     else:
