@@ -80,6 +80,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     present = {name.upper() for name in os.environ}
     env_names = {name for name in Settings.model_fields if f"CONNECTOR_{name.upper()}" in present}
     values = {str(k): v for k, v in file_values.items() if k not in env_names}
+    if path is not None:
+        values = _anchor_paths(values, path.parent)
     try:
         settings = Settings(**values, **overrides)
     except ValidationError as error:
@@ -95,6 +97,20 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         # from here on, the SMTP password is blanked in every log line and mail
         register_secrets([settings.smtp_password.get_secret_value()])
     return settings
+
+
+_PATH_FIELDS = ("goals_dir", "database")
+
+
+def _anchor_paths(values: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Relative paths in a settings file are relative to that file, not to the working
+    directory: the daemon's working directory (systemd: /) is no place for a store."""
+    anchored = dict(values)
+    for name in _PATH_FIELDS:
+        value = anchored.get(name)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            anchored[name] = str(folder / value)
+    return anchored
 
 
 def _environment_problem(detail: ErrorDetails) -> ConfigProblem:

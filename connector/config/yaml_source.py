@@ -25,6 +25,28 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans: only true and false.
+
+    YAML 1.1 also reads yes, no, on, off, y and n as booleans, so the country
+    code NO in `one_of: [NL, NO]` became `false` (the "Norway problem") and a
+    true_values list lost its spellings. Fields that are booleans still accept
+    yes and no: pydantic reads those strings as booleans.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 @dataclass(frozen=True, slots=True)
 class YamlDocument:
     """A loaded YAML file: its data and the node tree that says where things are."""
@@ -136,7 +158,7 @@ def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> YamlDocum
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([ConfigProblem(path, None, f"cannot read file: {error}")]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         raise ConfigError([_syntax_problem(path, text, error)]) from None
     except yaml.YAMLError as error:

@@ -24,7 +24,7 @@ class _End:
 class ChunkChannel:
     """Producer side is async (`pump`); consumer side is a plain iterator for a thread."""
 
-    def __init__(self, maxsize: int = 8) -> None:
+    def __init__(self, maxsize: int = 4) -> None:
         self._queue: queue.Queue[bytes | _End] = queue.Queue(maxsize)
         self._abandoned = threading.Event()
 

@@ -75,6 +75,8 @@ async def run_import(
             for scanned in files:
                 if scanned.state is FileState.IMPORTED:
                     result.counts.files_skipped += 1
+                    if goal.after_import != "keep" and not ctx.dry_run:
+                        await _mark_left_over(ctx, goal, s3, scanned.object)
                     continue
                 if ctx.stopping.is_set():
                     log.info("stopping: file left for the next run", key=scanned.key)
@@ -192,6 +194,18 @@ async def _import_one(
         channel.abandon()
         await producer
         ctx.progress.file_finished(goal.name, obj.key, outcome)
+
+
+async def _mark_left_over(ctx: GoalContext, goal: ImportGoal, s3: S3Client, obj: S3Object) -> None:
+    """Mark a file the ledger knows but `after_import` did not move (it failed, or the goal
+    only now asks for it): it is never imported again, so it would otherwise stay for ever."""
+    if ctx.stopping.is_set():
+        return
+    file_log = log.bind(
+        connection=ctx.connection.id, goal=goal.name, run_id=ctx.run_id, key=obj.key
+    )
+    file_log.info("file imported earlier is still in place; marking it now")
+    await _mark_imported(s3, goal, obj, file_log)
 
 
 def _relative_key(key: str, prefix: str) -> str:

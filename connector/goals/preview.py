@@ -10,6 +10,7 @@ from connector.config.connection import ImportGoal
 from connector.config.goals import ImportGroupsGoal
 from connector.errors import SourceError
 from connector.formats import DelimitedReader, RowProblem, iter_decoded
+from connector.goals.consent import has_consent
 from connector.goals.files import goal_fingerprint, scan_files
 from connector.goals.rows import RowChanges, RowPlan
 from connector.sources import S3Client, S3Credentials
@@ -71,7 +72,7 @@ async def preview_file(
                 PreviewRow(record.line, None, f"rejected: {record.reason}", reject=reject)
             )
         else:
-            previews.append(_describe(plan.parse(record), record.values, goal, store))
+            previews.append(_describe(plan.parse(record), record.values, goal, store, objectives))
     return Preview(key, reader.columns, previews)
 
 
@@ -86,7 +87,11 @@ async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
 
 
 def _describe(
-    parsed: RowChanges | RowReject, raw: list[str], goal: ImportGoal, store: ProfileStore
+    parsed: RowChanges | RowReject,
+    raw: list[str],
+    goal: ImportGoal,
+    store: ProfileStore,
+    objectives: list[str],
 ) -> PreviewRow:
     if isinstance(parsed, RowReject):
         column = f" (column {parsed.column})" if parsed.column else ""
@@ -106,10 +111,35 @@ def _describe(
             target += f"; members {', '.join(parsed.extra)}"
         return PreviewRow(parsed.line, parsed.key, target, cells)
     found = store.find_profiles(goal.match.property, parsed.key)
+    if parsed.delete:
+        target = (
+            f"delete profile {found[0].id}" if found else "delete: no matching profile (skipped)"
+        )
+        return PreviewRow(parsed.line, parsed.key, target, cells)
     if found:
         target = f"existing profile {found[0].id}"
     elif goal.match.create_missing:
         target = "new profile"
     else:
-        target = "no matching profile (row skipped; create_missing is off)"
+        return PreviewRow(
+            parsed.line,
+            parsed.key,
+            "no matching profile (row skipped; create_missing is off)",
+            cells,
+        )
+    if objectives:
+        after = _applied(found[0].properties if found else {}, parsed)
+        if after is not None and not has_consent(after, objectives):
+            target += f" (row skipped: no consent to {', '.join(objectives)})"
     return PreviewRow(parsed.line, parsed.key, target, cells)
+
+
+def _applied(properties: dict[str, list[str]], parsed: RowChanges) -> dict[str, list[str]] | None:
+    """The profile's properties as the row would leave them, or None if a rule refuses it."""
+    after = dict(properties)
+    for mapping, values in parsed.cells:
+        try:
+            after[mapping.property] = mapping.rule(after.get(mapping.property, []), values)
+        except ValueError:
+            return None
+    return after

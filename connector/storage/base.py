@@ -65,7 +65,11 @@ class StoreTransaction(ABC):
 
     @abstractmethod
     def add_members(self, group_type: str, memberships: Iterable[tuple[str, str]]) -> int:
-        """Add (group id, profile id) pairs; existing pairs are kept. Returns pairs added."""
+        """Add (group id, profile id) pairs; existing pairs are kept. Returns pairs added.
+
+        A profile that joins a group is stamped with this transaction's change
+        sequence: its group columns changed, so incremental exports include it.
+        """
 
     @abstractmethod
     def record_file(self, entry: LedgerEntry) -> None:

@@ -121,6 +121,50 @@ async def test_preview_shows_how_each_field_parses_and_maps_and_writes_nothing(
     assert harness.store.list_runs() == []
 
 
+async def test_preview_says_which_rows_consent_would_skip_and_which_rows_delete(
+    harness: Harness,
+) -> None:
+    consent_and_delete = import_goal(
+        mappings=[
+            {"column": "email", "property": "email", "rule": "set"},
+            {"column": "consent", "property": "consented_objectives", "rule": "add"},
+        ],
+        delete_column="gone",
+    )
+    harness.write_connection(consent_and_delete, objectives=["marketing"])
+    harness.store.ensure_unique_properties(["customer_id"])
+    with harness.store.transaction() as tx:
+        tx.save_profiles(
+            [
+                Profile("p-one", {"customer_id": ["C1"], "consented_objectives": ["marketing"]}),
+                Profile("p-two", {"customer_id": ["C2"]}),
+            ]
+        )
+    await harness.put(
+        {
+            "in/a.csv": csv_bytes(
+                "customer_id,email,consent,gone",
+                "C1,a@x.org,,",  # consented before: applied
+                "C2,b@x.org,,",  # never consented: skipped
+                "C3,c@x.org,marketing,",  # consents in this row: applied
+                "C4,d@x.org,,",  # new, without consent: skipped
+                "C2,,,yes",  # erasure needs no consent
+            )
+        }
+    )
+
+    shown = harness.cli("preview", CONNECTION, GOAL)
+
+    assert shown.returncode == 0, shown.stderr
+    skipped = " (row skipped: no consent to marketing)"
+    assert "line 2: C1 -> existing profile p-one\n" in shown.stdout
+    assert f"line 3: C2 -> existing profile p-two{skipped}" in shown.stdout
+    assert "line 4: C3 -> new profile\n" in shown.stdout
+    assert f"line 5: C4 -> new profile{skipped}" in shown.stdout
+    assert "line 6: C2 -> delete profile p-two" in shown.stdout
+    assert harness.store.count_profiles() == 2
+
+
 # ---------------------------------------------------------------- run and history
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from connector.goals.segments import compile_condition
+
 if TYPE_CHECKING:
     from tests.config.conftest import GoalsFolder
 
@@ -228,3 +230,22 @@ def test_an_empty_segments_file_defines_no_segments(goals: GoalsFolder) -> None:
 def test_a_segments_file_that_is_a_list_is_reported(goals: GoalsFolder) -> None:
     path = goals.write("segments.yaml", "- id: high-value\n")
     goals.expect(path, 1, "a segments file must be a mapping with a `segments:` list")
+
+
+def test_a_segment_on_norway_compares_with_the_text_no(goals: GoalsFolder) -> None:
+    goals.write(
+        "segments.yaml",
+        """
+        segments:
+          - id: nordics
+            where: {property: country, one_of: [NO, SE, DK]}
+          - id: norway
+            where: {property: country, equals: NO}
+        """,
+    )
+    segments = goals.load().segments
+    assert segments["nordics"].where.one_of == ["NO", "SE", "DK"]
+    assert segments["norway"].where.equals == "NO"
+    in_norway = compile_condition(segments["norway"].where)
+    assert in_norway({"country": ["NO"]})
+    assert not in_norway({"country": ["false"]})

@@ -89,6 +89,26 @@ def test_environment_wins_whatever_the_case_of_the_variable_name(
     assert load_settings(path).goals_dir == Path("/from/env")
 
 
+def test_relative_paths_in_the_settings_file_are_relative_to_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = settings_file(folder, "goals_dir: goals\ndatabase: ../state/connector.db\n")
+    monkeypatch.chdir(tmp_path)  # the working directory plays no part
+    settings = load_settings(path)
+    assert settings.goals_dir == folder / "goals"
+    assert settings.database == folder / "../state/connector.db"
+
+
+def test_relative_paths_from_the_environment_stay_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = settings_file(tmp_path, "goals_dir: goals\n")
+    monkeypatch.setenv("CONNECTOR_GOALS_DIR", "mine/goals")
+    assert load_settings(path).goals_dir == Path("mine/goals")
+
+
 def test_connector_config_variable_names_the_settings_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

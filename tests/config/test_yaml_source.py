@@ -316,3 +316,33 @@ def test_a_document_keeps_its_path_data_and_tree(tmp_path: Path) -> None:
     assert isinstance(document, YamlDocument)
     assert document.path == path
     assert document.validate(_File).source.bucket == "crm"
+
+
+def test_only_true_and_false_are_booleans_so_country_codes_and_spellings_stay_text(
+    tmp_path: Path,
+) -> None:
+    # YAML 1.1 read NO (Norway), yes, on, off, y and n as booleans
+    path = write(
+        tmp_path,
+        """
+        countries: [NL, NO, SE]
+        spellings: [yes, no, on, off, y, n, Yes, NO]
+        flags: [true, false, True, FALSE]
+        """,
+    )
+    assert load_yaml(path, {}).data == {
+        "countries": ["NL", "NO", "SE"],
+        "spellings": ["yes", "no", "on", "off", "y", "n", "Yes", "NO"],
+        "flags": [True, False, True, False],
+    }
+
+
+def test_a_boolean_field_still_accepts_yes_and_no() -> None:
+    class Flags(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        enabled: bool
+        header: bool
+
+    assert Flags.model_validate({"enabled": "yes", "header": "no"}) == Flags(
+        enabled=True, header=False
+    )

@@ -162,7 +162,7 @@ async def test_a_dry_run_never_marks_a_file_and_the_real_run_after_it_does(
 
 
 @pytest.mark.parametrize("failing", ["copy_object", "delete_object"])
-async def test_marking_that_fails_leaves_the_file_applied_once_and_a_rerun_never_applies_it_again(
+async def test_marking_that_fails_leaves_the_file_applied_once_and_a_later_run_marks_it_only(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     async def refuse(self: S3Client, bucket: str, key: str, *args: Any, **kwargs: Any) -> None:
@@ -191,6 +191,13 @@ async def test_marking_that_fails_leaves_the_file_applied_once_and_a_rerun_never
     assert second.record.status is RunStatus.SUCCESS
     assert (second.record.counts.files, second.record.counts.files_skipped) == (0, 2)
     assert second.record.counts.rows_applied == 0
+    assert (points(harness, "C1"), points(harness, "C2")) == (["7"], ["1"])
+
+    monkeypatch.undo()  # S3 accepts the marking again: the left-over files are marked, not applied
+    third = await harness.run()
+
+    assert (third.record.counts.files, third.record.counts.rows_applied) == (0, 0)
+    assert await keys(harness) == ["in/a.csv.done", "in/b.csv.done"]
     assert (points(harness, "C1"), points(harness, "C2")) == (["7"], ["1"])
 
 

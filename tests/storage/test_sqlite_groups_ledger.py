@@ -149,3 +149,23 @@ def test_ledger_entry_for_a_new_file_version_replaces_the_old_one(store: SQLiteS
         tx.record_file(entry("daily/a.csv", "e2", run_id=2))
 
     assert store.ledger("crm", "nightly") == {"daily/a.csv": entry("daily/a.csv", "e2", run_id=2)}
+
+
+def test_a_profile_joining_a_group_is_stamped_as_changed_for_incremental_exports(
+    store: SQLiteStore,
+) -> None:
+    make_group_setup(store)
+    before = {profile.id: profile.change_seq for profile in store.iter_profiles()}
+    mark = store.change_seq()
+
+    with store.transaction() as tx:
+        tx.add_members("household", [("h1", "p1"), ("h1", "p4")])  # p1 was a member already
+
+    changed = [profile.id for profile in store.iter_profiles(changed_after=mark)]
+    assert changed == ["p4"]
+    after = store.get_profile("p4")
+    assert after is not None
+    assert after.change_seq > before["p4"]
+    unchanged = store.get_profile("p1")
+    assert unchanged is not None
+    assert unchanged.change_seq == before["p1"]
