@@ -166,14 +166,16 @@ def run(rows: int, memory_sizes: list[int], work: Path, gzipped: bool) -> dict[s
     }
 
 
+OUR_PHASES = ("import-fresh", "import-update", "export-full-gzip")
+
+
 def _targets(phases: dict[str, dict[str, Any]], memory: dict[str, float]) -> list[dict[str, Any]]:
     """Each target of the benchmark issue: the figure it needs, the one measured, met or not."""
     rate = {name: phase["rows_per_s"] for name, phase in phases.items()}
     peak = max(
         [
             *memory.values(),
-            phases["import-fresh"]["peak_rss_mb"],
-            phases["export-full-gzip"]["peak_rss_mb"],
+            *(phases[name]["peak_rss_mb"] for name in OUR_PHASES),
         ]
     )
     wanted = [
@@ -201,7 +203,7 @@ def _targets(phases: dict[str, dict[str, Any]], memory: dict[str, float]) -> lis
     ]
     targets.append(
         {
-            "target": "peak RSS < 150 MB at every size",
+            "target": "peak RSS < 150 MB, every size and phase",
             "needed": 150,
             "measured": peak,
             "met": peak < 150,

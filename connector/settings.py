@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     watch_goals: bool = True
     watch_interval: float = Field(default=2.0, gt=0)
     shutdown_timeout: float = Field(default=30.0, gt=0)
-    batch_size: int = Field(default=2000, ge=1, le=100_000)
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
     max_rejects_stored: int = Field(default=1000, ge=0)
     parse_in_child_bytes: int | None = Field(default=None, ge=0)
     """Files at least this large are parsed in a second process; None (default): never."""

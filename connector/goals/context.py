@@ -43,7 +43,7 @@ class GoalContext:
     goals_dir: Path
     segments: SegmentIndex
     dry_run: bool = False
-    batch_size: int = 2000
+    batch_size: int = 1000
     max_rejects: int = 1000
     parse_in_child_bytes: int | None = None
     """Files at least this large are parsed in a child process (None: never; see parsing.py)."""

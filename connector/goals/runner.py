@@ -32,7 +32,7 @@ class RunOptions:
     goal: str | None = None
     trigger: Trigger = Trigger.MANUAL
     dry_run: bool = False
-    batch_size: int = 2000
+    batch_size: int = 1000
     max_rejects: int = 1000
     parse_in_child_bytes: int | None = None
     progress: Progress = field(default_factory=NoProgress)

@@ -37,7 +37,8 @@ _CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
 _BUSY_TIMEOUT_MS = 15_000
 _CACHE_KIB = 8 * 1024
 """Page cache per connection. New profile ids are time-ordered, so an import appends to its
-B-trees and needs few hot pages: 8 MB measured as fast as 32 MB, with 24 MB less peak RSS."""
+B-trees and needs few hot pages: 8 MB was no slower than 32 MB in the benchmark, and
+24 MB less peak RSS."""
 
 
 def _now() -> str:
