@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import Harness
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,12 @@ def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (home / "partner.asc").write_bytes(public)
     yield home
     subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
+    """A store, a goals folder and an empty bucket on the session's moto server."""
+    h = Harness(tmp_path, moto_endpoint)
+    await h.bucket()
+    yield h
+    await h.aclose()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -120,14 +119,6 @@ def test_a_single_column_row_without_a_value_is_a_quoted_empty_field_not_a_blank
 
 
 # -- end to end ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
 
 
 def export_goal(fmt: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ fails the run before anything is uploaded.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -338,14 +337,6 @@ def test_check_key_refuses_what_s3_or_a_partners_disk_would(key: str, message: s
 
 
 # -- end to end -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
 
 
 def export_goal(file_name: Any, **settings: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,6 @@ SHA256_P2 = "3946ca64ff78d93ca61090a437cbb6b3d2ca0d488f5f9ccf3059608368b27693"
 SHA256_ANN = "30c2ac0577fb54c0925c09dc8e6b6d350137bbcab6ddd6c42b1eba7426f61cff"
 SHA256_BOB = "a951d96a3b8d0fead17dff0e4726c16ffa7b7872d7f9a673d178e370b27f18b2"
 SHA256_17_05_1990 = "ce17cd5a84d677282e78477d32b54856bb722208d57487b7c62ba957c6e00761"
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
 
 
 def export_goal(columns: list[dict[str, Any]], **settings: Any) -> dict[str, Any]:

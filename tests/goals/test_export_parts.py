@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import json
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ from connector.sources import S3Client
 from connector.storage import Profile, RunStatus
 
 COLUMNS = [{"header": "id", "value": "profile_id"}, {"header": "email", "property": "email"}]
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
 
 
 def export_goal(**settings: Any) -> dict[str, Any]:

@@ -6,22 +6,12 @@ and applies them to a real SQLite store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import CONNECTION, GOAL, Harness, csv_bytes, gzipped, import_goal
 
 from connector.storage import RowReject, RunStatus
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
 
 
 def mapping(

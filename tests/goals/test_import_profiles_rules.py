@@ -6,23 +6,14 @@ HTTP and runs the connection on a real SQLite file, as `connector run` does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import CONNECTION, GOAL, Harness, csv_bytes, import_goal
 
 from connector.storage import Profile, RowReject, RunStatus, SQLiteStore, StoreTransaction
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
 
 
 def seed(

@@ -6,8 +6,7 @@ real SQLite file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -18,15 +17,6 @@ from connector.goals import importing
 from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
 from connector.sources import S3Client
 from connector.storage import LedgerEntry, RunStatus
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
-
 
 SUM_POINTS = [{"column": "points", "property": "points", "rule": "sum"}]
 

@@ -7,9 +7,7 @@ problems. Every run goes through `run_connection` on a real SQLite store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any, Self
 
 import pytest
@@ -29,14 +27,6 @@ BOTH_PARSE_STAGES = pytest.mark.parametrize(
 )
 SUM_POINTS = [{"column": "points", "property": "points", "rule": "sum"}]
 EMAIL = [{"column": "email", "property": "email", "rule": "set"}]
-
-
-@pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path, moto_endpoint)
-    await h.bucket()
-    yield h
-    await h.aclose()
 
 
 async def keys(harness: Harness, prefix: str = "") -> list[str]:
