@@ -13,9 +13,11 @@ them through `asyncio.to_thread`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+
+import pyarrow as pa
 
 from connector.storage.records import (
     ExportWatermark,
@@ -113,6 +115,40 @@ class ProfileStore(ABC):
         self, *, changed_after: int | None = None, batch_size: int = 2000
     ) -> Iterator[Profile]:
         """Every profile (or those changed after a sequence number), streamed in batches."""
+
+    def profile_batches(
+        self,
+        properties: Sequence[str],
+        *,
+        changed_after: int | None = None,
+        batch_size: int = 65536,
+    ) -> Iterator[pa.Table]:
+        """Profiles as Arrow tables, in the order of `iter_profiles`, for columnar readers.
+
+        Columns: `id` (string), `change_seq` (int64), then one `list<string>`
+        column per requested property, named after it (null when the profile
+        has no value). A store with columns per property overrides this with a
+        native read; this default builds the tables from `iter_profiles`.
+        """
+        ids: list[str] = []
+        seqs: list[int] = []
+        values: list[list[list[str] | None]] = [[] for _ in properties]
+
+        def table() -> pa.Table:
+            arrays = [pa.array(ids, pa.string()), pa.array(seqs, pa.int64())]
+            arrays += [pa.array(column, pa.list_(pa.string())) for column in values]
+            return pa.Table.from_arrays(arrays, names=["id", "change_seq", *properties])
+
+        for profile in self.iter_profiles(changed_after=changed_after, batch_size=batch_size):
+            ids.append(profile.id)
+            seqs.append(profile.change_seq)
+            for column, name in zip(values, properties, strict=True):
+                column.append(profile.properties.get(name) or None)
+            if len(ids) >= batch_size:
+                yield table()
+                ids, seqs, values = [], [], [[] for _ in properties]
+        if ids:
+            yield table()
 
     @abstractmethod
     def count_profiles(self) -> int: ...

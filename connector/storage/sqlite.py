@@ -21,6 +21,12 @@ from typing import Any
 
 from connector.errors import RunInProgressError, StoreError
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
+from connector.storage.columns import (
+    VALUE_SEPARATOR,
+    PropertyColumns,
+    decode_values,
+    encode_values,
+)
 from connector.storage.records import (
     ExportWatermark,
     Group,
@@ -114,6 +120,7 @@ class SQLiteStore(ProfileStore):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._columns = PropertyColumns()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -152,7 +159,7 @@ class SQLiteStore(ProfileStore):
                 f"the profile store {self.path} has schema version {version}, newer than "
                 f"this connector knows ({latest}); upgrade connector to open it"
             )
-        if version == latest:
+        if version == latest and not self._has_json_profiles():
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -165,11 +172,44 @@ class SQLiteStore(ProfileStore):
                     if statement.strip():
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={number}")
+            if self._has_json_profiles():
+                self._convert_json_profiles()
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _has_json_profiles(self) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profiles_json'"
+        ).fetchone()
+        return row is not None
+
+    def _convert_json_profiles(self) -> None:
+        """Migration 2, the part SQL cannot do: JSON documents into property columns.
+
+        Runs inside the migration's transaction: a store is converted whole or
+        not at all, and opened again converts again.
+        """
+        columns = PropertyColumns()
+        select = "SELECT id, properties, created_at, updated_at, change_seq FROM profiles_json"
+        rows = self._db.execute(f"{select} ORDER BY id LIMIT 5000").fetchall()
+        while rows:
+            documents = [(row, _loads(row[1])) for row in rows]
+            names = columns.ensure(self._db, (n for _, doc in documents for n in doc))
+            for (pid, _, created, updated, seq), doc in documents:
+                cols = [names[name] for name in doc]
+                values = [encode_values(values) for values in doc.values()]
+                fields = ", ".join(f'"{col}"' for col in ["id", "created_at", "updated_at", "change_seq", *cols])
+                self._db.execute(
+                    f"INSERT INTO profiles ({fields}) VALUES ({_placeholders(4 + len(cols))})",
+                    (pid, created, updated, seq, *values),
+                )
+            rows = self._db.execute(
+                f"{select} WHERE id > ? ORDER BY id LIMIT 5000", (rows[-1][0],)
+            ).fetchall()
+        self._db.execute("DROP TABLE profiles_json")
 
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -187,7 +227,7 @@ class SQLiteStore(ProfileStore):
         try:
             # read under the write lock: another process may have declared unique properties
             self._unique = None
-            yield _SQLiteTransaction(self._db, self.unique_properties())
+            yield _SQLiteTransaction(self._db, self.unique_properties(), self._columns)
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
             # disk full, I/O errors: nothing was committed; say so without a traceback
@@ -231,13 +271,22 @@ class SQLiteStore(ProfileStore):
         if not missing:
             return
         with self._write() as db:
+            columns = self._columns.refresh(db)
             for name in sorted(missing):
                 db.execute("INSERT OR IGNORE INTO unique_properties (name) VALUES (?)", (name,))
-                db.execute(
+                column = columns.get(name)
+                if column is None:
+                    continue  # no profile has the property yet
+                db.executemany(
                     "INSERT OR IGNORE INTO identifiers (property, value, profile_id) "
-                    "SELECT ?, value.value, profiles.id FROM profiles, "
-                    "json_each(profiles.properties, '$.' || json_quote(?)) AS value",
-                    (name, name),
+                    "VALUES (?, ?, ?)",
+                    (
+                        (name, value, profile_id)
+                        for profile_id, cell in db.execute(
+                            f'SELECT id, "{column}" FROM profiles WHERE "{column}" IS NOT NULL'
+                        ).fetchall()
+                        for value in dict.fromkeys(decode_values(cell))
+                    ),
                 )
         self._unique = None
 
@@ -248,61 +297,73 @@ class SQLiteStore(ProfileStore):
         return self._unique
 
     # -- profiles ------------------------------------------------------------------
+    def _select(self) -> tuple[str, list[str]]:
+        """The SELECT of whole profiles, and the property names of its value columns."""
+        columns = self._columns.refresh(self._db)
+        fields = "".join(f', p."{column}"' for column in columns.values())
+        return (
+            f"SELECT p.id, p.created_at, p.updated_at, p.change_seq{fields} FROM profiles p",
+            list(columns),
+        )
+
     def get_profile(self, profile_id: str) -> Profile | None:
-        row = self._db.execute(
-            "SELECT id, properties, created_at, updated_at, change_seq FROM profiles WHERE id = ?",
-            (profile_id,),
-        ).fetchone()
-        return _profile(row) if row else None
+        select, names = self._select()
+        row = self._db.execute(f"{select} WHERE p.id = ?", (profile_id,)).fetchone()
+        return _profile(row, names) if row else None
 
     def find_profiles(self, property_name: str, value: str) -> list[Profile]:
         if property_name == PROFILE_ID:
             profile = self.get_profile(value)
             return [profile] if profile else []
+        select, names = self._select()
         if property_name in self.unique_properties():
             rows = self._db.execute(
-                "SELECT p.id, p.properties, p.created_at, p.updated_at, p.change_seq "
-                "FROM identifiers i JOIN profiles p ON p.id = i.profile_id "
+                f"{select} JOIN identifiers i ON p.id = i.profile_id "
                 "WHERE i.property = ? AND i.value = ?",
                 (property_name, value),
             ).fetchall()
         else:
+            column = self._columns.by_name.get(property_name)
+            if column is None:
+                return []
             rows = self._db.execute(
-                "SELECT id, properties, created_at, updated_at, change_seq FROM profiles "
-                "WHERE EXISTS (SELECT 1 FROM json_each(profiles.properties, '$.' || json_quote(?)) "
-                "WHERE json_each.value = ?) ORDER BY id",
-                (property_name, value),
+                f'{select} WHERE p."{column}" = ?1 OR instr(char(31) || p."{column}" || char(31), '
+                "char(31) || ?1 || char(31)) > 0 ORDER BY p.id",
+                (value,),
             ).fetchall()
-        return [_profile(row) for row in rows]
+        return [_profile(row, names) for row in rows]
 
     def iter_profiles(
         self, *, changed_after: int | None = None, batch_size: int = 2000
     ) -> Iterator[Profile]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        select = "SELECT id, properties, created_at, updated_at, change_seq FROM profiles"
         if changed_after is None:
-            rows = self._db.execute(f"{select} ORDER BY id LIMIT ?", (batch_size,)).fetchall()
+            select, names = self._select()
+            rows = self._db.execute(f"{select} ORDER BY p.id LIMIT ?", (batch_size,)).fetchall()
             while True:
-                yield from map(_profile, rows)
+                yield from (_profile(row, names) for row in rows)
                 if len(rows) < batch_size:
                     return
+                select, names = self._select()
                 rows = self._db.execute(
-                    f"{select} WHERE id > ? ORDER BY id LIMIT ?", (rows[-1][0], batch_size)
+                    f"{select} WHERE p.id > ? ORDER BY p.id LIMIT ?", (rows[-1][0], batch_size)
                 ).fetchall()
         # strictly after `changed_after`: a profile stamped with that very sequence
         # was already exported by the run that recorded it as its watermark
+        select, names = self._select()
         rows = self._db.execute(
-            f"{select} WHERE change_seq > ? ORDER BY change_seq, id LIMIT ?",
+            f"{select} WHERE p.change_seq > ? ORDER BY p.change_seq, p.id LIMIT ?",
             (changed_after, batch_size),
         ).fetchall()
         while True:
-            yield from map(_profile, rows)
+            yield from (_profile(row, names) for row in rows)
             if len(rows) < batch_size:
                 return
+            select, names = self._select()
             rows = self._db.execute(
-                f"{select} WHERE (change_seq, id) > (?, ?) ORDER BY change_seq, id LIMIT ?",
-                (rows[-1][4], rows[-1][0], batch_size),
+                f"{select} WHERE (p.change_seq, p.id) > (?, ?) ORDER BY p.change_seq, p.id LIMIT ?",
+                (rows[-1][3], rows[-1][0], batch_size),
             ).fetchall()
 
     def count_profiles(self) -> int:
@@ -520,8 +581,12 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _profile(row: tuple[Any, ...]) -> Profile:
-    return Profile(row[0], _loads(row[1]), _time(row[2]), _time(row[3]), row[4])
+def _profile(row: tuple[Any, ...], names: list[str]) -> Profile:
+    """A profile from `_select`'s row: id, times, change_seq, then one cell per property."""
+    properties = {
+        name: decode_values(cell) for name, cell in zip(names, row[4:], strict=True) if cell is not None
+    }
+    return Profile(row[0], properties, _time(row[1]), _time(row[2]), row[3])
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
@@ -541,9 +606,13 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
 
 
 class _SQLiteTransaction(StoreTransaction):
-    def __init__(self, db: sqlite3.Connection, unique: frozenset[str]) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, unique: frozenset[str], columns: PropertyColumns
+    ) -> None:
         self._db = db
         self._unique = unique
+        self._columns = columns
+        columns.refresh(db)  # under the write lock: columns other processes added count
         self._seq: int | None = None
         self._indexed: dict[str, list[tuple[str, str]]] = {}
         """Unique identifiers of loaded profiles, to rewrite only those that changed."""
@@ -580,13 +649,15 @@ class _SQLiteTransaction(StoreTransaction):
         # remember identifiers for this batch only: a file-long memory would grow with the file
         self._indexed.clear()
         loaded: dict[str, Profile] = {}
+        names = list(self._columns.by_name)
+        fields = "".join(f', "{column}"' for column in self._columns.by_name.values())
         for chunk in _chunks(list(profile_ids)):
             for row in self._db.execute(
-                "SELECT id, properties, created_at, updated_at, change_seq FROM profiles "
+                f"SELECT id, created_at, updated_at, change_seq{fields} FROM profiles "
                 f"WHERE id IN ({_placeholders(len(chunk))})",
                 chunk,
             ):
-                profile = _profile(row)
+                profile = _profile(row, names)
                 loaded[profile.id] = profile
                 if self._unique:
                     self._indexed[profile.id] = _identifiers(profile, self._unique)
@@ -595,10 +666,22 @@ class _SQLiteTransaction(StoreTransaction):
     def save_profiles(self, profiles: Iterable[Profile]) -> int:
         seq = self._next_seq()
         now = _now()
+        profiles = list(profiles)
+        columns = self._columns.ensure(self._db, (n for p in profiles for n in p.properties))
+        names = list(columns)
         rows = []
         reindex: dict[str, list[tuple[str, str]]] = {}
         for profile in profiles:
-            rows.append((profile.id, _dump_properties(profile.properties), now, now, seq))
+            properties = profile.properties
+            rows.append(
+                (
+                    profile.id,
+                    now,
+                    now,
+                    seq,
+                    *(encode_values(properties.get(name)) for name in names),
+                )
+            )
             profile.change_seq = seq
             if self._unique:
                 identifiers = _identifiers(profile, self._unique)
@@ -606,11 +689,12 @@ class _SQLiteTransaction(StoreTransaction):
                 # identifiers (it is saved whole, without a load): rewrite them too
                 if identifiers != self._indexed.pop(profile.id, None):
                     reindex[profile.id] = identifiers
+        quoted = [f'"{column}"' for column in columns.values()]
+        assignments = "".join(f", {column} = excluded.{column}" for column in quoted)
         self._db.executemany(
-            "INSERT INTO profiles (id, properties, created_at, updated_at, change_seq) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "properties = excluded.properties, updated_at = excluded.updated_at, "
-            "change_seq = excluded.change_seq",
+            f"INSERT INTO profiles (id, created_at, updated_at, change_seq{''.join(', ' + c for c in quoted)}) "
+            f"VALUES ({_placeholders(4 + len(quoted))}) ON CONFLICT (id) DO UPDATE SET "
+            f"updated_at = excluded.updated_at, change_seq = excluded.change_seq{assignments}",
             rows,
         )
         if reindex:

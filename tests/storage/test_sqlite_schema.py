@@ -19,6 +19,7 @@ from connector.storage import sqlite as sqlite_module
 EXPECTED_TABLES = {
     "meta",
     "profiles",
+    "properties",
     "unique_properties",
     "identifiers",
     "groups",
@@ -185,3 +186,39 @@ def test_concurrent_first_opens_migrate_once(db_path: Path) -> None:
     assert opened[0].schema_version() == latest_migration()
     assert opened[0].count_profiles() == 0
     opened[0].close()
+
+
+def test_a_store_written_by_release_0_1_is_migrated_to_property_columns(tmp_path: Path) -> None:
+    """A JSON-document store (schema 1, made by connector 0.1) opens with nothing lost."""
+    path = tmp_path / "store.db"
+    path.write_bytes((Path(__file__).parent / "data" / "store_v1.db").read_bytes())
+    assert user_version(path) == 1
+
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == latest_migration()
+        ann = store.get_profile("p1")
+        assert ann is not None
+        assert ann.properties == {
+            "email": ["ann@example.com"],
+            "points": ["12.50"],
+            "tags": ["a", "b"],
+            "city name": ["Zürich"],
+        }
+        bob = store.get_profile("p2")
+        assert bob is not None
+        assert bob.properties == {"email": ["bob@example.com"], "empty": [], "blank": [""]}
+        assert [p.id for p in store.find_profiles("email", "bob@example.com")] == ["p2"]
+        assert [p.id for p in store.find_profiles("tags", "b")] == ["p1"]
+        assert store.count_profiles() == 3
+        assert store.unique_properties() == frozenset({"email"})
+        group = store.get_group("household", "h1")
+        assert group is not None
+        assert group.members == ["p1", "p2"]
+        assert set(store.ledger("crm", "nightly")) == {"daily/a.csv"}
+        (run,) = store.list_runs("crm")
+        assert run.counts.rows_rejected == 1
+        assert [r.reason for r in store.run_rejects(run.id)] == ["bad"]
+        watermark = store.export_watermark("crm", "out")
+        assert watermark is not None
+        assert watermark.change_seq == store.change_seq()
+    assert "profiles_json" not in tables(path)
