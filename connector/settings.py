@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -17,6 +17,7 @@ from pydantic_settings import (
 from connector.config.yaml_source import load_yaml
 from connector.errors import ConfigError, ConfigProblem
 from connector.logging import register_secrets
+from connector.storage.postgres._url import is_postgres_url, parse_postgres_url, url_secrets
 
 CONFIG_ENV = "CONNECTOR_CONFIG"
 
@@ -29,7 +30,8 @@ class Settings(BaseSettings):
     )
 
     goals_dir: Path = Path("goals")
-    database: Path = Path("connector.db")
+    database: Path | str = Path("connector.db")
+    """A SQLite file path, or a `postgresql://user[:password]@host[:port]/dbname` URL."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     smtp_host: str | None = None
@@ -47,6 +49,17 @@ class Settings(BaseSettings):
     max_rejects_stored: int = Field(default=1000, ge=0)
     parse_in_child_bytes: int | None = Field(default=None, ge=0)
     """Files at least this large are parsed in a second process; None (default): never."""
+    columnar_engine: bool = True
+    """Import profiles through the columnar engine; false forces the row-by-row path."""
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database_path_or_url(cls, value: Any) -> Any:
+        """A PostgreSQL URL stays text (checked now, never echoed); anything else is a path."""
+        if is_postgres_url(value):
+            parse_postgres_url(value)  # ValueError: a validation error naming `database`
+            return value
+        return Path(value) if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(
@@ -96,6 +109,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if settings.smtp_password is not None:
         # from here on, the SMTP password is blanked in every log line and mail
         register_secrets([settings.smtp_password.get_secret_value()])
+    if isinstance(settings.database, str):
+        register_secrets(url_secrets(settings.database))  # the store URL's password, likewise
     return settings
 
 
@@ -108,7 +123,12 @@ def _anchor_paths(values: dict[str, Any], folder: Path) -> dict[str, Any]:
     anchored = dict(values)
     for name in _PATH_FIELDS:
         value = anchored.get(name)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        if (
+            isinstance(value, str)
+            and value
+            and not is_postgres_url(value)
+            and not Path(value).expanduser().is_absolute()
+        ):
             anchored[name] = str(folder / value)
     return anchored
 

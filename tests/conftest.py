@@ -67,3 +67,50 @@ async def s3(s3_credentials: S3Credentials) -> AsyncIterator[S3Client]:
     """An open S3Client on the moto server."""
     async with S3Client(s3_credentials) as client:
         yield client
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """URL of a database created for this test session on the local server, dropped at the end.
+
+    Tests that use it are marked `postgres`; they fail, never skip, when the
+    server is not running (`.ci/run` starts it).
+    """
+    import secrets  # noqa: PLC0415 -- only sessions that use PostgreSQL need these
+
+    import psycopg  # noqa: PLC0415
+
+    name = f"connector_test_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432 (start it): {error}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_SERVER}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres: str) -> Iterator[str]:
+    """A store URL of its own: a fresh schema in the session's database, dropped after the test."""
+    import secrets  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{postgres}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -14,6 +14,7 @@ from pathlib import Path
 from connector import __version__
 from connector.app import App
 from connector.cli import inspect, operate
+from connector.cli import store as store_commands
 from connector.cli.output import fail
 from connector.errors import ConfigError, ConnectorError
 from connector.gc_tuning import tune_garbage_collector
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     group_get.add_argument("type")
     group_get.add_argument("id")
     group_get.add_argument("--json", action="store_true")
+
+    store_commands.add_commands(commands)
     return parser
 
 

@@ -8,6 +8,8 @@
   configuration running; the problems are logged (and mailed) as FILE:LINE.
 - A connection never runs twice at once: APScheduler's max_instances=1 inside
   the daemon, the store's run lock against a manual `connector run`.
+- Several daemons on one (PostgreSQL) store: each fire is claimed in the store
+  by its scheduled time first; the daemons that lose the claim skip that fire.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ import asyncio
 import os
 import signal
 import threading
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from connector.config import Workspace, load_workspace
@@ -34,7 +42,7 @@ from connector.service.mail import compose_config_mail, notify_run, send_mail
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger
 from connector.settings import Settings
-from connector.storage import ProfileStore, Trigger, open_store
+from connector.storage import ProfileStore, Trigger, default_owner, open_store
 
 log = structlog.get_logger("connector.daemon")
 Snapshot = dict[Path, tuple[int, int]]
@@ -54,6 +62,7 @@ class Daemon:
         self._reload = asyncio.Event()
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._fires: set[asyncio.Task[Any]] = set()
+        self._fire_times: dict[str, datetime] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._snapshot: Snapshot = {}
         self._signals = 0
@@ -79,6 +88,7 @@ class Daemon:
         self._scheduler.add_listener(
             self._on_skipped_fire, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
         )
+        self._scheduler.add_listener(self._on_submitted_fire, EVENT_JOB_SUBMITTED)
         self._scheduler.start()
         self._schedule(self.workspace)
         helpers = [asyncio.create_task(self._reload_loop())]
@@ -161,12 +171,17 @@ class Daemon:
         reason = "still running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
         log.warning("scheduled run skipped", connection=event.job_id, reason=reason)
 
+    def _on_submitted_fire(self, event: JobSubmissionEvent) -> None:
+        # dispatched before the job's coroutine starts: the time it was scheduled for
+        self._fire_times[event.job_id] = event.scheduled_run_times[-1]
+
     async def _fire(self, connection_id: str) -> None:
         """The scheduler's job: one run, awaited, so max_instances=1 holds while it runs."""
+        fire_time = self._fire_times.pop(connection_id, None)
         if self.stopping.is_set():
             return
         fire = asyncio.current_task()
-        task = asyncio.create_task(self._run(connection_id), name=f"run {connection_id}")
+        task = asyncio.create_task(self._run(connection_id, fire_time), name=f"run {connection_id}")
         self._runs[connection_id] = task
         if fire is not None:
             self._fires.add(fire)
@@ -180,14 +195,14 @@ class Daemon:
             if self._runs.get(connection_id) is task and task.done():
                 del self._runs[connection_id]
 
-    async def _run(self, connection_id: str) -> None:
+    async def _run(self, connection_id: str, fire_time: datetime | None = None) -> None:
         # every line of this run (progress and mail lines too) names its connection
         with structlog.contextvars.bound_contextvars(
             connection=connection_id, trigger=str(Trigger.SCHEDULE)
         ):
-            await self._run_logged(connection_id)
+            await self._run_logged(connection_id, fire_time)
 
-    async def _run_logged(self, connection_id: str) -> None:
+    async def _run_logged(self, connection_id: str, fire_time: datetime | None) -> None:
         workspace = self.workspace
         assert workspace is not None  # noqa: S101 -- loaded in serve()
         self.notifier.status(f"running {connection_id}")
@@ -195,11 +210,22 @@ class Daemon:
         try:
             connection = workspace.connection(connection_id)
             store = await asyncio.to_thread(open_store, self.settings.database)
+            if fire_time is not None and not await asyncio.to_thread(
+                store.claim_fire, connection_id, fire_time, default_owner()
+            ):
+                log.info(
+                    "scheduled run skipped",
+                    connection=connection_id,
+                    reason="another daemon claimed this fire",
+                    fire_time=fire_time.isoformat(),
+                )
+                return
             options = RunOptions(
                 trigger=Trigger.SCHEDULE,
                 batch_size=self.settings.batch_size,
                 max_rejects=self.settings.max_rejects_stored,
                 parse_in_child_bytes=self.settings.parse_in_child_bytes,
+                columnar=self.settings.columnar_engine,
                 progress=_log_progress(),
                 stopping=self.stopping,
             )

@@ -1,8 +1,7 @@
-"""The profile store: an abstract interface and its embedded SQLite backend."""
-
-from pathlib import Path
+"""The profile store: an abstract interface, the embedded SQLite backend and PostgreSQL."""
 
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
+from connector.storage.open import open_store
 from connector.storage.records import (
     ExportWatermark,
     Group,
@@ -15,12 +14,6 @@ from connector.storage.records import (
     Trigger,
 )
 from connector.storage.sqlite import SQLiteStore, default_owner
-
-
-def open_store(database: Path | str) -> ProfileStore:
-    """Open the store a `database` setting names: a SQLite file path (the embedded default)."""
-    return SQLiteStore(database)
-
 
 __all__ = [
     "PROFILE_ID",

@@ -1,0 +1,140 @@
+"""Moving a whole store to another (`connector store copy`): SQLite to PostgreSQL and back.
+
+Profiles, history and export state keep their ids, time stamps and change
+numbers, so incremental exports and the ledger carry on in the new store
+as if nothing moved. What `ProfileStore` cannot express (listing every
+group, restoring a run with its id) each backend offers through a
+`StoreArchive`; everything else goes through the store interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol, TypeVar
+
+from connector.errors import StoreError
+from connector.storage.base import ProfileStore
+from connector.storage.records import (
+    ExportWatermark,
+    Group,
+    LedgerEntry,
+    Profile,
+    RowReject,
+    RunRecord,
+)
+
+COUNTED = (
+    "profiles",
+    "groups",
+    "group_members",
+    "unique_properties",
+    "identifiers",
+    "ledger",
+    "runs",
+    "run_rejects",
+    "export_watermarks",
+)
+_ALL = 2**62
+T = TypeVar("T")
+
+
+class StoreArchive(Protocol):
+    """A store's whole contents, read and restored as they are."""
+
+    def counts(self) -> dict[str, int]:
+        """Rows of each kind in `COUNTED`."""
+
+    def clear(self) -> None:
+        """Delete every profile, group, run, ledger entry and watermark."""
+
+    def groups(self) -> Iterator[Group]:
+        """Every group with its members."""
+
+    def ledger_entries(self) -> Iterator[LedgerEntry]: ...
+
+    def watermarks(self) -> list[ExportWatermark]: ...
+
+    def restore_profiles(self, profiles: Iterable[Profile]) -> None:
+        """Insert profiles keeping their time stamps and change numbers."""
+
+    def restore_groups(self, groups: Iterable[Group]) -> None:
+        """Insert groups with their members, keeping their time stamps."""
+
+    def restore_runs(self, runs: Iterable[tuple[RunRecord, list[RowReject]]]) -> None:
+        """Insert runs with their ids, and their rejected rows."""
+
+    def restore_change_seq(self, change_seq: int) -> None:
+        """Continue the change sequence after `change_seq`."""
+
+
+def archive_of(store: ProfileStore) -> StoreArchive:
+    # imported here: each backend's archive imports its store module
+    from connector.storage.sqlite import SQLiteStore  # noqa: PLC0415
+
+    if isinstance(store, SQLiteStore):
+        from connector.storage.sqlite_archive import SQLiteArchive  # noqa: PLC0415
+
+        return SQLiteArchive(store)
+    from connector.storage.postgres.store import PostgresStore  # noqa: PLC0415
+
+    if isinstance(store, PostgresStore):
+        from connector.storage.postgres._archive import PostgresArchive  # noqa: PLC0415
+
+        return PostgresArchive(store)
+    raise StoreError(f"a {type(store).__name__} cannot be copied")
+
+
+def copy_store(
+    source: ProfileStore, target: ProfileStore, *, force: bool = False
+) -> dict[str, int]:
+    """Copy everything from `source` into `target`; returns the verified counts.
+
+    A target that holds anything is refused unless `force`, which empties it first.
+    """
+    src, dst = archive_of(source), archive_of(target)
+    present = {kind: count for kind, count in dst.counts().items() if count}
+    if present and not force:
+        raise StoreError(
+            f"the target store is not empty ({_listing(present)}); --force replaces it"
+        )
+    if present:
+        dst.clear()
+    # groups first: joining a group stamps a profile, and the profiles then get their own stamps
+    dst.restore_groups(src.groups())
+    dst.restore_profiles(source.iter_profiles())
+    target.ensure_unique_properties(source.unique_properties())
+    dst.restore_runs(
+        (run, source.run_rejects(run.id, limit=_ALL))
+        for run in reversed(source.list_runs(limit=_ALL))
+    )
+    with target.transaction() as tx:
+        for entry in src.ledger_entries():
+            tx.record_file(entry)
+    for mark in src.watermarks():
+        target.set_export_watermark(mark.connection, mark.goal, mark.change_seq, mark.exported_at)
+    dst.restore_change_seq(source.change_seq())
+    expected, copied = src.counts(), dst.counts()
+    if copied != expected:
+        differ = {
+            kind: f"{copied[kind]} of {expected[kind]}"
+            for kind in COUNTED
+            if copied[kind] != expected[kind]
+        }
+        raise StoreError(f"the copy does not match its source: {_listing(differ)}")
+    return copied
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (itertools.batched arrives with Python 3.12)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _listing(counts: dict[str, int] | dict[str, str]) -> str:
+    return ", ".join(f"{kind}: {count}" for kind, count in counts.items())

@@ -1,0 +1,217 @@
+"""A write transaction on one pooled connection: profiles, identifiers, groups, the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from connector.errors import StoreError
+from connector.storage.base import PROFILE_ID, StoreTransaction
+from connector.storage.postgres import _runs
+from connector.storage.postgres._changes import ChangeSequence
+from connector.storage.postgres._columns import PropertyColumns
+from connector.storage.postgres._db import Conn, now
+from connector.storage.postgres._profiles import fetch_profiles
+from connector.storage.records import Group, LedgerEntry, Profile
+
+
+class PostgresTransaction(StoreTransaction):
+    """Writes that commit together; the caller (`PostgresStore.transaction`) commits."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        registry: PropertyColumns,
+        unique: frozenset[str],
+        changes: ChangeSequence,
+    ) -> None:
+        self._conn = conn
+        self._registry = registry
+        self._unique = unique
+        self._changes = changes
+        self._seq: int | None = None
+        self._indexed: dict[str, list[tuple[str, str]]] = {}
+        """Unique identifiers of loaded profiles, to rewrite only those that changed."""
+
+    def before_commit(self) -> None:
+        """The transaction's last statement: its change number becomes the committed latest."""
+        if self._seq is not None:
+            self._changes.commit(self._conn, self._seq)
+
+    def _next_seq(self) -> int:
+        """One change sequence number for the whole transaction."""
+        if self._seq is None:
+            self._seq = self._changes.next(self._conn)
+        return self._seq
+
+    # -- profiles ------------------------------------------------------------------------
+    def resolve_profiles(self, property_name: str, values: Collection[str]) -> dict[str, str]:
+        distinct = list(set(values))
+        if not distinct:
+            return {}
+        if property_name == PROFILE_ID:
+            rows = self._conn.execute(
+                "SELECT id, id FROM profiles WHERE id = ANY(%s)", (distinct,)
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT value, profile_id FROM identifiers WHERE property = %s AND value = ANY(%s)",
+                (property_name, distinct),
+            ).fetchall()
+        return {str(value): str(profile_id) for value, profile_id in rows}
+
+    def load_profiles(self, profile_ids: Collection[str]) -> dict[str, Profile]:
+        # identifiers of this batch only: a file-long memory would grow with the file
+        self._indexed.clear()
+        loaded = fetch_profiles(
+            self._conn, self._registry, sql.SQL("WHERE id = ANY(%s)"), (list(profile_ids),)
+        )
+        if self._unique:
+            for profile in loaded:
+                self._indexed[profile.id] = _identifiers(profile, self._unique)
+        return {profile.id: profile for profile in loaded}
+
+    def save_profiles(self, profiles: Iterable[Profile]) -> int:
+        batch = list(profiles)
+        if not batch:
+            return 0
+        seq, stamp = self._next_seq(), now()
+        self._registry.ensure(self._conn, {name for p in batch for name in p.properties})
+        columns = self._registry.columns()
+        names = [self._registry.name_of(column) for column in columns]
+        rows = []
+        reindex: dict[str, list[tuple[str, str]]] = {}
+        for profile in batch:
+            values = profile.properties
+            rows.append((profile.id, stamp, stamp, seq, *[values.get(n) for n in names]))  # type: ignore[arg-type]  # names are registered
+            profile.change_seq = seq
+            if self._unique:
+                identifiers = _identifiers(profile, self._unique)
+                # a profile saved whole without a load may still have stored identifiers
+                if identifiers != self._indexed.pop(profile.id, None):
+                    reindex[profile.id] = identifiers
+        with self._conn.cursor() as cursor:
+            cursor.executemany(_upsert(columns), rows)
+        if reindex:
+            self._reindex(reindex)
+        return len(batch)
+
+    def _reindex(self, reindex: dict[str, list[tuple[str, str]]]) -> None:
+        self._conn.execute("DELETE FROM identifiers WHERE profile_id = ANY(%s)", (list(reindex),))
+        fresh = [(name, value, pid) for pid, pairs in reindex.items() for name, value in pairs]
+        if not fresh:
+            return
+        names, values, ids = (list(column) for column in zip(*fresh, strict=True))
+        inserted = self._conn.execute(
+            "INSERT INTO identifiers (property, value, profile_id) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
+            (names, values, ids),
+        ).rowcount
+        if inserted < len(fresh):
+            raise StoreError(self._conflict(fresh))
+
+    def _conflict(self, fresh: list[tuple[str, str, str]]) -> str:
+        """Which unique value two profiles claim (after an identifier was not inserted)."""
+        for name, value, profile_id in fresh:
+            row = self._conn.execute(
+                "SELECT profile_id FROM identifiers WHERE property = %s AND value = %s",
+                (name, value),
+            ).fetchone()
+            if row is not None and row[0] != profile_id:
+                return (
+                    f"unique property {name!r} value {value!r} belongs to profile {row[0]!r}; "
+                    f"profile {profile_id!r} cannot have it too"
+                )
+        return "a unique property value belongs to two profiles"
+
+    def delete_profiles(self, profile_ids: Collection[str]) -> int:
+        ids = list(profile_ids)
+        self._conn.execute("DELETE FROM identifiers WHERE profile_id = ANY(%s)", (ids,))
+        self._conn.execute("DELETE FROM group_members WHERE profile_id = ANY(%s)", (ids,))
+        deleted = self._conn.execute("DELETE FROM profiles WHERE id = ANY(%s)", (ids,)).rowcount
+        for profile_id in ids:
+            self._indexed.pop(profile_id, None)
+        return deleted
+
+    # -- groups --------------------------------------------------------------------------
+    def load_groups(self, group_type: str, group_ids: Collection[str]) -> dict[str, Group]:
+        rows = self._conn.execute(
+            "SELECT type, id, properties, created_at, updated_at FROM groups "
+            "WHERE type = %s AND id = ANY(%s)",
+            (group_type, list(group_ids)),
+        ).fetchall()
+        return {row[1]: Group(row[0], row[1], row[2], [], row[3], row[4]) for row in rows}
+
+    def save_groups(self, groups: Iterable[Group]) -> int:
+        seq, stamp = self._next_seq(), now()
+        rows = [(g.type, g.id, Jsonb(g.properties), stamp, stamp, seq) for g in groups]
+        with self._conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (type, id) DO UPDATE SET "
+                "properties = excluded.properties, updated_at = excluded.updated_at, "
+                "change_seq = excluded.change_seq",
+                rows,
+            )
+        return len(rows)
+
+    def add_members(self, group_type: str, memberships: Iterable[tuple[str, str]]) -> int:
+        pairs = list(dict.fromkeys(memberships))
+        if not pairs:
+            return 0
+        groups, profiles = (list(column) for column in zip(*pairs, strict=True))
+        joined = [
+            str(profile_id)
+            for (profile_id,) in self._conn.execute(
+                "INSERT INTO group_members (type, group_id, profile_id) "
+                "SELECT %s, g, p FROM unnest(%s::text[], %s::text[]) AS m (g, p) "
+                "ON CONFLICT DO NOTHING RETURNING profile_id",
+                (group_type, groups, profiles),
+            ).fetchall()
+        ]
+        if joined:
+            # a new membership changes what a profile exports: stamp it for incremental exports
+            self._conn.execute(
+                "UPDATE profiles SET change_seq = %s, updated_at = %s WHERE id = ANY(%s)",
+                (self._next_seq(), now(), list(dict.fromkeys(joined))),
+            )
+        return len(joined)
+
+    # -- the file ------------------------------------------------------------------------
+    def record_file(self, entry: LedgerEntry) -> None:
+        _runs.record_file(self._conn, entry)
+
+    def changed_profiles(self) -> tuple[int, int]:
+        seq = self._next_seq()
+        row = self._conn.execute(
+            "SELECT count(*) FROM profiles WHERE change_seq = %s", (seq,)
+        ).fetchone()
+        return seq, int(row[0]) if row else 0
+
+
+def _upsert(columns: list[str]) -> sql.Composed:
+    """INSERT ... ON CONFLICT for whole profiles: every property column is written."""
+    props = [sql.Identifier(column) for column in columns]
+    targets = sql.SQL(", ").join(
+        [sql.Identifier(name) for name in ("id", "created_at", "updated_at", "change_seq")] + props
+    )
+    values = sql.SQL(", ").join([sql.Placeholder()] * 4 + [sql.SQL("%s::text[]") for _ in props])
+    updates = sql.SQL(", ").join(
+        [sql.SQL("updated_at = excluded.updated_at, change_seq = excluded.change_seq")]
+        + [sql.SQL("{0} = excluded.{0}").format(prop) for prop in props]
+    )
+    return sql.SQL(
+        "INSERT INTO profiles ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}"
+    ).format(targets, values, updates)
+
+
+def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
+    properties = profile.properties
+    pairs = [
+        (name, value) for name in sorted(unique) if name in properties for value in properties[name]
+    ]
+    if len(pairs) < 2:
+        return pairs
+    return list(dict.fromkeys(pairs))  # a value repeated in one profile is one identifier

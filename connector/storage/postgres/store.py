@@ -1,0 +1,398 @@
+"""`PostgresStore`: the profile store in a PostgreSQL database that several daemons share.
+
+Reads and short writes use a small connection pool; a write transaction
+keeps one pooled connection until it commits; run locks live on a session
+of their own (see `_locks`). Every error names the server as host:port and
+database, never the password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from connector.errors import StoreError
+from connector.logging import register_secrets
+from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
+from connector.storage.postgres import _runs
+from connector.storage.postgres._changes import ChangeSequence
+from connector.storage.postgres._columns import PropertyColumns
+from connector.storage.postgres._db import Conn
+from connector.storage.postgres._locks import RunLocks, claim_fire
+from connector.storage.postgres._profiles import fetch_profiles, having_value
+from connector.storage.postgres._schema import migrate, schema_version
+from connector.storage.postgres._transaction import PostgresTransaction
+from connector.storage.postgres._url import parse_postgres_url, redact_url, url_secrets
+from connector.storage.records import (
+    ExportWatermark,
+    Group,
+    LedgerEntry,
+    Profile,
+    RowReject,
+    RunCounts,
+    RunRecord,
+    RunStatus,
+    Trigger,
+)
+
+CONNECT_TIMEOUT_S = 10
+POOL_TIMEOUT_S = 30.0
+T = TypeVar("T")
+
+
+class PostgresStore(ProfileStore):
+    """A `ProfileStore` in PostgreSQL; the schema is migrated on open."""
+
+    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+        register_secrets(url_secrets(url))
+        try:
+            address = parse_postgres_url(url)
+        except ValueError as error:
+            raise StoreError(str(error)) from None
+        self.url = url
+        self.where = f"PostgreSQL at {address.host}:{address.port} (database {address.dbname})"
+        self._secrets = url_secrets(url)
+        with self._connect() as conn:
+            row = conn.execute("SELECT current_schema()").fetchone()
+            if row is None or row[0] is None:
+                raise StoreError(f"{self.where} has no schema to create the store in")
+            self.schema = str(row[0])
+            self._translate(lambda: migrate(conn, self.schema, self.where))
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, pool_size),
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            configure=_configure,
+            timeout=POOL_TIMEOUT_S,
+            name="connector-store",
+            open=True,
+        )
+        self._registry = PropertyColumns()
+        self._changes = ChangeSequence(self.schema)
+        self._locks = RunLocks(self._connect, self._write_conn, self.schema)
+        self._unique: frozenset[str] | None = None
+        self._in_transaction = False
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact_url(self.url)!r})"
+
+    # -- connections and errors ------------------------------------------------------------
+    def _connect(self) -> Conn:
+        """A session of its own (migrations, run locks)."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as error:
+            raise StoreError(f"cannot connect to {self.where}: {self._clean(error)}") from None
+        _configure(conn)
+        return conn
+
+    def _clean(self, error: BaseException) -> str:
+        text = str(error).strip()
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _translate(self, work: Callable[[], T]) -> T:
+        try:
+            return work()
+        except psycopg.Error as error:
+            raise StoreError(f"{self.where} failed: {self._clean(error)}") from None
+
+    @contextmanager
+    def _conn(self, failed: str = "failed") -> Iterator[Conn]:
+        """A pooled connection in autocommit mode; server errors become StoreError."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreError(
+                f"cannot connect to {self.where}: no connection within {POOL_TIMEOUT_S:.0f}s"
+            ) from None
+        except psycopg.Error as error:
+            raise StoreError(f"{self.where} {failed}: {self._clean(error)}") from None
+        except UnicodeEncodeError as error:
+            raise StoreError(f"{self.where} {failed}: a value is not valid text: {error}") from None
+
+    @contextmanager
+    def _write_conn(self) -> Iterator[Conn]:
+        """A short transaction outside a caller's (history, locks, watermarks)."""
+        if self._in_transaction:
+            raise StoreError(
+                "cannot write run history, locks, watermarks or unique properties "
+                "while a transaction is open on the same store"
+            )
+        with self._conn() as conn, conn.transaction():
+            yield conn
+
+    def schema_version(self) -> int:
+        with self._conn() as conn:
+            return schema_version(conn)
+
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTransaction]:
+        if self._in_transaction:
+            raise StoreError("a write transaction is already open on this store")
+        self._in_transaction = True
+        try:
+            with self._conn("failed; nothing of this transaction was kept") as conn:
+                try:
+                    with conn.transaction():
+                        # ALTER TABLE waits for a transaction that uses `profiles`: lock it
+                        # first, and the registry read next stays true until the commit
+                        conn.execute("LOCK TABLE profiles IN ACCESS SHARE MODE")
+                        # and a declaration of a unique property waits for this transaction
+                        conn.execute("LOCK TABLE unique_properties IN ROW SHARE MODE")
+                        self._registry.refresh(conn)
+                        unique = self._read_unique(conn)
+                        writes = PostgresTransaction(conn, self._registry, unique, self._changes)
+                        yield writes
+                        writes.before_commit()
+                except BaseException:
+                    self._registry.forget()  # columns it added are gone with the rollback
+                    raise
+        finally:
+            self._in_transaction = False
+
+    def _read_unique(self, conn: Conn) -> frozenset[str]:
+        rows = conn.execute("SELECT name FROM unique_properties").fetchall()
+        self._unique = frozenset(str(name) for (name,) in rows)
+        return self._unique
+
+    def ensure_unique_properties(self, names: Collection[str]) -> None:
+        missing = set(names) - self.unique_properties() - {PROFILE_ID}
+        if not missing:
+            return
+        with self._write_conn() as conn:
+            # waits for running write transactions, which maintain the identifiers they know of
+            conn.execute("LOCK TABLE unique_properties IN EXCLUSIVE MODE")
+            self._registry.refresh(conn)
+            for name in sorted(missing):
+                conn.execute(
+                    "INSERT INTO unique_properties (name) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (name,),
+                )
+                column = self._registry.column_of(name)
+                if column is not None:
+                    conn.execute(
+                        sql.SQL(
+                            "INSERT INTO identifiers (property, value, profile_id) "
+                            "SELECT %s, v, id FROM profiles, unnest({}) AS v "
+                            "ORDER BY id ON CONFLICT DO NOTHING"
+                        ).format(sql.Identifier(column)),
+                        (name,),
+                    )
+        self._unique = None
+
+    def ensure_properties(self, names: Collection[str]) -> None:
+        """Add the columns of new properties in a short transaction of their own.
+
+        A writer that knows its properties up front (an import goal's mapping)
+        calls this before its file's transaction, so two long imports never
+        wait for each other to add a column.
+        """
+        with self._write_conn() as conn:
+            self._registry.ensure(conn, names)
+
+    def unique_properties(self) -> frozenset[str]:
+        if self._unique is None:
+            with self._conn() as conn:
+                return self._read_unique(conn)
+        return self._unique
+
+    # -- profiles --------------------------------------------------------------------------
+    def get_profile(self, profile_id: str) -> Profile | None:
+        with self._conn() as conn:
+            found = fetch_profiles(conn, self._registry, sql.SQL("WHERE id = %s"), (profile_id,))
+        return found[0] if found else None
+
+    def find_profiles(self, property_name: str, value: str) -> list[Profile]:
+        if property_name == PROFILE_ID:
+            profile = self.get_profile(value)
+            return [profile] if profile else []
+        with self._conn() as conn:
+            if property_name in self.unique_properties():
+                return fetch_profiles(
+                    conn,
+                    self._registry,
+                    sql.SQL(
+                        "WHERE id IN (SELECT profile_id FROM identifiers "
+                        "WHERE property = %s AND value = %s) ORDER BY id"
+                    ),
+                    (property_name, value),
+                )
+            condition = having_value(conn, self._registry, property_name)
+            if condition is None:
+                return []
+            return fetch_profiles(conn, self._registry, condition, (value,))
+
+    def iter_profiles(
+        self, *, changed_after: int | None = None, batch_size: int = 2000
+    ) -> Iterator[Profile]:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        return self._iter_profiles(changed_after, batch_size)
+
+    def _iter_profiles(self, changed_after: int | None, batch_size: int) -> Iterator[Profile]:
+        # keyset pages, each its own statement: no transaction stays open while a caller works
+        if changed_after is None:
+            first = sql.SQL("ORDER BY id LIMIT %s")
+            after = sql.SQL("WHERE id > %s ORDER BY id LIMIT %s")
+            params: tuple[object, ...] = (batch_size,)
+        else:
+            # strictly after: a profile stamped with `changed_after` was exported by then
+            first = sql.SQL("WHERE change_seq > %s ORDER BY change_seq, id LIMIT %s")
+            after = sql.SQL("WHERE (change_seq, id) > (%s, %s) ORDER BY change_seq, id LIMIT %s")
+            params = (changed_after, batch_size)
+        condition = first
+        while True:
+            with self._conn() as conn:
+                page = fetch_profiles(conn, self._registry, condition, params)
+            yield from page
+            if len(page) < batch_size:
+                return
+            last = page[-1]
+            condition = after
+            if changed_after is None:
+                params = (last.id, batch_size)
+            else:
+                params = (last.change_seq, last.id, batch_size)
+
+    def count_profiles(self) -> int:
+        return self._scalar("SELECT count(*) FROM profiles")
+
+    def change_seq(self) -> int:
+        with self._conn() as conn:
+            return self._changes.safe(conn)
+
+    def count_profiles_changed_in(self, change_seqs: Collection[int]) -> int:
+        seqs = sorted(set(change_seqs))
+        if not seqs:
+            return 0
+        return self._scalar("SELECT count(*) FROM profiles WHERE change_seq = ANY(%s)", (seqs,))
+
+    def _scalar(self, query: str, params: tuple[object, ...] = ()) -> int:
+        with self._conn() as conn:
+            row = conn.execute(query, params).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- groups ----------------------------------------------------------------------------
+    def get_group(self, group_type: str, group_id: str) -> Group | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT type, id, properties, created_at, updated_at FROM groups "
+                "WHERE type = %s AND id = %s",
+                (group_type, group_id),
+            ).fetchone()
+            if row is None:
+                return None
+            members = conn.execute(
+                "SELECT profile_id FROM group_members WHERE type = %s AND group_id = %s "
+                "ORDER BY profile_id",
+                (group_type, group_id),
+            ).fetchall()
+        return Group(row[0], row[1], row[2], [str(m) for (m,) in members], row[3], row[4])
+
+    def groups_of_profile(self, profile_id: str) -> dict[str, list[str]]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT type, group_id FROM group_members WHERE profile_id = %s "
+                "ORDER BY type, group_id",
+                (profile_id,),
+            ).fetchall()
+        result: dict[str, list[str]] = {}
+        for group_type, group_id in rows:
+            result.setdefault(group_type, []).append(group_id)
+        return result
+
+    def groups_of_profiles(
+        self, profile_ids: Collection[str], group_type: str
+    ) -> dict[str, list[str]]:
+        ids = list(dict.fromkeys(profile_ids))
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT profile_id, group_id FROM group_members WHERE type = %s "
+                "AND profile_id = ANY(%s) ORDER BY group_id",
+                (group_type, ids),
+            ).fetchall()
+        result: dict[str, list[str]] = {}
+        for profile_id, group_id in rows:
+            result.setdefault(profile_id, []).append(group_id)
+        return result
+
+    # -- ledger ------------------------------------------------------------------------------
+    def ledger(self, connection: str, goal: str) -> dict[str, LedgerEntry]:
+        with self._conn() as conn:
+            return _runs.ledger(conn, connection, goal)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def start_run(
+        self, connection: str, goal: str | None, trigger: Trigger, *, dry_run: bool = False
+    ) -> RunRecord:
+        with self._write_conn() as conn:
+            return _runs.start_run(conn, connection, goal, trigger, dry_run=dry_run)
+
+    def finish_run(
+        self, run_id: int, status: RunStatus, counts: RunCounts, error: str | None = None
+    ) -> RunRecord:
+        with self._write_conn() as conn:
+            return _runs.finish_run(conn, run_id, status, counts, error)
+
+    def add_rejects(self, run_id: int, rejects: Iterable[RowReject]) -> None:
+        with self._write_conn() as conn:
+            _runs.add_rejects(conn, run_id, rejects)
+
+    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        with self._conn() as conn:
+            return _runs.list_runs(conn, connection, limit)
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        with self._conn() as conn:
+            return _runs.get_run(conn, run_id)
+
+    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]:
+        with self._conn() as conn:
+            return _runs.run_rejects(conn, run_id, limit)
+
+    # -- locks and fire claims ------------------------------------------------------------------
+    def acquire_run_lock(self, connection: str, owner: str) -> None:
+        if self._in_transaction:
+            raise StoreError("cannot take a run lock while a transaction is open on the same store")
+        self._translate(lambda: self._locks.acquire(connection, owner))
+
+    def release_run_lock(self, connection: str, owner: str) -> None:
+        self._translate(lambda: self._locks.release(connection, owner))
+
+    def claim_fire(self, connection: str, fire_time: datetime, owner: str) -> bool:
+        with self._write_conn() as conn:
+            return claim_fire(conn, connection, fire_time, owner)
+
+    # -- export watermarks ------------------------------------------------------------------------
+    def export_watermark(self, connection: str, goal: str) -> ExportWatermark | None:
+        with self._conn() as conn:
+            return _runs.export_watermark(conn, connection, goal)
+
+    def set_export_watermark(
+        self, connection: str, goal: str, change_seq: int, exported_at: datetime
+    ) -> None:
+        with self._write_conn() as conn:
+            _runs.set_export_watermark(conn, connection, goal, change_seq, exported_at)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._locks.close()
+        self._pool.close()
+
+
+def _configure(conn: Conn) -> None:
+    """Every session reads and writes time stamps in UTC."""
+    conn.execute("SET TIME ZONE 'UTC'")
