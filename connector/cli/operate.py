@@ -115,6 +115,7 @@ def run(app: App, args: argparse.Namespace) -> int:
         batch_size=app.settings.batch_size,
         max_rejects=app.settings.max_rejects_stored,
         parse_in_child_bytes=app.settings.parse_in_child_bytes,
+        columnar=app.settings.columnar_engine,
         progress=progress,
     )
     connection = app.workspace.connection(args.connection)

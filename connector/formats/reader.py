@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from connector.config.formats import ImportFormat
 from connector.errors import FormatError
 
-__all__ = ["DelimitedReader", "Row", "RowProblem", "iter_decoded"]
+__all__ = [
+    "DelimitedReader",
+    "Row",
+    "RowProblem",
+    "UnclosedQuoteError",
+    "iter_decoded",
+    "line_too_long",
+    "maybe_inflate",
+    "nul_character",
+    "undecodable",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 INFLATE_PIECE = 256 << 10
@@ -59,13 +69,14 @@ def iter_decoded(
     are often misnamed. A UTF-8 byte-order mark is dropped. The pieces follow
     the chunks and are not aligned to lines. `file` names the file in errors.
     """
-    raw = _maybe_inflate(iter(chunks), file, max_inflation_ratio, inflation_floor)
+    raw = maybe_inflate(iter(chunks), file, max_inflation_ratio, inflation_floor)
     return _decode(raw, encoding, file)
 
 
-def _maybe_inflate(
-    chunks: Iterator[bytes], file: str, max_ratio: int, floor: int
+def maybe_inflate(
+    chunks: Iterator[bytes], file: str, max_ratio: int = 1000, floor: int = INFLATION_FLOOR
 ) -> Iterator[bytes]:
+    """The file's bytes, inflated in bounded pieces when they start with the gzip magic."""
     head = b""
     for chunk in chunks:
         head += chunk
@@ -125,14 +136,34 @@ def _count_breaks(text: str) -> int:
     return text.count("\n") or text.count("\r")
 
 
+def undecodable(error: UnicodeDecodeError, encoding: str, *, file: str, line: int) -> FormatError:
+    """The error for bytes that are not `encoding`; `line` is where the failing buffer starts."""
+    hint = (
+        "set `format.encoding` (e.g. latin-1)"
+        if codecs.lookup(encoding).name == "utf-8"
+        else "set `format.encoding` to the file's encoding"
+    )
+    before = error.object[: error.start].decode(encoding, errors="replace")
+    bad = " ".join(f"0x{byte:02x}" for byte in error.object[error.start : error.end])
+    return FormatError(
+        f"bytes {bad} are not valid {encoding}; {hint}",
+        file=file,
+        line=line + _count_breaks(before),
+    )
+
+
+def nul_character(before: str, *, file: str, line: int) -> FormatError:
+    """The error for a NUL character after `before`, the text since `line` began."""
+    return FormatError(
+        "contains a NUL character (is the file UTF-16? set `format.encoding`)",
+        file=file,
+        line=line + _count_breaks(before),
+    )
+
+
 def _decode(raw: Iterator[bytes], encoding: str, file: str) -> Iterator[str]:
     utf8 = codecs.lookup(encoding).name == "utf-8"
     decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)()
-    hint = (
-        "set `format.encoding` (e.g. latin-1)"
-        if utf8
-        else "set `format.encoding` to the file's encoding"
-    )
     line = 1
     final = False
     while not final:
@@ -141,21 +172,11 @@ def _decode(raw: Iterator[bytes], encoding: str, file: str) -> Iterator[str]:
         try:
             text = decoder.decode(chunk or b"", final)
         except UnicodeDecodeError as error:
-            before = error.object[: error.start].decode(encoding, errors="replace")
-            bad = " ".join(f"0x{byte:02x}" for byte in error.object[error.start : error.end])
-            raise FormatError(
-                f"bytes {bad} are not valid {encoding}; {hint}",
-                file=file,
-                line=line + _count_breaks(before),
-            ) from None
+            raise undecodable(error, encoding, file=file, line=line) from None
         if not text:
             continue
         if "\x00" in text:
-            raise FormatError(
-                "contains a NUL character (is the file UTF-16? set `format.encoding`)",
-                file=file,
-                line=line + _count_breaks(text[: text.index("\x00")]),
-            )
+            raise nul_character(text[: text.index("\x00")], file=file, line=line)
         line += _count_breaks(text)
         yield text
 
@@ -180,7 +201,13 @@ class RowProblem:
     reason: str
 
 
-def _line_batches(pieces: Iterable[str], *, file: str, max_line: int) -> Iterator[list[str]]:
+class UnclosedQuoteError(FormatError):
+    """The text ends inside a record; a caller reading a file in pieces reads further."""
+
+
+def _line_batches(
+    pieces: Iterable[str], *, file: str, max_line: int, first_line: int = 1
+) -> Iterator[list[str]]:
     r"""Cut text pieces into lists of lines that keep their endings (\n, \r\n or \r).
 
     The csv module ends a record at the end of each string it is given, so a
@@ -197,11 +224,7 @@ def _line_batches(pieces: Iterable[str], *, file: str, max_line: int) -> Iterato
             parts.append(piece)
             waiting += len(piece)
             if waiting > max_line:
-                raise FormatError(
-                    f"a line is longer than {_size(max_line)}",
-                    file=file,
-                    line=emitted + 1,
-                )
+                raise line_too_long(max_line, file=file, line=first_line + emitted)
             continue
         if parts:
             parts.append(piece)
@@ -219,8 +242,14 @@ def _line_batches(pieces: Iterable[str], *, file: str, max_line: int) -> Iterato
         yield ["".join(parts)]
 
 
-def _lines(pieces: Iterable[str], *, file: str, max_line: int) -> Iterator[str]:
-    return itertools.chain.from_iterable(_line_batches(pieces, file=file, max_line=max_line))
+def line_too_long(max_line: int, *, file: str, line: int) -> FormatError:
+    """The error for a physical line longer than `max_line` (memory stays bounded)."""
+    return FormatError(f"a line is longer than {_size(max_line)}", file=file, line=line)
+
+
+def _lines(pieces: Iterable[str], *, file: str, max_line: int, first_line: int) -> Iterator[str]:
+    batches = _line_batches(pieces, file=file, max_line=max_line, first_line=first_line)
+    return itertools.chain.from_iterable(batches)
 
 
 class DelimitedReader:
@@ -234,6 +263,10 @@ class DelimitedReader:
     `max_field_size` bounds one field (through `csv.field_size_limit`, which
     is process-wide, so every reader uses the same default) and four times it
     bounds a physical line, so a file without line breaks cannot fill memory.
+
+    `columns` and `first_line` resume a file at a record boundary after its
+    header was read elsewhere (the engine's piece parser): no header is read,
+    nothing is stripped, and line numbers count from `first_line`.
     """
 
     def __init__(
@@ -243,13 +276,16 @@ class DelimitedReader:
         *,
         file: str,
         max_field_size: int = MAX_FIELD_SIZE,
+        columns: list[str] | None = None,
+        first_line: int = 1,
     ) -> None:
         self.file = file
+        self._offset = first_line - 1
         self._max_field_size = max_field_size
         if csv.field_size_limit() != max_field_size:
             csv.field_size_limit(max_field_size)
         self._reader = csv.reader(
-            _lines(text, file=file, max_line=4 * max_field_size),
+            _lines(text, file=file, max_line=4 * max_field_size, first_line=first_line),
             delimiter=fmt.field_separator,
             quotechar=fmt.quote_char,
             escapechar=fmt.escape_char,
@@ -259,7 +295,9 @@ class DelimitedReader:
         )
         self._quote_char = fmt.quote_char
         self._first: Row | RowProblem | None = None
-        if fmt.header:
+        if columns is not None:
+            self.columns = list(columns)
+        elif fmt.header:
             self.columns = self._read_header()
         else:
             self.columns = list(fmt.columns or [])
@@ -304,7 +342,7 @@ class DelimitedReader:
     def _next_record(self) -> Row | RowProblem | None:
         """The next record, a RowProblem for a malformed one, or None at the end."""
         reader = self._reader
-        start = reader.line_num + 1
+        start = reader.line_num + 1 + self._offset
         try:
             return Row(start, next(reader))
         except StopIteration:
@@ -318,7 +356,7 @@ class DelimitedReader:
                 f"field longer than {_size(self._max_field_size)}", file=self.file, line=line
             ) from None
         if message.startswith("unexpected end of data"):
-            raise FormatError(
+            raise UnclosedQuoteError(
                 f"a quoted field starting on this line is never closed "
                 f"(quote character {self._quote_char!r}); the rest of the file is unreadable",
                 file=self.file,
@@ -341,8 +379,9 @@ class DelimitedReader:
             elif first.values:
                 yield self._ragged(first)
         reader = self._reader
+        offset = self._offset
         while True:
-            start = reader.line_num + 1
+            start = reader.line_num + 1 + offset
             try:
                 for values in reader:
                     if len(values) == expected:
@@ -351,7 +390,7 @@ class DelimitedReader:
                         yield RowProblem(
                             start, None, f"expected {expected} fields, found {len(values)}"
                         )
-                    start = reader.line_num + 1
+                    start = reader.line_num + 1 + offset
             except csv.Error as error:
                 yield self._problem(start, str(error))
             else:

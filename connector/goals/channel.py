@@ -27,6 +27,19 @@ class ChunkChannel:
     def __init__(self, maxsize: int = 4) -> None:
         self._queue: queue.Queue[bytes | _End] = queue.Queue(maxsize)
         self._abandoned = threading.Event()
+        self._recorded: list[bytes] | None = None
+        self._replay: list[bytes] = []
+
+    def record(self) -> None:
+        """Keep the chunks read from now on, so a second reader can start from them."""
+        self._recorded = []
+
+    def stop_recording(self) -> None:
+        self._recorded = None
+
+    def rewind(self) -> None:
+        """The next iteration starts with the chunks recorded, then goes on with the rest."""
+        self._replay, self._recorded = self._recorded or [], None
 
     async def pump(self, chunks: AsyncIterable[bytes]) -> None:
         """Feed every chunk, then the end; an error of the source reaches the consumer."""
@@ -54,6 +67,8 @@ class ChunkChannel:
         self._abandoned.set()
 
     def __iter__(self) -> Iterator[bytes]:
+        replay, self._replay = self._replay, []
+        yield from replay
         while True:
             try:
                 item = self._queue.get(timeout=_POLL_SECONDS)
@@ -65,4 +80,6 @@ class ChunkChannel:
                 if item.error is not None:
                     raise item.error
                 return
+            if self._recorded is not None:
+                self._recorded.append(item)
             yield item

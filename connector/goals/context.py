@@ -47,6 +47,10 @@ class GoalContext:
     max_rejects: int = 1000
     parse_in_child_bytes: int | None = None
     """Files at least this large are parsed in a child process (None: never; see parsing.py)."""
+    columnar: bool = True
+    """Import profiles through the columnar engine where the goal allows (False: row path)."""
+    piece_bytes: int = 8 << 20
+    """Bytes of a file the engine parses and applies at once (its batch)."""
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set on a graceful stop: finish (or roll back) the current file, start no other."""

@@ -18,7 +18,9 @@ from typing import Any, Protocol
 import structlog
 
 from connector.config.connection import ImportGoal
-from connector.config.goals import MoveTo
+from connector.config.goals import ImportProfilesGoal, MoveTo
+from connector.engine.parse import PieceReader
+from connector.engine.profiles import ProfileBatchApplier, why_not_columnar
 from connector.errors import (
     FormatError,
     ObjectChangedError,
@@ -30,9 +32,10 @@ from connector.goals.channel import ChunkChannel
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
 from connector.goals.parsing import ParsedBatch, parse_batches, parse_batches_in_child
-from connector.goals.rows import RowChanges
+from connector.goals.rows import RowChanges, RowPlan
 from connector.sources import S3Client, S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
+from connector.storage.batches import BatchTransaction
 
 log = structlog.get_logger("connector.import")
 DONE_SUFFIX = ".done"
@@ -271,9 +274,32 @@ def apply_file(
     make_applier: ApplierFactory,
     extra_column: str | None,
 ) -> GoalResult:
-    """Parse and apply one file in one transaction (runs in a worker thread)."""
+    """Parse and apply one file in one transaction (runs in a worker thread).
+
+    Profile imports take the columnar engine when the store has one and the
+    goal allows it (`why_not_columnar`); everything else takes the row path.
+    Both record the file in the ledger inside the same transaction.
+    """
     result = GoalResult()
     try:
+        columnar = _columnar_reader(ctx, goal, obj, chunks, extra_column)
+        if columnar is not None:
+            reader, plan = columnar
+            assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- _columnar_reader checked
+
+            with ctx.store.batch_transaction() as batch_tx:
+                applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
+                read = 0
+                for piece in reader:
+                    _check_stop(ctx, obj)
+                    rejects = applier.apply(piece)
+                    for reject in sorted(rejects, key=lambda reject: reject.line):
+                        result.reject(reject, ctx.max_rejects)
+                    ctx.progress.advance(piece.records)
+                    read += piece.records
+                _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
+                _finish_file(ctx, goal, obj, fingerprint, applier.finish(), read, result, batch_tx)
+            return result
         with ctx.store.transaction() as tx:
             if obj.size == 0:
                 parse = _no_batches  # an empty delivery: nothing to apply, yet recorded as seen
@@ -284,46 +310,102 @@ def apply_file(
             batches = parse(
                 chunks, goal, file=obj.key, extra_column=extra_column, batch_size=ctx.batch_size
             )
-            applier = make_applier(tx, obj.key)
+            row_applier = make_applier(tx, obj.key)
             read = 0
             with closing(batches):
                 for batch in batches:
-                    if ctx.stopping.is_set():
-                        raise RunStopped(
-                            f"{obj.key}: stopped; rolled back, imported again next run"
-                        )
+                    _check_stop(ctx, obj)
                     rejects = batch.rejects
                     if batch.rows:
-                        applier.apply(batch.rows, rejects)
+                        row_applier.apply(batch.rows, rejects)
                     # parse rejects come before the applier's: keep the history in line order
                     for reject in sorted(rejects, key=lambda reject: reject.line):
                         result.reject(reject, ctx.max_rejects)
                     ctx.progress.advance(batch.rows_read - read)
                     read = batch.rows_read
-            counts, seq = applier.finish()
-            counts.rows_read = read
-            counts.rows_rejected = result.counts.rows_rejected
-            result.counts = counts
-            result.change_seqs.append(seq)
-            tx.record_file(
-                LedgerEntry(
-                    ctx.connection.id,
-                    goal.name,
-                    obj.key,
-                    obj.etag,
-                    fingerprint,
-                    read,
-                    datetime.now(UTC),
-                    ctx.run_id,
-                )
-            )
-            if ctx.dry_run:
-                raise _DryRun  # noqa: TRY301 -- rolls the dry run's transaction back
+            _finish_file(ctx, goal, obj, fingerprint, row_applier.finish(), read, result, tx)
     except _DryRun:
         result.change_seqs.clear()
     finally:
         chunks.abandon()
     return result
+
+
+def _check_stop(ctx: GoalContext, obj: S3Object) -> None:
+    if ctx.stopping.is_set():
+        raise RunStopped(f"{obj.key}: stopped; rolled back, imported again next run")
+
+
+def _finish_file(
+    ctx: GoalContext,
+    goal: ImportGoal,
+    obj: S3Object,
+    fingerprint: str,
+    finished: tuple[RunCounts, int],
+    read: int,
+    result: GoalResult,
+    tx: StoreTransaction | BatchTransaction,
+) -> None:
+    """The file's counts into `result` and its ledger entry into the open transaction."""
+    counts, seq = finished
+    counts.rows_read = read
+    counts.rows_rejected = result.counts.rows_rejected
+    result.counts = counts
+    result.change_seqs.append(seq)
+    tx.record_file(
+        LedgerEntry(
+            ctx.connection.id,
+            goal.name,
+            obj.key,
+            obj.etag,
+            fingerprint,
+            read,
+            datetime.now(UTC),
+            ctx.run_id,
+        )
+    )
+    if ctx.dry_run:
+        raise _DryRun  # rolls the dry run's transaction back
+
+
+def _columnar_reader(
+    ctx: GoalContext,
+    goal: ImportGoal,
+    obj: S3Object,
+    chunks: ChunkChannel,
+    extra_column: str | None,
+) -> tuple[PieceReader, RowPlan] | None:
+    """The file's piece reader and plan when the engine takes it, else None.
+
+    Reads the header to decide (map_all_columns depends on it); when the row
+    path must take the file, the chunks read so far are replayed to it.
+    """
+    if not (
+        isinstance(goal, ImportProfilesGoal)
+        and ctx.store.columnar
+        and ctx.columnar
+        and obj.size > 0
+        and extra_column is None
+        and ctx.parse_in_child_bytes is None
+    ):
+        return None
+    if ctx.connection.objectives or goal.delete_column:
+        return None  # known without the header: spare reading it twice
+    chunks.record()
+    reader = PieceReader(chunks, goal.format, file=obj.key, piece_bytes=ctx.piece_bytes)
+    plan = RowPlan(goal, reader.columns, file=obj.key)
+    reason = why_not_columnar(
+        goal,
+        plan,
+        objectives=ctx.connection.objectives,
+        unique_properties=ctx.store.unique_properties(),
+    )
+    if reason is None:
+        chunks.stop_recording()
+        return reader, plan
+    log.info("file takes the row path", key=obj.key, reason=reason)
+    chunks.rewind()
+    return None
 
 
 __all__ = ["Applier", "ApplierFactory", "apply_file", "run_import"]

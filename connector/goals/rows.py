@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from connector.config.formats import ImportFormat
-from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, Mapping
+from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, Mapping, ValueType
 from connector.errors import FormatError
 from connector.formats import ConversionError, Row, RowProblem, make_converter
 from connector.rules import RULES, Rule
@@ -35,6 +35,9 @@ class CompiledMapping:
     convert: Callable[[str], str]
     split: str | None
     """The multi-value separator, or None for columns that hold one value (sum)."""
+    value_type: ValueType
+    format: ImportFormat
+    """The goal's format with this mapping's own date_format, for the columnar engine."""
 
 
 @dataclass(slots=True)
@@ -103,6 +106,8 @@ class RowPlan:
                 rule=RULES[mapping.rule],
                 convert=make_converter(mapping.value_type, _format_for(mapping, goal.format)),
                 split=None if mapping.rule == "sum" else separator,
+                value_type=mapping.value_type,
+                format=_format_for(mapping, goal.format),
             )
             for mapping in mappings
         ]

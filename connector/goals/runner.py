@@ -35,6 +35,7 @@ class RunOptions:
     batch_size: int = 1000
     max_rejects: int = 1000
     parse_in_child_bytes: int | None = None
+    columnar: bool = True
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -115,6 +116,7 @@ async def run_connection(
             batch_size=options.batch_size,
             max_rejects=options.max_rejects,
             parse_in_child_bytes=options.parse_in_child_bytes,
+            columnar=options.columnar,
             progress=options.progress,
             stopping=options.stopping,
         )

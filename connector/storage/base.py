@@ -19,6 +19,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from connector.storage.batches import BatchTransaction
 from connector.storage.records import (
     ExportWatermark,
     Group,
@@ -93,6 +94,13 @@ class ProfileStore(ABC):
     @abstractmethod
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """Open a write transaction; at most one is open at a time per store."""
+
+    columnar: bool = False
+    """Whether `batch_transaction` is available (the columnar import engine)."""
+
+    def batch_transaction(self) -> AbstractContextManager[BatchTransaction]:
+        """Open a write transaction for the columnar engine (one file's batches and ledger)."""
+        raise NotImplementedError(f"{type(self).__name__} has no columnar engine")
 
     @abstractmethod
     def ensure_unique_properties(self, names: Collection[str]) -> None:
@@ -215,6 +223,14 @@ class ProfileStore(ABC):
 
     @abstractmethod
     def release_run_lock(self, connection: str, owner: str) -> None: ...
+
+    def claim_fire(self, connection: str, fire_time: datetime, owner: str) -> bool:
+        """Claim one scheduled fire of a connection; False when another daemon has it.
+
+        Several daemons on one store each schedule every connection; the one
+        whose claim lands runs that fire. A SQLite file has one daemon: always True.
+        """
+        return True
 
     # -- export watermarks ---------------------------------------------------
     @abstractmethod

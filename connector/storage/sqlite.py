@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from connector.errors import RunInProgressError, StoreError
+from connector.storage import sqlite_batches
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
+from connector.storage.batches import BatchTransaction
 from connector.storage.columns import (
-    VALUE_SEPARATOR,
     PropertyColumns,
     decode_values,
     encode_values,
@@ -201,7 +202,9 @@ class SQLiteStore(ProfileStore):
             for (pid, _, created, updated, seq), doc in documents:
                 cols = [names[name] for name in doc]
                 values = [encode_values(values) for values in doc.values()]
-                fields = ", ".join(f'"{col}"' for col in ["id", "created_at", "updated_at", "change_seq", *cols])
+                fields = ", ".join(
+                    f'"{col}"' for col in ["id", "created_at", "updated_at", "change_seq", *cols]
+                )
                 self._db.execute(
                     f"INSERT INTO profiles ({fields}) VALUES ({_placeholders(4 + len(cols))})",
                     (pid, created, updated, seq, *values),
@@ -240,6 +243,13 @@ class SQLiteStore(ProfileStore):
             raise
         finally:
             self._in_transaction = False
+
+    columnar = True
+
+    @contextmanager
+    def batch_transaction(self) -> Iterator[BatchTransaction]:
+        with self.transaction():
+            yield sqlite_batches.SQLiteBatchTransaction(self._db, self._columns, _now())
 
     def _rollback(self) -> None:
         # SQLite rolls back by itself after some errors (disk full, I/O); a second
@@ -584,7 +594,9 @@ def default_owner() -> str:
 def _profile(row: tuple[Any, ...], names: list[str]) -> Profile:
     """A profile from `_select`'s row: id, times, change_seq, then one cell per property."""
     properties = {
-        name: decode_values(cell) for name, cell in zip(names, row[4:], strict=True) if cell is not None
+        name: decode_values(cell)
+        for name, cell in zip(names, row[4:], strict=True)
+        if cell is not None
     }
     return Profile(row[0], properties, _time(row[1]), _time(row[2]), row[3])
 

@@ -363,7 +363,7 @@ class _CountingTransaction:
         return getattr(self._inner, name)
 
 
-async def test_rows_are_applied_in_batches_not_one_round_trip_per_row(
+async def test_the_row_path_applies_rows_in_batches_not_one_round_trip_per_row(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = 10_000
@@ -384,13 +384,45 @@ async def test_rows_are_applied_in_batches_not_one_round_trip_per_row(
 
     monkeypatch.setattr(store, "transaction", counting_transaction)
 
-    outcome = await harness.run(batch_size=1000)
+    outcome = await harness.run(batch_size=1000, columnar=False)
 
     assert outcome.record.counts.rows_applied == rows
     batches = rows // 1000
     assert 0 < calls["resolve_profiles"] <= 2 * batches
     assert 0 < calls["save_profiles"] <= 2 * batches
     assert calls["load_profiles"] <= 2 * batches
+    assert harness.store.count_profiles() == 4000
+    assert harness.properties("C3")["points"] == [str(sum((i % 7) for i in range(3, rows, 4000)))]
+
+
+async def test_the_engine_applies_a_file_with_a_few_statements_per_piece(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = 10_000
+    lines = ["customer_id,email,points"]
+    lines += [f"C{i % 4000},user{i}@x.org,{i % 7}" for i in range(rows)]
+    harness.write_connection(
+        import_goal(mappings=[mapping("email"), mapping("points", rule="sum")])
+    )
+    await harness.put({"in/big.csv": csv_bytes(*lines)})
+    store = harness.store
+    real_transaction = store.batch_transaction
+    calls: dict[str, int] = {}
+
+    @contextmanager
+    def counting_transaction() -> Iterator[_CountingTransaction]:
+        with real_transaction() as tx:
+            yield _CountingTransaction(tx, calls)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "batch_transaction", counting_transaction)
+
+    outcome = await harness.run()
+
+    counts = outcome.record.counts
+    assert (counts.rows_applied, counts.profiles_created) == (rows, 4000)
+    # a 170 kB file is one or two pieces (the first ends after the header's read-ahead)
+    assert 1 <= calls["lookup"] <= 2
+    assert 1 <= calls["insert_profiles"] <= 2
     assert harness.store.count_profiles() == 4000
     assert harness.properties("C3")["points"] == [str(sum((i % 7) for i in range(3, rows, 4000)))]
 

@@ -1,0 +1,1 @@
+"""The columnar import engine: Arrow pieces in, conversions and rules over whole batches."""

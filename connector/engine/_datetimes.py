@@ -1,0 +1,190 @@
+"""Date-times: the common forms vectorised, every other distinct value through today's converter.
+
+Vectorised, with the reason each is exact:
+
+- ISO 8601 `YYYY-MM-DD`, optionally `[T ]HH:MM[:SS[.f{1,6}]]` and `Z` or
+  `+HH:MM`: `datetime.fromisoformat` reads all of them (checked against it in
+  the tests); Arrow's cast parses them once the day is known to exist in its
+  month (checked here first, since the cast would fail the whole column).
+- numeric strftime patterns (`%Y %y %m %d %H %M %S`, literals): the regular
+  expression of `_compile_pattern` restated in RE2 so that it matches a subset
+  of what Python's matches (ASCII whitespace only, ASCII letters as `[tT]`),
+  with the same groups, so the fields are the ones the converter reads.
+
+Naive times go through `_walls.utc_from_wall` (the zone's own offsets), and
+results outside years 1000-9999 are left to the converter, as is every cell
+that does not take a fast path: those go value by value through
+`convert_distinct`, so results and messages are today's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import tzinfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connector.engine._converted import Converted
+from connector.engine._distinct import convert_distinct
+from connector.engine._walls import (
+    canonical_text,
+    days_from_civil,
+    in_range,
+    utc_from_wall,
+    valid_day,
+    wall_micros,
+)
+
+__all__ = ["convert_datetimes", "strftime_regex"]
+
+_ISO = (
+    r"^[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+)
+_WITH_OFFSET = r"(?:Z|[+-][0-9]{2}:[0-9]{2})$"
+
+_DIRECTIVES = {
+    "Y": r"(?P<Y>[0-9]{4})",
+    "y": r"(?P<y>[0-9]{2})",
+    "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
+    "d": r"(?P<d>3[01]|[12][0-9]|0[1-9]|[1-9]| [1-9])",
+    "H": r"(?P<H>2[0-3]|[01][0-9]|[0-9])",
+    "M": r"(?P<M>[0-5][0-9]|[0-9])",
+    "S": r"(?P<S>[0-5][0-9]|[0-9])",
+}
+
+
+def strftime_regex(pattern: str) -> str | None:
+    """RE2 for a numeric strftime pattern, or None when only the converter can read it."""
+    parts: list[str] = []
+    used: set[str] = set()
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "%":
+            directive = pattern[index + 1 : index + 2]
+            if directive == "%":
+                parts.append("%")
+            elif directive in _DIRECTIVES and directive not in used:
+                used.add(directive)
+                parts.append(_DIRECTIVES[directive])
+            else:
+                return None
+            index += 2
+            continue
+        if char.isspace():
+            while index < len(pattern) and pattern[index].isspace():
+                index += 1
+            parts.append(r"\s+")
+            continue
+        if not char.isascii():
+            return None
+        parts.append(f"[{char.lower()}{char.upper()}]" if char.isalpha() else re.escape(char))
+        index += 1
+    if not used & {"Y", "y"}:
+        return None  # year 1900 only: rare, and left to the converter
+    return "^" + "".join(parts) + "$"
+
+
+def _scatter(mask: pa.BooleanArray, values: pa.Array, length: int) -> pa.Array:
+    """`values` placed at the true positions of `mask`, null elsewhere."""
+    return pc.replace_with_mask(pa.nulls(length, values.type), mask, values)
+
+
+def _iso_utc(texts: pa.StringArray, zone: tzinfo) -> pa.Int64Array:
+    """UTC microseconds of the ISO cells a fast path can read; null for the others."""
+    shaped = pc.match_substring_regex(texts, _ISO)
+    everything = shaped.true_count == len(texts)
+    candidates = texts if everything else texts.filter(shaped)
+    utc = _uniform_iso_utc(candidates, zone)
+    if utc is None:
+        utc = _mixed_iso_utc(candidates, zone)
+    return utc if everything else _scatter(shaped, utc, len(texts))
+
+
+def _uniform_iso_utc(candidates: pa.StringArray, zone: tzinfo) -> pa.Int64Array | None:
+    """The usual column: every cell with an offset, or none; None when the cast refuses one."""
+    try:
+        aware = pc.cast(candidates, pa.timestamp("us", "UTC"))
+    except pa.ArrowInvalid:
+        pass
+    else:
+        return pc.cast(aware, pa.int64())
+    try:
+        walls = pc.cast(pc.cast(candidates, pa.timestamp("us")), pa.int64())
+    except pa.ArrowInvalid:
+        return None
+    return utc_from_wall(walls, zone)
+
+
+def _mixed_iso_utc(candidates: pa.StringArray, zone: tzinfo) -> pa.Int64Array:
+    """Cells with and without offsets, or with days their month lacks (left null)."""
+
+    def field(start: int, stop: int) -> pa.Int64Array:
+        return pc.cast(pc.utf8_slice_codeunits(candidates, start, stop), pa.int64())
+
+    real = valid_day(field(0, 4), field(5, 7), field(8, 10))
+    aware = pc.and_(real, pc.match_substring_regex(candidates, _WITH_OFFSET))
+    naive = pc.and_(real, pc.invert(aware))
+    size = len(candidates)
+    instants = pc.cast(candidates.filter(aware), pa.timestamp("us", "UTC"))
+    walls = pc.cast(pc.cast(candidates.filter(naive), pa.timestamp("us")), pa.int64())
+    return pc.coalesce(
+        _scatter(aware, pc.cast(instants, pa.int64()), size),
+        _scatter(naive, utc_from_wall(walls, zone), size),
+    )
+
+
+def _pattern_utc(texts: pa.StringArray, regex: str, zone: tzinfo) -> pa.Int64Array:
+    """UTC microseconds of the cells matching a numeric strftime pattern; null for the others."""
+    fields = pc.extract_regex(texts, regex)
+    shaped = fields.is_valid()
+    found = fields.filter(shaped)
+    names = {found.type.field(i).name for i in range(found.type.num_fields)}
+
+    def number(name: str, default: int) -> pa.Int64Array:
+        if name not in names:
+            return pa.array([default] * len(found), pa.int64())
+        return pc.cast(pc.utf8_trim(found.field(name), characters=" "), pa.int64())
+
+    if "Y" in names:
+        year = number("Y", 0)
+    else:
+        short = number("y", 0)
+        year = pc.add(short, pc.if_else(pc.less(short, 69), 2000, 1900))
+    month, day = number("m", 1), number("d", 1)
+    real = pc.and_(pc.greater_equal(year, 1000), valid_day(year, month, day))
+    days = days_from_civil(year.filter(real), month.filter(real), day.filter(real))
+    walls = wall_micros(
+        days, number("H", 0).filter(real), number("M", 0).filter(real), number("S", 0).filter(real)
+    )
+    utc = _scatter(real, utc_from_wall(walls, zone), len(found))
+    return _scatter(shaped, utc, len(texts))
+
+
+def convert_datetimes(
+    pieces: pa.StringArray, date_format: str, zone: tzinfo, convert: Callable[[str], str]
+) -> Converted:
+    """Canonical UTC date-time text per piece, or its rejection, as `convert` gives."""
+    if date_format == "iso8601":
+        utc = _iso_utc(pieces, zone)
+    else:
+        regex = strftime_regex(date_format)
+        if regex is None:
+            return convert_distinct(pieces, convert)
+        utc = _pattern_utc(pieces, regex, zone)
+    done = pc.fill_null(in_range(utc), False)
+    fast = canonical_text(pc.if_else(done, utc, pa.scalar(None, pa.int64())))
+    left = pc.invert(done)
+    positions = pc.indices_nonzero(left)
+    if not len(positions):
+        return Converted(fast)
+    rest = convert_distinct(pieces.filter(left), convert)
+    flat = positions.to_pylist()
+    return Converted(
+        pc.replace_with_mask(fast, left, rest.values),
+        {flat[local]: reason for local, reason in rest.reasons.items()},
+    )

@@ -1,0 +1,120 @@
+"""Whole-column conversion of cells to the canonical text the store keeps.
+
+The per-cell path (`RowPlan.parse` with `make_converter`) is the oracle: for
+every cell this gives the values it gives, rejects the cells it rejects, with
+its message. What differs is the cost: trims, splits and the common forms of
+numbers and date-times run as Arrow kernels over the column; dates, booleans
+and unusual values are converted once per distinct value; only rare cells
+(non-canonical numbers, invalid text) meet the per-cell converter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connector.config.formats import ImportFormat
+from connector.engine._cells import as_strings, drop_rows, pieces, strip
+from connector.engine._converted import Converted
+from connector.engine._datetimes import convert_datetimes
+from connector.engine._distinct import convert_distinct
+from connector.engine._numbers import convert_numbers
+from connector.formats.values import ValueType, make_converter
+
+__all__ = ["ConvertedColumn", "DeleteFlags", "convert_column", "is_true_column", "trim_keys"]
+
+
+@dataclass(frozen=True)
+class ConvertedColumn:
+    """A column's canonical values per row, and the rows whose cell is rejected."""
+
+    values: pa.ListArray
+    """`list<string>`: the cell's values in order; null where it gives nothing or is rejected."""
+    errors: pa.Int64Array
+    """Rows whose cell is rejected, ascending."""
+    reasons: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def reason(self, row: int) -> str:
+        """The `ConversionError` message the per-cell path gives for that row's cell."""
+        return self.reasons[row]
+
+
+@dataclass(frozen=True)
+class DeleteFlags:
+    """The delete column: per row true, false, or null (empty or rejected)."""
+
+    values: pa.BooleanArray
+    errors: pa.Int64Array
+    reasons: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def reason(self, row: int) -> str:
+        """The `ConversionError` message of that row's flag."""
+        return self.reasons[row]
+
+
+def _zone(name: str) -> tzinfo:
+    return UTC if name == "UTC" else ZoneInfo(name)
+
+
+def _convert(
+    texts: pa.StringArray, value_type: ValueType, fmt: ImportFormat, convert: Callable[[str], str]
+) -> Converted:
+    if value_type == "text":
+        return Converted(texts)
+    if value_type == "number":
+        return convert_numbers(texts, fmt.decimal_separator, convert)
+    if value_type == "datetime":
+        return convert_datetimes(texts, fmt.date_format, _zone(fmt.timezone), convert)
+    return convert_distinct(texts, convert)
+
+
+def _rejected_rows(rows: pa.Int64Array, reasons: dict[int, str]) -> dict[int, str]:
+    """Each rejected row with the reason of its first rejected piece, as the cell loop stops there."""
+    first: dict[int, str] = {}
+    order = sorted(reasons)
+    for position, row in zip(order, rows.take(pa.array(order, pa.int64())).to_pylist(), strict=True):
+        first.setdefault(row, reasons[position])
+    return first
+
+
+def convert_column(
+    cells: pa.StringArray | pa.ChunkedArray,
+    *,
+    value_type: ValueType,
+    fmt: ImportFormat,
+    split: str | None,
+) -> ConvertedColumn:
+    """Convert every cell of a column as `RowPlan.parse` converts one.
+
+    `split` is the multi-value separator, or None for a column holding one
+    value (the *sum* rule). `fmt` carries the mapping's own date format when it
+    has one. Raises ValueError at once, like `make_converter`, if a boolean
+    spelling is both true and false.
+    """
+    convert = make_converter(value_type, fmt)
+    found = pieces(as_strings(cells), split)
+    converted = _convert(found.values, value_type, fmt, convert)
+    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
+    errors = pa.array(sorted(rejected), pa.int64())
+    return ConvertedColumn(drop_rows(found, converted.values, errors), errors, rejected)
+
+
+def is_true_column(cells: pa.StringArray | pa.ChunkedArray, fmt: ImportFormat) -> DeleteFlags:
+    """The delete column read as `RowPlan.parse` reads it: stripped, empty means no answer."""
+    convert = make_converter("boolean", fmt)
+    found = pieces(as_strings(cells), None)
+    converted = convert_distinct(found.values, convert)
+    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
+    errors = pa.array(sorted(rejected), pa.int64())
+    answers = pc.list_element(drop_rows(found, converted.values, errors), 0)
+    return DeleteFlags(pc.equal(answers, "true"), errors, rejected)
+
+
+def trim_keys(cells: pa.StringArray | pa.ChunkedArray) -> pa.StringArray:
+    """The identifier cells as `value.strip()`; a missing cell reads as empty text."""
+    return pc.fill_null(strip(as_strings(cells)), "")

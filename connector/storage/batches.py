@@ -1,0 +1,53 @@
+"""The store interface of the columnar engine: whole Arrow batches in, set-based writes.
+
+`ProfileStore.batch_transaction()` opens one of these for one import file.
+Values travel as `list<string>` columns, one per property (null: the
+profile does not have it); how a backend keeps them (a text cell per
+property in SQLite, `text[]` in PostgreSQL) is its own business. The rows
+of a file and its ledger entry commit together, as in `StoreTransaction`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from connector.storage.records import LedgerEntry
+
+
+class BatchTransaction(ABC):
+    """Writes of one file that commit together when the `with` block ends."""
+
+    @abstractmethod
+    def prepare(self, properties: Sequence[str]) -> None:
+        """Make room for these properties (columns) before the first batch is written."""
+
+    @abstractmethod
+    def lookup(self, match_property: str, keys: pa.Array, properties: Sequence[str]) -> pa.Table:
+        """The existing profiles among distinct `keys` of a unique property (or profile ids).
+
+        Columns: `key`, `id`, then one `list<string>` column per property with
+        its current values. Keys without a profile are absent.
+        """
+
+    @abstractmethod
+    def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
+        """New profiles: `id`, `key` and one `list<string>` column per property.
+
+        With `identifier` (a unique property), `key` is recorded as the
+        profile's value of it, so later batches and files find the profile.
+        """
+
+    @abstractmethod
+    def update_profiles(self, profiles: pa.Table) -> None:
+        """Replace the given properties of existing profiles: `id` and property columns."""
+
+    @abstractmethod
+    def record_file(self, entry: LedgerEntry) -> None:
+        """Note in the ledger that a goal applied this version of a file."""
+
+    @abstractmethod
+    def changed_profiles(self) -> tuple[int, int]:
+        """(change sequence of this transaction, distinct profiles it wrote)."""

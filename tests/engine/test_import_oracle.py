@@ -1,0 +1,243 @@
+"""The columnar engine imports random files exactly as the row path does.
+
+Hypothesis writes random files (repeated and empty keys, empty cells,
+multi-values, bad numbers and dates, decimal commas) and random mapping
+sets; each file is applied by the row path into one store and by the
+engine into another, and every profile, reject and count must agree, on a
+fresh store and again when a second file updates the first one's profiles.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connector.config import Connection
+from connector.engine import profiles
+from connector.goals.apply_profiles import ProfileApplier
+from connector.goals.context import GoalContext
+from connector.goals.importing import apply_file
+from connector.goals.segments import SegmentIndex
+from connector.sources import S3Credentials, S3Object
+from connector.storage import PROFILE_ID, SQLiteStore
+
+KEYS = st.sampled_from(["k1", "k2", "k3", "K1", " k2 ", "", "k4"])
+TEXT = st.sampled_from(["a", "b", "", " c ", "a|b", "b|a|b", "|", "Ünï", "x y"])
+NUMBER = st.sampled_from(["1", "2,5", "-3", "0", "0,00", "", "abc", "1.000,5", " 7 ", "+4", "10"])
+DATE = st.sampled_from(["01-02-2024", "31-12-1999", "", "2024-01-01", "29-02-2023", "5-6-2020"])
+BOOLEAN = st.sampled_from(["yes", "no", "", "maybe", "TRUE", "0"])
+TYPED: dict[str, st.SearchStrategy[str]] = {
+    "text": TEXT,
+    "number": NUMBER,
+    "date": DATE,
+    "boolean": BOOLEAN,
+}
+
+
+class _Chunks:
+    """A ChunkChannel stand-in over bytes in memory (small chunks: boundaries everywhere)."""
+
+    def __init__(self, data: bytes, size: int = 7) -> None:
+        self._pieces = [data[i : i + size] for i in range(0, len(data), size)]
+        self._recorded: list[bytes] | None = None
+        self._replay: list[bytes] = []
+
+    def record(self) -> None:
+        self._recorded = []
+
+    def stop_recording(self) -> None:
+        self._recorded = None
+
+    def rewind(self) -> None:
+        self._replay, self._recorded = self._recorded or [], None
+
+    def abandon(self) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[bytes]:
+        replay, self._replay = self._replay, []
+        yield from replay
+        while self._pieces:
+            piece = self._pieces.pop(0)
+            if self._recorded is not None:
+                self._recorded.append(piece)
+            yield piece
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    out.write(";".join(header) + "\n")
+    for row in rows:
+        out.write(";".join(f'"{cell}"' if "\n" in cell else cell for cell in row) + "\n")
+    return out.getvalue().encode()
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    count = draw(st.integers(1, 4))
+    mappings = []
+    for index in range(count):
+        value_type = draw(st.sampled_from(list(TYPED)))
+        rule = draw(st.sampled_from(["set", "set_if_empty", "add", "sum"]))
+        if rule == "sum":
+            value_type = "number"
+        mappings.append(
+            {"column": f"c{index}", "property": f"p{index}", "rule": rule, "type": value_type}
+        )
+    match_property = draw(st.sampled_from([PROFILE_ID, "customer_id"]))
+
+    def rows() -> list[list[str]]:
+        return [
+            [draw(KEYS), *(draw(TYPED[m["type"]]) for m in mappings)]
+            for _ in range(draw(st.integers(0, 12)))
+        ]
+
+    return {
+        "mappings": mappings,
+        "match": {
+            "column": "id",
+            "property": match_property,
+            "create_missing": draw(st.booleans()),
+        },
+        "files": [rows(), rows()],
+        "piece_bytes": draw(st.sampled_from([8 << 20, 16])),
+    }
+
+
+def _connection(scenario: dict[str, Any]) -> Connection:
+    return Connection.model_validate(
+        {
+            "id": "oracle",
+            "goals": [
+                {
+                    "type": "import-profiles",
+                    "name": "in",
+                    "source": {"bucket": "oracle-in"},
+                    "format": {
+                        "field_separator": ";",
+                        "decimal_separator": ",",
+                        "date_format": "%d-%m-%Y",
+                    },
+                    "match": scenario["match"],
+                    "mappings": scenario["mappings"],
+                }
+            ],
+        }
+    )
+
+
+def _apply(
+    store: SQLiteStore,
+    connection: Connection,
+    data: bytes,
+    *,
+    columnar: bool,
+    n: int,
+    piece_bytes: int,
+) -> Any:
+    goal = connection.goals[0]
+    ctx = GoalContext(
+        connection=connection,
+        store=store,
+        credentials=S3Credentials("eu-west-1", None, None, None),
+        run_id=1,
+        goals_dir=Path(),
+        segments=SegmentIndex([]),
+        columnar=columnar,
+        piece_bytes=piece_bytes,
+    )
+    obj = S3Object(f"file{n}.csv", len(data), f'"etag{n}"', datetime.now(UTC))
+    return apply_file(ctx, goal, obj, _Chunks(data), "fp", _row_applier(ctx, goal), None)  # type: ignore[arg-type]
+
+
+def _row_applier(ctx: GoalContext, goal: Any) -> Any:
+    def make(tx: Any, file: str) -> ProfileApplier:
+        return ProfileApplier(
+            tx,
+            goal,
+            file=file,
+            objectives=ctx.connection.objectives,
+            unique_properties=ctx.store.unique_properties(),
+        )
+
+    return make
+
+
+def _profiles(store: SQLiteStore, match_property: str) -> dict[str, dict[str, list[str]]]:
+    if match_property == PROFILE_ID:
+        return {p.id: p.properties for p in store.iter_profiles()}
+    return {p.properties[match_property][0]: p.properties for p in store.iter_profiles()}
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scenario=scenarios())
+def test_the_engine_imports_exactly_as_the_row_path(
+    scenario: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("oracle")
+    connection = _connection(scenario)
+    header = ["id", *(m["column"] for m in scenario["mappings"])]
+    match_property = scenario["match"]["property"]
+    with (
+        SQLiteStore(folder / "rows.db") as rows_store,
+        SQLiteStore(folder / "engine.db") as engine_store,
+    ):
+        for store in (rows_store, engine_store):
+            if match_property != PROFILE_ID:
+                store.ensure_unique_properties([match_property])
+        for number, rows in enumerate(scenario["files"]):
+            data = _csv(header, rows)
+            pieces = scenario["piece_bytes"]
+            expected = _apply(
+                rows_store, connection, data, columnar=False, n=number, piece_bytes=pieces
+            )
+            got = _apply(
+                engine_store, connection, data, columnar=True, n=number, piece_bytes=pieces
+            )
+            assert got.rejects == expected.rejects
+            assert got.counts == expected.counts
+            assert _profiles(engine_store, match_property) == _profiles(rows_store, match_property)
+
+
+def test_the_oracle_really_compares_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guard against a silent fall-back: the engine's applier runs on an eligible goal."""
+    applied: list[int] = []
+    original = profiles.ProfileBatchApplier.apply
+
+    def counting(self: Any, piece: Any) -> Any:
+        applied.append(piece.table.num_rows)
+        return original(self, piece)
+
+    monkeypatch.setattr(profiles.ProfileBatchApplier, "apply", counting)
+    scenario = {
+        "mappings": [{"column": "c0", "property": "p0", "rule": "sum", "type": "number"}],
+        "match": {"column": "id", "property": PROFILE_ID, "create_missing": True},
+    }
+    with SQLiteStore(tmp_path / "engine.db") as store:
+        result = _apply(
+            store,
+            _connection(scenario),
+            b"id;c0\nk1;1\nk1;2,5\n",
+            columnar=True,
+            n=0,
+            piece_bytes=1 << 20,
+        )
+        assert applied == [2]
+        assert result.counts.rows_applied == 2
+        profile = store.get_profile("k1")
+        assert profile is not None
+        assert profile.properties == {"p0": ["3.5"]}
