@@ -68,7 +68,7 @@ def group_get(app: App, args: argparse.Namespace) -> int:
 
 def segments(app: App, args: argparse.Namespace) -> int:
     index = SegmentIndex(app.workspace.segments.values())
-    counts = index.count_members(app.store.iter_profiles())
+    counts = index.count_in_store(app.store)
     if args.json:
         for segment_id, count in counts.items():
             print_json({"id": segment_id, "name": index.title(segment_id), "members": count})

@@ -4,8 +4,9 @@ Vectorised, with the reason each is exact:
 
 - ISO 8601 `YYYY-MM-DD`, optionally `[T ]HH:MM[:SS[.f{1,6}]]` and `Z` or
   `+HH:MM`: `datetime.fromisoformat` reads all of them (checked against it in
-  the tests); Arrow's cast parses them once the day is known to exist in its
-  month (checked here first, since the cast would fail the whole column).
+  the tests), and so does Arrow's cast once every day is known to exist (the
+  regular expression admits only real days, 29 February is checked against
+  the year: a single bad day would fail the cast of the whole column).
 - numeric strftime patterns (`%Y %y %m %d %H %M %S`, literals): the regular
   expression of `_compile_pattern` restated in RE2 so that it matches a subset
   of what Python's matches (ASCII whitespace only, ASCII letters as `[tT]`),
@@ -27,11 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.engine._converted import Converted
-from connector.engine._distinct import convert_distinct
+from connector.engine._distinct import convert_distinct, convert_rest
 from connector.engine._walls import (
     canonical_text,
     days_from_civil,
     in_range,
+    is_leap,
     utc_from_wall,
     valid_day,
     wall_micros,
@@ -40,11 +42,13 @@ from connector.engine._walls import (
 __all__ = ["convert_datetimes", "strftime_regex"]
 
 _ISO = (
-    r"^[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"^[1-9][0-9]{3}-"
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31|02-29)"
     r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?$"
 )
-_WITH_OFFSET = r"(?:Z|[+-][0-9]{2}:[0-9]{2})$"
+"""The ISO 8601 shapes taken here, with every day that can exist (29 February checked apart)."""
 
 _DIRECTIVES = {
     "Y": r"(?P<Y>[0-9]{4})",
@@ -97,44 +101,32 @@ def _scatter(mask: pa.BooleanArray, values: pa.Array, length: int) -> pa.Array:
 def _iso_utc(texts: pa.StringArray, zone: tzinfo) -> pa.Int64Array:
     """UTC microseconds of the ISO cells a fast path can read; null for the others."""
     shaped = pc.match_substring_regex(texts, _ISO)
-    everything = shaped.true_count == len(texts)
-    candidates = texts if everything else texts.filter(shaped)
-    utc = _uniform_iso_utc(candidates, zone)
-    if utc is None:
-        utc = _mixed_iso_utc(candidates, zone)
-    return utc if everything else _scatter(shaped, utc, len(texts))
-
-
-def _uniform_iso_utc(candidates: pa.StringArray, zone: tzinfo) -> pa.Int64Array | None:
-    """The usual column: every cell with an offset, or none; None when the cast refuses one."""
-    try:
-        aware = pc.cast(candidates, pa.timestamp("us", "UTC"))
-    except pa.ArrowInvalid:
-        pass
-    else:
-        return pc.cast(aware, pa.int64())
-    try:
-        walls = pc.cast(pc.cast(candidates, pa.timestamp("us")), pa.int64())
-    except pa.ArrowInvalid:
-        return None
-    return utc_from_wall(walls, zone)
-
-
-def _mixed_iso_utc(candidates: pa.StringArray, zone: tzinfo) -> pa.Int64Array:
-    """Cells with and without offsets, or with days their month lacks (left null)."""
-
-    def field(start: int, stop: int) -> pa.Int64Array:
-        return pc.cast(pc.utf8_slice_codeunits(candidates, start, stop), pa.int64())
-
-    real = valid_day(field(0, 4), field(5, 7), field(8, 10))
-    aware = pc.and_(real, pc.match_substring_regex(candidates, _WITH_OFFSET))
-    naive = pc.and_(real, pc.invert(aware))
-    size = len(candidates)
-    instants = pc.cast(candidates.filter(aware), pa.timestamp("us", "UTC"))
-    walls = pc.cast(pc.cast(candidates.filter(naive), pa.timestamp("us")), pa.int64())
+    if shaped.true_count < len(texts):
+        return _scatter(shaped, _iso_utc(texts.filter(shaped), zone), len(texts))
+    # every cell has the shape now: ASCII, so bytes are characters
+    raw = texts.cast(pa.binary())
+    leap_day = pc.equal(pc.binary_slice(raw, 4, 10), b"-02-29")
+    if leap_day.true_count:
+        year = pc.cast(pc.utf8_slice_codeunits(texts, 0, 4), pa.int64())
+        real = pc.or_(pc.invert(leap_day), is_leap(year))
+        if real.true_count < len(texts):
+            return _scatter(real, _iso_utc(texts.filter(real), zone), len(texts))
+    sign = pc.binary_slice(raw, -6, -5)
+    aware = pc.or_(
+        pc.ends_with(texts, "Z"),
+        pc.and_(
+            pc.or_(pc.equal(sign, b"+"), pc.equal(sign, b"-")),
+            pc.greater(pc.binary_length(raw), 10),
+        ),
+    )
+    if aware.true_count == len(texts):
+        return pc.cast(pc.cast(texts, pa.timestamp("us", "UTC")), pa.int64())
+    if not aware.true_count:
+        return utc_from_wall(pc.cast(pc.cast(texts, pa.timestamp("us")), pa.int64()), zone)
+    naive = pc.invert(aware)
     return pc.coalesce(
-        _scatter(aware, pc.cast(instants, pa.int64()), size),
-        _scatter(naive, utc_from_wall(walls, zone), size),
+        _scatter(aware, _iso_utc(texts.filter(aware), zone), len(texts)),
+        _scatter(naive, _iso_utc(texts.filter(naive), zone), len(texts)),
     )
 
 
@@ -178,13 +170,4 @@ def convert_datetimes(
         utc = _pattern_utc(pieces, regex, zone)
     done = pc.fill_null(in_range(utc), False)
     fast = canonical_text(pc.if_else(done, utc, pa.scalar(None, pa.int64())))
-    left = pc.invert(done)
-    positions = pc.indices_nonzero(left)
-    if not len(positions):
-        return Converted(fast)
-    rest = convert_distinct(pieces.filter(left), convert)
-    flat = positions.to_pylist()
-    return Converted(
-        pc.replace_with_mask(fast, left, rest.values),
-        {flat[local]: reason for local, reason in rest.reasons.items()},
-    )
+    return convert_rest(fast, done, pieces, convert)

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from connector.engine._converted import Converted, by_cell
 
-__all__ = ["convert_distinct"]
+__all__ = ["convert_distinct", "convert_rest"]
 
 
 def convert_distinct(pieces: pa.StringArray, convert: Callable[[str], str]) -> Converted:
@@ -28,3 +28,22 @@ def convert_distinct(pieces: pa.StringArray, convert: Callable[[str], str]) -> C
     positions = pc.indices_nonzero(failed).to_pylist()
     which = encoded.indices.filter(failed).to_pylist()
     return Converted(values, {p: reasons[w] for p, w in zip(positions, which, strict=True)})
+
+
+def convert_rest(
+    fast: pa.StringArray,
+    done: pa.BooleanArray,
+    pieces: pa.StringArray,
+    convert: Callable[[str], str],
+) -> Converted:
+    """`fast` where `done`; the other pieces through `convert_distinct`, results and reasons."""
+    left = pc.invert(done)
+    positions = pc.indices_nonzero(left)
+    if not len(positions):
+        return Converted(fast)
+    rest = convert_distinct(pieces.filter(left), convert)
+    flat = positions.to_pylist()
+    return Converted(
+        pc.replace_with_mask(fast, left, rest.values),
+        {flat[local]: reason for local, reason in rest.reasons.items()},
+    )

@@ -5,8 +5,8 @@ it already is canonical (`-?(0|[1-9][0-9]*)(\\.[0-9]+)?`, not a negative zero),
 and with a decimal separator other than "." it returns the cell with that
 separator replaced when the result is canonical and the cell has no ".". Those
 two branches are reproduced here on whole columns; every other piece ("+5",
-"007", ".5", "-0", invalid text) goes to the converter itself, so its result
-and its message are today's by construction.
+"007", ".5", "-0", invalid text) goes to the converter itself, once per distinct
+value, so its result and its message are today's by construction.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.engine._converted import Converted, patch
+from connector.engine._converted import Converted
+from connector.engine._distinct import convert_rest
 
 __all__ = ["convert_numbers"]
 
@@ -36,10 +37,10 @@ def convert_numbers(
 ) -> Converted:
     """Canonical decimal text for each (stripped, non-empty) piece, or its rejection."""
     if decimal_separator == ".":
-        return patch(pieces, _canonical(pieces), pieces, convert)
+        return convert_rest(pieces, _canonical(pieces), pieces, convert)
     dotted = pc.replace_substring(pieces, pattern=decimal_separator, replacement=".")
     done = pc.and_(pc.invert(pc.match_substring(pieces, ".")), _canonical(dotted))
     if decimal_separator in "0123456789+-":
         # a negative cell then takes the converter's slower branch, whose result may differ
         done = pc.and_(done, pc.invert(pc.starts_with(dotted, "-")))
-    return patch(dotted, done, pieces, convert)
+    return convert_rest(dotted, done, pieces, convert)

@@ -19,20 +19,28 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["canonical_text", "days_from_civil", "in_range", "utc_from_wall", "valid_day"]
+__all__ = [
+    "canonical_text",
+    "days_from_civil",
+    "in_range",
+    "is_leap",
+    "utc_from_wall",
+    "valid_day",
+    "wall_micros",
+]
 
 _MICROS = 1_000_000
 _HOUR = 3600 * _MICROS
 _DAY = 86400 * _MICROS
-_YEAR_ONE = datetime(1, 1, 1)  # noqa: DTZ001 - naive on purpose: wall-clock arithmetic
+_YEAR_ONE = datetime(1, 1, 1)  # naive on purpose: wall-clock arithmetic
 _SINCE_YEAR_ONE = 62_135_596_800 * _MICROS
 """Microseconds from 0001-01-01 to 1970-01-01: shifts walls to non-negative for floor division."""
 _LOW = (datetime(1000, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
     microseconds=1
 )
-_HIGH = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
-    microseconds=1
-)
+_HIGH = (
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+) // timedelta(microseconds=1)
 _MONTH_DAYS = pa.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], pa.int64())
 
 
@@ -40,12 +48,19 @@ def _divisible(values: pa.Int64Array, by: int) -> pa.BooleanArray:
     return pc.equal(pc.modulo(values, by), 0)
 
 
-def valid_day(year: pa.Int64Array, month: pa.Int64Array, day: pa.Int64Array) -> pa.BooleanArray:
-    """Whether `day` exists in that month (months and days already 1-12 and 1-31)."""
-    leap = pc.or_(
+def is_leap(year: pa.Int64Array) -> pa.BooleanArray:
+    """Gregorian leap years."""
+    return pc.or_(
         pc.and_(_divisible(year, 4), pc.invert(_divisible(year, 100))), _divisible(year, 400)
     )
-    longest = pc.add(_MONTH_DAYS.take(month), pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int64()))
+
+
+def valid_day(year: pa.Int64Array, month: pa.Int64Array, day: pa.Int64Array) -> pa.BooleanArray:
+    """Whether `day` exists in that month (months and days already 1-12 and 1-31)."""
+    leap = is_leap(year)
+    longest = pc.add(
+        _MONTH_DAYS.take(month), pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int64())
+    )
     return pc.less_equal(day, longest)
 
 
@@ -55,7 +70,9 @@ def days_from_civil(year: pa.Int64Array, month: pa.Int64Array, day: pa.Int64Arra
     era = pc.divide(shifted, 400)
     year_of_era = pc.subtract(shifted, pc.multiply(era, 400))
     march_based = pc.modulo(pc.add(month, 9), 12)
-    day_of_year = pc.add(pc.divide(pc.add(pc.multiply(march_based, 153), 2), 5), pc.subtract(day, 1))
+    day_of_year = pc.add(
+        pc.divide(pc.add(pc.multiply(march_based, 153), 2), 5), pc.subtract(day, 1)
+    )
     day_of_era = pc.add(
         pc.subtract(
             pc.add(pc.multiply(year_of_era, 365), pc.divide(year_of_era, 4)),

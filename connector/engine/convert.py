@@ -77,7 +77,9 @@ def _rejected_rows(rows: pa.Int64Array, reasons: dict[int, str]) -> dict[int, st
     """Each rejected row with the reason of its first rejected piece, as the cell loop stops there."""
     first: dict[int, str] = {}
     order = sorted(reasons)
-    for position, row in zip(order, rows.take(pa.array(order, pa.int64())).to_pylist(), strict=True):
+    for position, row in zip(
+        order, rows.take(pa.array(order, pa.int64())).to_pylist(), strict=True
+    ):
         first.setdefault(row, reasons[position])
     return first
 

@@ -19,6 +19,8 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from connector.errors import RunInProgressError, StoreError
 from connector.storage import sqlite_batches
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
@@ -375,6 +377,45 @@ class SQLiteStore(ProfileStore):
                 f"{select} WHERE (p.change_seq, p.id) > (?, ?) ORDER BY p.change_seq, p.id LIMIT ?",
                 (rows[-1][3], rows[-1][0], batch_size),
             ).fetchall()
+
+    def profile_batches(
+        self,
+        properties: Sequence[str],
+        *,
+        changed_after: int | None = None,
+        batch_size: int = 65536,
+    ) -> Iterator[pa.Table]:
+        """Only the requested columns, a page at a time in key order: no `Profile` objects."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        known = self._columns.refresh(self._db)
+        fields = "".join(
+            f', "{known[name]}"' if name in known else ", NULL" for name in properties
+        )
+        select = f"SELECT id, change_seq{fields} FROM profiles"
+        first: tuple[str, tuple[int, ...]]
+        if changed_after is None:
+            first = (f"{select} ORDER BY id LIMIT ?", (batch_size,))
+            after = f"{select} WHERE id > ? ORDER BY id LIMIT ?"
+        else:
+            first = (
+                f"{select} WHERE change_seq > ? ORDER BY change_seq, id LIMIT ?",
+                (changed_after, batch_size),
+            )
+            after = f"{select} WHERE (change_seq, id) > (?, ?) ORDER BY change_seq, id LIMIT ?"
+        rows = self._db.execute(*first).fetchall()
+        while rows:
+            columns = list(zip(*rows, strict=True))
+            arrays = [pa.array(columns[0], pa.string()), pa.array(columns[1], pa.int64())]
+            arrays += [
+                sqlite_batches.decode_cells(pa.array(cells, pa.string())) for cells in columns[2:]
+            ]
+            yield pa.Table.from_arrays(arrays, names=["id", "change_seq", *properties])
+            if len(rows) < batch_size:
+                return
+            last = rows[-1]
+            key = (last[0],) if changed_after is None else (last[1], last[0])
+            rows = self._db.execute(after, (*key, batch_size)).fetchall()
 
     def count_profiles(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM profiles").fetchone()[0])

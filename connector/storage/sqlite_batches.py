@@ -109,14 +109,16 @@ class SQLiteBatchTransaction(BatchTransaction):
             )
             source, parameters = "temp.engine_keys k", []
             key = "k.key"
+        # CROSS JOIN fixes the order: the batch's keys outside, each found by primary key;
+        # left to the planner, SQLite scans the keys once per stored identifier
         if match_property == PROFILE_ID:
-            sql = f"SELECT {key}, p.id{fields} FROM {source} JOIN profiles p ON p.id = {key}"
+            sql = f"SELECT {key}, p.id{fields} FROM {source} CROSS JOIN profiles p ON p.id = {key}"
         else:
             parameters.append(match_property)
             sql = (
                 f"SELECT {key}, p.id{fields} FROM {source} "
-                f"JOIN identifiers i ON i.property = ?{len(parameters)} AND i.value = {key} "
-                "JOIN profiles p ON p.id = i.profile_id"
+                f"CROSS JOIN identifiers i ON i.property = ?{len(parameters)} AND i.value = {key} "
+                "CROSS JOIN profiles p ON p.id = i.profile_id"
             )
         found = _columns(self._db.execute(sql, parameters).fetchall(), 2 + len(properties))
         arrays = [found[0], found[1], *(decode_cells(cells) for cells in found[2:])]

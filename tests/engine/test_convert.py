@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo, available_timezones
 from zoneinfo._zoneinfo import ZoneInfo as PythonZoneInfo
 
@@ -245,7 +246,7 @@ def test_fold_zero_change_points_lie_more_than_two_days_apart_in_every_zone():
     """The premise of reading a whole wall-clock day with one offset (see _walls.py)."""
     for name in available_timezones():
         change_points = PythonZoneInfo.no_cache(name)._trans_local[0]
-        gaps = [b - a for a, b in zip(change_points, change_points[1:], strict=False)]
+        gaps = [b - a for a, b in pairwise(change_points)]
         assert min(gaps, default=3 * 86400) > 2 * 86400, name
 
 
@@ -288,3 +289,36 @@ def test_delete_column_reads_true_false_empty_and_rejects_other_text():
     )
     assert flags.reason(5) == f"'maybe' {expected}"
     assert flags.reason(6) == f"'1|0' {expected}"
+
+
+@pytest.mark.parametrize(
+    ("value_type", "fmt"),
+    [
+        ("number", COMMA),
+        ("date", DOT),
+        ("datetime", DOT),
+        ("datetime", ImportFormat(date_format="%d-%m-%Y %H")),
+        ("boolean", DOT),
+        ("text", DOT),
+    ],
+)
+def test_columns_with_nothing_in_them_give_only_nulls(value_type, fmt):
+    assert rows(["", " ", "|", None], value_type, fmt) == ([None] * 4, {})
+
+
+def test_large_and_dictionary_string_columns_convert_like_plain_ones():
+    for cells in (
+        pa.array(["1,5", "x"], pa.large_string()),
+        pa.array(["1,5", "x"]).dictionary_encode(),
+    ):
+        column = convert_column(cells, value_type="number", fmt=COMMA, split=None)
+        assert column.values.to_pylist() == [["1.5"], None]
+        assert column.errors.to_pylist() == [1]
+
+
+def test_leap_days_are_read_only_in_leap_years():
+    values, errors = rows(
+        ["2024-02-29T10:00", "2023-02-29T10:00", "1900-02-29", "2000-02-29"], "datetime", DOT
+    )
+    assert values == [["2024-02-29T10:00:00+00:00"], None, None, ["2000-02-29T00:00:00+00:00"]]
+    assert sorted(errors) == [1, 2]
