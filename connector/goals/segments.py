@@ -1,34 +1,36 @@
-"""Segment conditions compiled to predicates over a profile's canonical values.
+"""Segment conditions: per-profile predicates, and whole-table masks for exports and counts.
 
 Values are stored as text; a comparison reads them as the type of the
 condition's operand (number, date or date-time). A value that cannot be
 read as that type does not match, it is never an error: segments are
-evaluated over profiles that many different files wrote.
+evaluated over profiles that many different files wrote. The value tests
+are defined once, in `connector.engine.segments`; `compile_condition` applies
+them to one profile, `SegmentIndex.masks` to a whole Arrow batch.
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.config.segments import ALL_SEGMENT, Condition, Segment
-from connector.storage import Profile
+from connector.engine.segments import (
+    condition_mask,
+    condition_properties,
+    profile_columns,
+    value_test,
+)
+from connector.storage import Profile, ProfileStore
 
 Properties = Mapping[str, list[str]]
 Predicate = Callable[[Properties], bool]
-_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
+_OPERATORS = ("equals", "gt", "gte", "lt", "lte")
 
 
 def compile_condition(condition: Condition) -> Predicate:
-    """A fast predicate for one condition tree."""
+    """A predicate for one condition tree, over one profile's properties."""
     if condition.all is not None:
         parts = [compile_condition(part) for part in condition.all]
         return lambda properties: all(part(properties) for part in parts)
@@ -51,77 +53,15 @@ def compile_condition(condition: Condition) -> Predicate:
 def _value_tests(condition: Condition) -> list[Callable[[str], bool]]:
     tests: list[Callable[[str], bool]] = []
     if condition.equals is not None:
-        tests.append(_equals(condition.equals))
+        tests.append(value_test("equals", condition.equals))
     if condition.one_of is not None:
-        options = [_equals(option) for option in condition.one_of]
+        options = [value_test("equals", option) for option in condition.one_of]
         tests.append(lambda value: any(option(value) for option in options))
-    for name, compare in _COMPARISONS.items():
+    for name in _OPERATORS[1:]:
         operand = getattr(condition, name)
         if operand is not None:
-            tests.append(_comparison(compare, operand))
+            tests.append(value_test(name, operand))
     return tests
-
-
-def _equals(expected: object) -> Callable[[str], bool]:
-    if isinstance(expected, bool):
-        text = "true" if expected else "false"
-        return lambda value: value.lower() == text
-    if isinstance(expected, int | float):
-        number = Decimal(str(expected))
-        return lambda value: _number(value) == number
-    if isinstance(expected, datetime | date):
-        return _comparison(operator.eq, expected)
-    text = str(expected)
-    return lambda value: value == text
-
-
-def _comparison(compare: Callable[[Any, Any], bool], operand: object) -> Callable[[str], bool]:
-    if isinstance(operand, datetime):
-        moment = operand if operand.tzinfo else operand.replace(tzinfo=UTC)
-
-        def on_datetime(value: str) -> bool:
-            parsed = _datetime(value)
-            return parsed is not None and compare(parsed, moment)
-
-        return on_datetime
-    if isinstance(operand, date):
-        day = operand
-
-        def on_date(value: str) -> bool:
-            parsed = _date(value)
-            return parsed is not None and compare(parsed, day)
-
-        return on_date
-    number = Decimal(str(operand))
-
-    def on_number(value: str) -> bool:
-        parsed = _number(value)
-        return parsed is not None and compare(parsed, number)
-
-    return on_number
-
-
-def _number(value: str) -> Decimal | None:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _date(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
-def _datetime(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class SegmentIndex:
@@ -143,6 +83,24 @@ class SegmentIndex:
             return "All profiles"
         return self.segments[segment_id].title
 
+    def properties(self, segment_id: str | None = None) -> list[str]:
+        """The properties one segment reads (every segment's when None), each once."""
+        segments = self.segments.values() if segment_id is None else self._only(segment_id)
+        return list(dict.fromkeys(name for s in segments for name in condition_properties(s.where)))
+
+    def mask(
+        self, segment_id: str, columns: Mapping[str, pa.ListArray], rows: int
+    ) -> pa.BooleanArray:
+        """Which of `rows` profiles are in the segment; `columns` as `profile_columns` gives."""
+        if segment_id == ALL_SEGMENT:
+            all_rows: pa.BooleanArray = pa.repeat(pa.scalar(value=True), rows)
+            return all_rows
+        return condition_mask(self.segments[segment_id].where, columns, rows)
+
+    def masks(self, columns: Mapping[str, pa.ListArray], rows: int) -> dict[str, pa.BooleanArray]:
+        """Every segment's mask (not `all`), in the order of segments.yaml."""
+        return {segment_id: self.mask(segment_id, columns, rows) for segment_id in self.segments}
+
     def memberships(self, properties: Properties) -> list[str]:
         """The ids of the segments a profile belongs to (not counting `all`)."""
         return [segment_id for segment_id, test in self._predicates.items() if test(properties)]
@@ -159,3 +117,17 @@ class SegmentIndex:
             for segment_id in self.memberships(profile.properties):
                 counts[segment_id] += 1
         return counts
+
+    def count_in_store(self, store: ProfileStore) -> dict[str, int]:
+        """Member counts of every segment, evaluated on the store's Arrow batches."""
+        names = self.properties()
+        counts = dict.fromkeys([ALL_SEGMENT, *self.segments], 0)
+        for table in store.profile_batches(names):
+            columns = profile_columns(table, names)
+            counts[ALL_SEGMENT] += table.num_rows
+            for segment_id, mask in self.masks(columns, table.num_rows).items():
+                counts[segment_id] += pc.sum(mask).as_py() or 0
+        return counts
+
+    def _only(self, segment_id: str) -> list[Segment]:
+        return [] if segment_id == ALL_SEGMENT else [self.segments[segment_id]]
