@@ -87,7 +87,7 @@ def rows(count: int, seed: int = 42, start: int = 0) -> list[str]:
 def write_file(path: Path, count: int, *, compress: bool = False, seed: int = 42) -> Path:
     """Write the file in blocks so even 5M rows never sit in memory at once."""
     opener = gzip.open if compress else open
-    with opener(path, "wt", encoding="utf-8", newline="") as out:  # type: ignore[operator]
+    with opener(path, "wt", encoding="utf-8", newline="") as out:
         block = 100_000
         for start in range(0, count, block):
             lines = rows(min(block, count - start), seed=seed + start, start=start)

@@ -2,7 +2,8 @@
 
 `python -m bench.phases PHASE --file F --endpoint URL --work DIR` prints one
 JSON object: rows, bytes, seconds (wall, end to end) and anything else the
-phase knows. The parent reads the child's peak RSS from `wait4`.
+phase knows, or `{"unavailable": reason}` for a phase whose backend is not
+ready. The parent reads the child's peak RSS from `wait4`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import gzip
+import io
 import json
 import os
 import sqlite3
@@ -19,10 +21,34 @@ import time
 import zlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 BUCKET_IN = "bench-in"
 BUCKET_OUT = "bench-out"
 CONNECTION = "bench"
+IMPORT_GOAL = "customers"
+EXPORT_GOAL = "everyone"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+SEGMENT = {
+    "all": [
+        {"property": "total_spent", "gte": 1000},
+        {"property": "email", "exists": True},
+        {
+            "any": [
+                {"property": "vip", "equals": True},
+                {"property": "country", "one_of": ["NL", "BE"]},
+                {"property": "birth_date", "lt": "1970-01-01"},
+                {"property": "last_seen", "gte": "2026-10-01T00:00:00+00:00"},
+            ]
+        },
+    ]
+}
+"""The measured segment: numbers, dates, date-times, exists and one_of, nested two deep."""
+
+
+class PhaseError(RuntimeError):
+    """A phase that ran and failed: the benchmark stops, it does not report a figure."""
 
 
 def goals_yaml(endpoint: str) -> str:
@@ -32,7 +58,7 @@ id: {CONNECTION}
 storage: {{region: eu-west-1, endpoint_url: "{endpoint}", access_key_id: bench, secret_access_key: bench}}
 goals:
   - type: import-profiles
-    name: customers
+    name: {IMPORT_GOAL}
     source: {{bucket: {BUCKET_IN}, files: ["*.csv", "*.csv.gz"]}}
     format:
       field_separator: ";"
@@ -54,7 +80,7 @@ goals:
       - {{column: interests, property: interests, rule: add}}
       - {{column: vip, property: vip, rule: set, type: boolean}}
   - type: export-profiles
-    name: everyone
+    name: {EXPORT_GOAL}
     segment: all
     destination: {{bucket: {BUCKET_OUT}, directory: "full/", file_name: everyone}}
     mode: full
@@ -76,6 +102,13 @@ goals:
 """
 
 
+def write_goals(folder: Path, endpoint: str) -> Path:
+    """The goals folder a run of the benchmark's connection reads (in-process or `connector`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{CONNECTION}.yaml").write_text(goals_yaml(endpoint), encoding="utf-8")
+    return folder
+
+
 def _result(rows: int, nbytes: int, seconds: float, **extra: Any) -> dict[str, Any]:
     return {"rows": rows, "bytes": nbytes, "seconds": seconds, **extra}
 
@@ -85,7 +118,7 @@ def csv_reader_baseline(file: Path) -> dict[str, Any]:
     started = time.perf_counter()
     rows = -1
     opener = gzip.open if file.suffix == ".gz" else open
-    with opener(file, "rt", encoding="utf-8", newline="") as handle:  # type: ignore[operator]
+    with opener(file, "rt", encoding="utf-8", newline="") as handle:
         for _row in csv.reader(handle, delimiter=";"):
             rows += 1
     return _result(rows, file.stat().st_size, time.perf_counter() - started)
@@ -93,7 +126,7 @@ def csv_reader_baseline(file: Path) -> dict[str, Any]:
 
 def pandas_glue(file: Path, work: Path) -> dict[str, Any]:
     """What a user might write instead: read_csv, then to_sql into SQLite. No rules at all."""
-    import pandas as pd  # noqa: PLC0415 -- a benchmark-only dependency
+    import pandas as pd  # type: ignore[import-untyped]  # noqa: PLC0415 -- bench-only
 
     database = work / "pandas.sqlite"
     database.unlink(missing_ok=True)
@@ -104,11 +137,14 @@ def pandas_glue(file: Path, work: Path) -> dict[str, Any]:
     return _result(len(frame), file.stat().st_size, time.perf_counter() - started)
 
 
-async def _upload(endpoint: str, file: Path, key: str, *, suffix: bytes = b"") -> None:
+def _s3(endpoint: str) -> Any:
     from connector.sources import S3Client, S3Credentials  # noqa: PLC0415
 
-    credentials = S3Credentials("eu-west-1", endpoint, "bench", "bench")
-    async with S3Client(credentials) as s3:
+    return S3Client(S3Credentials("eu-west-1", endpoint, "bench", "bench"))
+
+
+async def _upload(endpoint: str, file: Path, key: str, *, suffix: bytes = b"") -> None:
+    async with _s3(endpoint) as s3:
         for bucket in (BUCKET_IN, BUCKET_OUT):
             await s3.ensure_bucket(bucket)
         async for stale in s3.list_objects(BUCKET_IN, ""):
@@ -126,32 +162,29 @@ def _key(file: Path) -> str:
     return "customers" + "".join(file.suffixes)
 
 
-def connector_run(phase: str, file: Path, endpoint: str, work: Path, goal: str) -> dict[str, Any]:
-    """Our import or export, end to end: S3 to committed store, or store to S3."""
+def connector_run(
+    phase: str, endpoint: str, work: Path, goal: str, database: Path | str
+) -> dict[str, Any]:
+    """Our import or export in this process, end to end: S3 to committed store, or back."""
     from connector.config import load_workspace  # noqa: PLC0415
     from connector.gc_tuning import tune_garbage_collector  # noqa: PLC0415
     from connector.goals.runner import RunOptions, run_connection  # noqa: PLC0415
     from connector.logging import configure_logging  # noqa: PLC0415
-    from connector.storage import SQLiteStore  # noqa: PLC0415
+    from connector.storage import open_store  # noqa: PLC0415
 
     configure_logging("json", os.environ.get("BENCH_LOG_LEVEL", "warning"))
-    goals = work / "goals"
-    goals.mkdir(exist_ok=True)
-    (goals / f"{CONNECTION}.yaml").write_text(goals_yaml(endpoint), encoding="utf-8")
-    database = work / "connector.sqlite"
-    if phase == "import-fresh":
-        for stale in work.glob("connector.sqlite*"):
-            stale.unlink()
-    workspace = load_workspace(goals, {})
-    store = SQLiteStore(database)
+    workspace = load_workspace(write_goals(work / "goals", endpoint), {})
+    store = open_store(database)
     tune_garbage_collector()  # as the command line does
-    started = time.perf_counter()
-    outcome = asyncio.run(run_connection(store, workspace, CONNECTION, RunOptions(goal=goal)))
-    seconds = time.perf_counter() - started
-    store.close()
+    try:
+        started = time.perf_counter()
+        outcome = asyncio.run(run_connection(store, workspace, CONNECTION, RunOptions(goal=goal)))
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
     counts = outcome.record.counts
     if outcome.result.errors:
-        raise SystemExit(f"{phase} failed: {outcome.result.errors}")
+        raise PhaseError(f"{phase} failed: {outcome.result.errors}")
     rows = counts.rows_read if phase.startswith("import") else counts.profiles_exported
     return _result(
         rows,
@@ -161,14 +194,100 @@ def connector_run(phase: str, file: Path, endpoint: str, work: Path, goal: str) 
         created=counts.profiles_created,
         updated=counts.profiles_updated,
         rejected=counts.rows_rejected,
+        store=type(store).__name__,
     )
 
 
-def csv_writer_gzip_baseline(work: Path, rows: int) -> dict[str, Any]:
-    """A bare csv.writer + gzip write of the same rows our export wrote (rows held in memory
-    in slices of 100k so only the write is timed)."""
-    import io  # noqa: PLC0415
+def sqlite_import(phase: str, endpoint: str, work: Path) -> dict[str, Any]:
+    """The import into the embedded SQLite store; a fresh one starts from no store at all."""
+    if phase.startswith("import-fresh"):
+        for stale in work.glob("connector.sqlite*"):
+            stale.unlink()
+    return connector_run(phase, endpoint, work, IMPORT_GOAL, work / "connector.sqlite")
 
+
+def postgres_import(endpoint: str, work: Path, admin_url: str) -> dict[str, Any]:
+    """The same fresh import into PostgreSQL, in a database made for it and dropped after.
+
+    Anything that keeps the run from starting or finishing (server down, backend
+    not built yet) makes the phase `unavailable` with the error, not a failed run.
+    """
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    from connector.settings import load_settings  # noqa: PLC0415
+
+    name = f"bench_{os.getpid()}"
+    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as error:
+        return {"unavailable": f"cannot create a database: {error}".strip()}
+    try:
+        database = load_settings(database=url).database  # as CONNECTOR_DATABASE=<url> would
+        result = None
+        if isinstance(database, str):
+            result = connector_run("import-fresh", endpoint, work, IMPORT_GOAL, database)
+    except Exception as error:
+        return {"unavailable": f"{type(error).__name__}: {error}"}
+    finally:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        try:
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+                admin.execute(drop)
+        except psycopg.Error as error:
+            sys.stderr.write(f"could not drop database {name}: {error}\n")
+    if result is None:
+        return {"unavailable": "the database setting does not accept a PostgreSQL URL yet"}
+    if result["store"] == "SQLiteStore":
+        return {"unavailable": "open_store opened SQLite for a PostgreSQL URL"}
+    return result
+
+
+def segment_eval(work: Path) -> dict[str, Any]:
+    """Profiles/s for `SEGMENT` over the imported store, as an export selects its members:
+    the store's Arrow batches of the properties the segment reads, masked by the engine's
+    vectorised evaluator. `seconds` includes reading the batches; `evaluate_seconds` not."""
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    from connector.config.segments import Condition  # noqa: PLC0415
+    from connector.engine.segments import (  # noqa: PLC0415
+        condition_mask,
+        condition_properties,
+        profile_columns,
+    )
+    from connector.storage import open_store  # noqa: PLC0415
+
+    condition = Condition.model_validate(SEGMENT)
+    names = list(dict.fromkeys(condition_properties(condition)))
+    store = open_store(work / "connector.sqlite")
+    rows = members = 0
+    evaluating = 0.0
+    try:
+        started = time.perf_counter()
+        for table in store.profile_batches(names):
+            begun = time.perf_counter()
+            mask = condition_mask(condition, profile_columns(table, names), table.num_rows)
+            members += int(pc.sum(mask).as_py() or 0)
+            evaluating += time.perf_counter() - begun
+            rows += table.num_rows
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    return _result(
+        rows,
+        0,
+        seconds,
+        members=members,
+        evaluate_seconds=evaluating,
+        evaluator="connector.engine.segments.condition_mask",
+    )
+
+
+def csv_writer_gzip_baseline(work: Path) -> dict[str, Any]:
+    """A bare csv.writer + gzip 6 write of the same rows our export wrote (rows held in
+    memory in slices of 100k so only the write is timed)."""
     exported = work / "exported.csv.gz"
     elapsed = 0.0
     written = 0
@@ -192,93 +311,46 @@ def csv_writer_gzip_baseline(work: Path, rows: int) -> dict[str, Any]:
     return _result(written - 1, out_bytes, elapsed)
 
 
-def store_write_floor(file: Path, work: Path) -> dict[str, Any]:
-    """The least an import can cost in our schema: bare batched inserts of ready rows.
-
-    The file's rows are turned into profile JSON and identifiers outside the
-    clock, 100k at a time; only the inserts (profiles and the unique-property
-    index, 2,000 rows a batch, one transaction) are timed. No parsing, no rules.
-    """
-    from connector.storage import SQLiteStore  # noqa: PLC0415
-    from connector.storage.sqlite import _dump_properties  # noqa: PLC0415
-
-    database = work / "floor.sqlite"
-    for stale in work.glob("floor.sqlite*"):
-        stale.unlink()
-    SQLiteStore(database).close()  # our schema, by our migrations
-    db = sqlite3.connect(database, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA cache_size=-16384")
-    elapsed = 0.0
-    rows = 0
-    with file.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=";")
-        header = next(reader)
-        db.execute("BEGIN IMMEDIATE")
-        while True:
-            block = [row for _, row in zip(range(100_000), reader, strict=False)]
-            if not block:
-                break
-            now = "2026-01-01T00:00:00+00:00"
-            profiles = [
-                (
-                    f"{rows + n:020x}",
-                    _dump_properties({k: [v] for k, v in zip(header, row, strict=True)}),
-                    now,
-                    now,
-                    1,
-                )
-                for n, row in enumerate(block)
-            ]
-            identifiers = [
-                ("customer_id", row[0], profile[0])
-                for row, profile in zip(block, profiles, strict=True)
-            ]
-            started = time.perf_counter()
-            for start in range(0, len(block), 2000):
-                db.executemany(
-                    "INSERT INTO profiles (id, properties, created_at, updated_at, change_seq) VALUES (?, ?, ?, ?, ?)",
-                    profiles[start : start + 2000],
-                )
-                db.executemany(
-                    "INSERT INTO identifiers (property, value, profile_id) VALUES (?, ?, ?)",
-                    identifiers[start : start + 2000],
-                )
-            elapsed += time.perf_counter() - started
-            rows += len(block)
-        started = time.perf_counter()
-        db.execute("COMMIT")
-        elapsed += time.perf_counter() - started
-    db.close()
-    return _result(rows, file.stat().st_size, elapsed)
-
-
-def store_read_floor(work: Path) -> dict[str, Any]:
-    """The least an export can cost in our schema: read every profile and decode its JSON."""
-    db = sqlite3.connect(work / "connector.sqlite")
-    started = time.perf_counter()
-    rows = 0
-    nbytes = 0
-    for _id, properties in db.execute("SELECT id, properties FROM profiles"):
-        json.loads(properties)
-        nbytes += len(properties)
-        rows += 1
-    seconds = time.perf_counter() - started
-    db.close()
-    return _result(rows, nbytes, seconds)
-
-
-async def _download_export(endpoint: str, work: Path) -> None:
-    from connector.sources import S3Client, S3Credentials  # noqa: PLC0415
-
-    credentials = S3Credentials("eu-west-1", endpoint, "bench", "bench")
-    async with S3Client(credentials) as s3:
+async def _download_export(endpoint: str, work: Path) -> int:
+    """Fetch the full export into work/exported.csv.gz (the csv.writer baseline's rows)."""
+    size = 0
+    async with _s3(endpoint) as s3:
         with (work / "exported.csv.gz").open("wb") as out:
             async for obj in s3.list_objects(BUCKET_OUT, "full/"):
                 if obj.key.endswith(".gz"):
                     async for chunk in s3.iter_object(BUCKET_OUT, obj.key):
-                        out.write(chunk)
+                        size += out.write(chunk)
+    return size
+
+
+def run_phase(args: argparse.Namespace) -> dict[str, Any]:
+    phase = args.phase
+    if phase == "csv-reader":
+        return csv_reader_baseline(args.file)
+    if phase == "pandas":
+        return pandas_glue(args.file, args.work)
+    if phase in ("upload-fresh", "upload-update"):
+        # the re-import's file is the same rows with one trailing newline: a new ETag
+        suffix = b"" if phase == "upload-fresh" else b"\n"
+        asyncio.run(_upload(args.endpoint, args.file, _key(args.file), suffix=suffix))
+        return _result(0, args.file.stat().st_size + len(suffix), 1.0)
+    if phase in ("import-fresh", "import-update"):
+        return sqlite_import(phase, args.endpoint, args.work)
+    if phase == "import-fresh-postgres":
+        return postgres_import(args.endpoint, args.work, args.postgres)
+    if phase == "segment-eval":
+        return segment_eval(args.work)
+    if phase == "export-full-gzip":
+        result = connector_run(
+            phase, args.endpoint, args.work, EXPORT_GOAL, args.work / "connector.sqlite"
+        )
+        asyncio.run(_download_export(args.endpoint, args.work))
+        return result
+    if phase == "download-export":
+        return _result(0, asyncio.run(_download_export(args.endpoint, args.work)), 1.0)
+    if phase == "csv-writer-gzip":
+        return csv_writer_gzip_baseline(args.work)
+    raise PhaseError(f"unknown phase {phase}")
 
 
 def main() -> None:
@@ -287,30 +359,12 @@ def main() -> None:
     parser.add_argument("--file", type=Path, required=True)
     parser.add_argument("--endpoint", default="")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--rows", type=int, default=0)
+    parser.add_argument("--postgres", default=POSTGRES_ADMIN, help="a URL to create databases")
     args = parser.parse_args()
-    if args.phase == "csv-reader":
-        result = csv_reader_baseline(args.file)
-    elif args.phase == "pandas":
-        result = pandas_glue(args.file, args.work)
-    elif args.phase in ("upload-fresh", "upload-update"):
-        # the re-import's file is the same rows with one trailing newline: a new ETag
-        suffix = b"" if args.phase == "upload-fresh" else b"\n"
-        asyncio.run(_upload(args.endpoint, args.file, _key(args.file), suffix=suffix))
-        result = _result(0, args.file.stat().st_size + len(suffix), 1.0)
-    elif args.phase in ("import-fresh", "import-update"):
-        result = connector_run(args.phase, args.file, args.endpoint, args.work, "customers")
-    elif args.phase == "export-full-gzip":
-        result = connector_run(args.phase, args.file, args.endpoint, args.work, "everyone")
-        asyncio.run(_download_export(args.endpoint, args.work))
-    elif args.phase == "store-write-floor":
-        result = store_write_floor(args.file, args.work)
-    elif args.phase == "store-read-floor":
-        result = store_read_floor(args.work)
-    elif args.phase == "csv-writer-gzip":
-        result = csv_writer_gzip_baseline(args.work, args.rows)
-    else:
-        raise SystemExit(f"unknown phase {args.phase}")
+    try:
+        result = run_phase(args)
+    except PhaseError as error:
+        raise SystemExit(str(error)) from None
     sys.stdout.write(json.dumps(result) + "\n")
 
 
