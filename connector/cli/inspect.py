@@ -91,6 +91,8 @@ def history(app: App, args: argparse.Namespace) -> int:
             print_json({**run.as_json(), "rejects": [str(reject) for reject in rejects]})
         else:
             _print_runs([run])
+            if run.ran_by:
+                sys.stdout.write(f"  ran by {run.ran_by}\n")
             for reject in rejects:
                 sys.stdout.write(f"  rejected {reject}\n")
         return 0

@@ -146,6 +146,8 @@ class RunRecord:
     counts: RunCounts = field(default_factory=RunCounts)
     error: str | None = None
     rejects_stored: int = 0
+    ran_by: str | None = None
+    """`host:pid` of the process that ran it (several daemons may share one store)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -159,6 +161,7 @@ class RunRecord:
             "dry_run": self.dry_run,
             "counts": self.counts.as_dict(),
             "error": self.error,
+            "ran_by": self.ran_by,
         }
 
 

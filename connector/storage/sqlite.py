@@ -389,9 +389,7 @@ class SQLiteStore(ProfileStore):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         known = self._columns.refresh(self._db)
-        fields = "".join(
-            f', "{known[name]}"' if name in known else ", NULL" for name in properties
-        )
+        fields = "".join(f', "{known[name]}"' if name in known else ", NULL" for name in properties)
         select = f"SELECT id, change_seq{fields} FROM profiles"
         first: tuple[str, tuple[int, ...]]
         if changed_after is None:
@@ -502,9 +500,17 @@ class SQLiteStore(ProfileStore):
         started = _now()
         with self._write() as db:
             cursor = db.execute(
-                "INSERT INTO runs (connection, goal, trigger, status, started_at, dry_run) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (connection, goal, str(trigger), str(RunStatus.RUNNING), started, int(dry_run)),
+                "INSERT INTO runs (connection, goal, trigger, status, started_at, dry_run, ran_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    connection,
+                    goal,
+                    str(trigger),
+                    str(RunStatus.RUNNING),
+                    started,
+                    int(dry_run),
+                    default_owner(),
+                ),
             )
         run_id = cursor.lastrowid
         assert run_id is not None  # noqa: S101 -- an INSERT into a rowid table always has one
@@ -516,6 +522,7 @@ class SQLiteStore(ProfileStore):
             RunStatus.RUNNING,
             datetime.fromisoformat(started),
             dry_run=dry_run,
+            ran_by=default_owner(),
         )
 
     def finish_run(
@@ -540,7 +547,7 @@ class SQLiteStore(ProfileStore):
 
     _RUN_COLUMNS = (
         "id, connection, goal, trigger, status, started_at, ended_at, dry_run, counts, error, "
-        "(SELECT count(*) FROM run_rejects WHERE run_id = runs.id)"
+        "(SELECT count(*) FROM run_rejects WHERE run_id = runs.id), ran_by"
     )
 
     def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
@@ -655,6 +662,7 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         counts=RunCounts.from_dict(_loads(row[8])),
         error=row[9],
         rejects_stored=row[10],
+        ran_by=row[11],
     )
 
 

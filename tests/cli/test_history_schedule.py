@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -205,6 +206,8 @@ async def test_history_after_real_runs_survives_a_restart(
     assert crm["trigger"] == "schedule"
     assert crm["status"] == "partial"
     assert crm["error"] is None
+    host, _, pid = crm["ran_by"].rpartition(":")  # this test process ran both
+    assert (host, int(pid)) == (socket.gethostname(), os.getpid())
     counts = crm["counts"]
     assert (counts["files"], counts["rows_read"], counts["rows_applied"]) == (1, 3, 2)
     assert (counts["rows_rejected"], counts["profiles_created"]) == (1, 2)
@@ -229,3 +232,7 @@ async def test_history_after_real_runs_survives_a_restart(
     assert shown_start == started.replace(microsecond=0)
     assert cells[6].endswith("s")  # TOOK
     assert cells[7:16] == ["partial", "1", "3", "2", "1", "2", "0", "0", "2"]
+
+    detail = connector_cli(tmp_path, "history", "--run", str(scheduled.record.id))
+    assert detail.returncode == 0, detail.stderr
+    assert f"ran by {socket.gethostname()}:{os.getpid()}" in detail.stdout

@@ -24,7 +24,7 @@ from connector.storage.records import (
 
 RUN_COLUMNS = (
     "id, connection, goal, trigger, status, started_at, ended_at, dry_run, counts, error, "
-    "(SELECT count(*) FROM run_rejects WHERE run_id = runs.id)"
+    "(SELECT count(*) FROM run_rejects WHERE run_id = runs.id), host, pid"
 )
 
 
@@ -41,6 +41,7 @@ def run_record(row: tuple[Any, ...]) -> RunRecord:
         counts=RunCounts.from_dict(row[8]),
         error=row[9],
         rejects_stored=int(row[10]),
+        ran_by=f"{row[11]}:{row[12]}" if row[11] is not None else None,
     )
 
 
@@ -65,7 +66,14 @@ def start_run(
     ).fetchone()
     assert row is not None  # noqa: S101 -- INSERT ... RETURNING returns the row
     return RunRecord(
-        int(row[0]), connection, goal, trigger, RunStatus.RUNNING, started, dry_run=dry_run
+        int(row[0]),
+        connection,
+        goal,
+        trigger,
+        RunStatus.RUNNING,
+        started,
+        dry_run=dry_run,
+        ran_by=f"{socket.gethostname()}:{os.getpid()}",
     )
 
 
