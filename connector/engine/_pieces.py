@@ -8,6 +8,11 @@ the record still open at the end and gives the text back (`unread`), so a
 cut never changes how records are read. A cut never falls between `\r` and
 `\n`. Each piece knows its first physical line, counting line breaks as the
 csv reader does (`\r\n`, `\r` and `\n` each end a line).
+
+Quotes and line feeds are counted once per chunk as it arrives; a piece's
+counts are the buffer's minus those of the (small) rest after the cut.
+Chunks without any line break wait in a list, so a very long line does not
+make the buffer grow (and copy) chunk by chunk.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from connector.formats.reader import line_too_long
 __all__ = ["Cut", "Cutter", "line_breaks"]
 
 
-def line_breaks(data: bytes) -> tuple[int, bool]:
+def line_breaks(data: bytes, newlines: int | None = None) -> tuple[int, bool]:
     r"""How many lines `data` ends, and whether any ends with a lone `\r`."""
-    breaks = data.count(b"\n")
+    breaks = data.count(b"\n") if newlines is None else newlines
     if b"\r" not in data:
         return breaks, False
     lone = data.count(b"\r") - data.count(b"\r\n")
@@ -31,30 +36,38 @@ def line_breaks(data: bytes) -> tuple[int, bool]:
 
 @dataclass(frozen=True, slots=True)
 class Cut:
-    """One piece of the file: its bytes, first line, line breaks and place."""
+    """One piece of the file: its bytes, first line, line breaks, quotes and place."""
 
     data: bytes
     line: int
     breaks: int
     lone_cr: bool
+    quotes: int
     last: bool
 
 
 class Cutter:
-    """Hands out pieces of a byte stream; holds at most about two pieces and a chunk."""
+    """Hands out pieces of a stream of (bytes, line feeds in them); holds about two pieces."""
 
-    def __init__(self, chunks: Iterator[bytes], *, quote: bytes, file: str, max_line: int) -> None:
+    def __init__(
+        self, chunks: Iterator[tuple[bytes, int]], *, quote: bytes, file: str, max_line: int
+    ) -> None:
         self._chunks = chunks
         self._quote = quote
         self._file = file
         self._max_line = max_line
         self._buffer = bytearray()
+        self._pending: list[bytes] = []
+        self._pending_quotes = 0
+        self._quotes = 0
+        self._newlines = 0
         self._line = 1
         self._done = False
         self._waiting = 0
+        self._break_end = 0
         self._scanned = -1
         self._odd = 0
-        self._force_at = 0
+        self._given_back = 0
 
     def next(self, size: int) -> Cut | None:
         """The next piece of at least `size` bytes (less only at the end), or None."""
@@ -67,48 +80,77 @@ class Cutter:
                 if self._done:
                     cut = len(buffer)
                     break
-                if len(buffer) >= max(2 * size, self._force_at):
+                if len(buffer) >= 2 * max(size, self._given_back):
                     cut = self._last_break()
                     if cut:
                         break
             self._read()
         if not cut:
             return None
-        data = bytes(buffer[:cut])
+        with memoryview(buffer) as view:
+            data = bytes(view[:cut])  # one copy (slicing the bytearray would make two)
+        quotes = self._quotes - buffer.count(self._quote, cut)
+        newlines = self._newlines - buffer.count(b"\n", cut)
         del buffer[:cut]
+        self._quotes -= quotes
+        self._newlines -= newlines
+        self._break_end = max(0, self._break_end - cut)
         self._scanned = -1
-        self._force_at = 0
-        breaks, lone_cr = line_breaks(data)
+        self._given_back = 0
+        breaks, lone_cr = line_breaks(data, newlines)
         line = self._line
         self._line += breaks
-        return Cut(data, line, breaks, lone_cr, self._done and not buffer)
+        return Cut(data, line, breaks, lone_cr, quotes, self._done and not buffer)
 
     def unread(self, data: bytes, line: int) -> None:
         """Put back the end of the last piece (an unfinished record starting on `line`).
 
-        The next forced cut waits until the buffer has doubled, so a long
-        record is re-read a logarithmic number of times, not once per chunk.
+        The next cut falls after it, and a forced one waits until twice as
+        much is buffered, so a long record is re-read a logarithmic number of
+        times, not once per chunk.
         """
         self._buffer[:0] = data
+        self._quotes += data.count(self._quote)
+        self._newlines += data.count(b"\n")
+        self._break_end += len(data) if self._break_end else 0
         self._line = line
         self._scanned = -1
-        self._force_at = 2 * len(self._buffer)
+        self._given_back = len(data)
 
     def _read(self) -> None:
-        chunk = next(self._chunks, None)
-        if chunk is None:
+        got = next(self._chunks, None)
+        if got is None:
             self._done = True
+            self._flush()
             return
+        chunk, newlines = got
+        quotes = chunk.count(self._quote)
+        usable = max(chunk.rfind(b"\n"), chunk.rfind(b"\r", 0, len(chunk) - 1))
+        end = max(usable, chunk.rfind(b"\r"))
+        if end < 0:
+            self._pending.append(chunk)
+            self._pending_quotes += quotes
+            self._waiting += len(chunk)
+            if self._waiting > self._max_line:
+                start = max(self._buffer.rfind(b"\n"), self._buffer.rfind(b"\r")) + 1
+                line = self._line + line_breaks(bytes(self._buffer[:start]))[0]
+                raise line_too_long(self._max_line, file=self._file, line=line)
+            return
+        self._flush()
+        start = len(self._buffer)
         self._buffer += chunk
-        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-        if end >= 0:
-            self._waiting = len(chunk) - end - 1
-            return
-        self._waiting += len(chunk)
-        if self._waiting > self._max_line:
-            start = max(self._buffer.rfind(b"\n"), self._buffer.rfind(b"\r")) + 1
-            line = self._line + line_breaks(bytes(self._buffer[:start]))[0]
-            raise line_too_long(self._max_line, file=self._file, line=line)
+        self._quotes += quotes
+        self._newlines += newlines
+        if usable >= 0:
+            self._break_end = start + usable + 1
+        self._waiting = len(chunk) - end - 1
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._buffer += b"".join(self._pending)
+            self._quotes += self._pending_quotes
+            self._pending.clear()
+            self._pending_quotes = 0
 
     def _boundary(self, size: int) -> int:
         r"""Index after the first `\n` at or past `size` with even quotes before it, or 0.
@@ -118,8 +160,8 @@ class Cutter:
         """
         buffer, quote = self._buffer, self._quote
         if self._scanned < 0:
-            self._scanned = min(size, len(buffer))
-            self._odd = buffer.count(quote, 0, self._scanned) & 1
+            self._scanned = min(max(size, self._given_back), len(buffer))
+            self._odd = (self._quotes - buffer.count(quote, self._scanned)) & 1
         position = self._scanned
         while True:
             newline = buffer.find(b"\n", position)
@@ -134,6 +176,8 @@ class Cutter:
             self._scanned = position
 
     def _last_break(self) -> int:
-        r"""Index after the last line break, never between `\r` and `\n`; 0 if none."""
-        buffer = self._buffer
-        return max(buffer.rfind(b"\n"), buffer.rfind(b"\r", 0, len(buffer) - 1)) + 1
+        r"""Index after the last line break read (never between `\r` and `\n`), or 0.
+
+        Tracked as chunks arrive, so waiting for a break costs no rescans.
+        """
+        return self._break_end if self._break_end > self._given_back else 0

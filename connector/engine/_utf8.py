@@ -17,14 +17,18 @@ from connector.formats.reader import iter_decoded, maybe_inflate, nul_character,
 __all__ = ["utf8_bytes"]
 
 
-def utf8_bytes(chunks: Iterable[bytes], encoding: str, *, file: str) -> Iterator[bytes]:
-    """The file as UTF-8 byte chunks (inflated, a leading UTF-8 BOM dropped), not line-aligned."""
+def utf8_bytes(chunks: Iterable[bytes], encoding: str, *, file: str) -> Iterator[tuple[bytes, int]]:
+    """The file as UTF-8 byte chunks, each with its count of line feeds.
+
+    Inflated, a leading UTF-8 BOM dropped, not aligned to lines.
+    """
     if codecs.lookup(encoding).name != "utf-8":
-        return (text.encode() for text in iter_decoded(chunks, encoding=encoding, file=file))
+        texts = iter_decoded(chunks, encoding=encoding, file=file)
+        return ((data, data.count(b"\n")) for data in (text.encode() for text in texts))
     return _checked(maybe_inflate(iter(chunks), file), file)
 
 
-def _checked(raw: Iterator[bytes], file: str) -> Iterator[bytes]:
+def _checked(raw: Iterator[bytes], file: str) -> Iterator[tuple[bytes, int]]:
     r"""Validate like the `utf-8-sig` incremental decoder; `line` counts as `_decode` does.
 
     `_decode` adds `text.count("\n") or text.count("\r")` per chunk; held-back
@@ -53,8 +57,9 @@ def _checked(raw: Iterator[bytes], file: str) -> Iterator[bytes]:
         if b"\x00" in good:
             before = good[: good.index(b"\x00")].decode()
             raise nul_character(before, file=file, line=line)
-        line += good.count(b"\n") or good.count(b"\r")
-        yield good
+        newlines = good.count(b"\n")
+        line += newlines or good.count(b"\r")
+        yield good, newlines
     if held and not at_start:
         try:
             codecs.utf_8_decode(held, "strict", True)

@@ -16,11 +16,12 @@ the piece), every row has the header's field count and no field exceeds the
 field limit.
 
 Exact path (`DelimitedReader` over the piece's text, resumed at the piece's
-first line): the first piece (it holds the header), any piece with ragged
-rows, malformed quotes, lone `\\r` endings or an over-long field, and every
-piece when `escape_char` is set or the separator or quote is not ASCII. When
-a piece ends inside a record the rest goes back to the cutter and is read
-with the next piece.
+first line): the first piece (just the header, or the first record of a
+headerless file), any piece with ragged rows, malformed quotes, lone `\\r`
+endings, an over-long field or a leading U+FEFF (pyarrow would drop it), and
+every piece when `escape_char` is set or the separator or quote is not ASCII.
+When a piece ends inside a record the rest goes back to the cutter and is
+read with the next piece.
 
 Known difference: when a file has two whole-file errors (say an over-long
 field and, further on, invalid bytes) the one reported can differ, because
@@ -30,6 +31,7 @@ The line-length guard counts bytes where `DelimitedReader` counts characters.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -51,8 +53,8 @@ from connector.formats.reader import (
 
 __all__ = ["Piece", "PieceReader"]
 
-HEAD_BYTES = 64 << 10
-"""Size of the first piece, read by the exact path because it holds the header."""
+HEAD_BYTES = 1
+"""The first piece is just the first record: the exact path reads it for the header."""
 BLOCK_BYTES = 1 << 20
 """pyarrow block size: measured fastest for 8 MiB pieces (one block is slower)."""
 USE_THREADS = False
@@ -113,12 +115,12 @@ class PieceReader:
             raise RuntimeError("a PieceReader is iterated once")
         self._iterated = True
         piece = self._exact(self._head, self._head_reader)
-        if piece.records:
+        if piece is not None:
             yield piece
         while (cut := self._cutter.next(self._piece_bytes)) is not None:
             fast = self._fast(cut)
             piece = fast if fast is not None else self._exact(cut, self._resumed(cut))
-            if piece.records:
+            if piece is not None and piece.records:
                 yield piece
 
     # ------------------------------------------------------------ header
@@ -127,7 +129,11 @@ class PieceReader:
         """The first piece and a reader past its header, growing the piece until it holds it."""
         size = min(HEAD_BYTES, self._piece_bytes)
         while True:
-            cut = self._cutter.next(size) or Cut(b"", 1, 0, False, last=True)
+            cut = self._cutter.next(size) or Cut(b"", 1, 0, False, 0, last=True)
+            if not cut.last and not cut.data.strip(b"\r\n"):
+                self._cutter.unread(cut.data, cut.line)  # blank lines only: read on
+                size = 2 * len(cut.data)
+                continue
             try:
                 reader = DelimitedReader(
                     [cut.data.decode()],
@@ -155,8 +161,12 @@ class PieceReader:
             first_line=cut.line,
         )
 
-    def _exact(self, cut: Cut, reader: DelimitedReader) -> Piece:
-        """Read the piece with the csv module, giving an unfinished last record back."""
+    def _exact(self, cut: Cut, reader: DelimitedReader) -> Piece | None:
+        """Read the piece with the csv module, giving an unfinished last record back.
+
+        None when it has no records: no Arrow memory is touched for nothing
+        (pyarrow's first allocation costs some 35 MB of resident memory).
+        """
         rows: list[list[str]] = []
         lines: list[int] = []
         problems: list[RowProblem] = []
@@ -173,6 +183,8 @@ class PieceReader:
             skip = error.line - cut.line  # re.split's maxsplit=0 means no limit
             rest = _BREAK.split(cut.data, maxsplit=skip)[-1] if skip else cut.data
             self._cutter.unread(rest, error.line)
+        if not rows and not problems:
+            return None
         arrays = [pa.array(column, pa.string()) for column in zip(*rows, strict=True)]
         if not rows:
             arrays = [pa.array([], pa.string()) for _ in self.columns]
@@ -185,28 +197,35 @@ class PieceReader:
     def _fast(self, cut: Cut) -> Piece | None:
         """The piece read by pyarrow, or None when that might differ from the csv module."""
         data = cut.data
-        if self._quoting is None or cut.lone_cr:
-            return None
-        if not self._quoting(data):
+        if self._quoting is None or cut.lone_cr or data.startswith(codecs.BOM_UTF8):
+            return None  # (pyarrow would drop a byte-order mark starting the piece)
+        if not self._quoting(data, cut.quotes):
             return None
         table = self._arrow(data, BLOCK_BYTES)
         if table is None or self._too_long(table, len(data)):
             return None
-        spans = cut.breaks + (not data.endswith(b"\n"))
-        if spans == table.num_rows:
-            first = cut.line
+        return Piece(table, [], table.num_rows, lambda: self._line_numbers(cut, table))
 
-            def line_numbers() -> pa.Int64Array:
-                ones = pa.repeat(pa.scalar(1, pa.int64()), table.num_rows)
-                numbers: pa.Int64Array = pc.cumulative_sum(ones, start=first - 1)
-                return numbers
+    def _line_numbers(self, cut: Cut, table: pa.Table) -> pa.Int64Array:
+        """Start lines of a fast piece's rows: counted when only quoted values break lines.
 
-        else:
-
-            def line_numbers() -> pa.Int64Array:
+        A row spans one line plus the line breaks inside its values (the piece
+        has no lone CR, so counting LF counts them all); if the piece has more
+        lines than that, it has blank lines and the csv module rescans it.
+        """
+        lines = cut.breaks + (not cut.data.endswith(b"\n"))
+        spans = pa.repeat(pa.scalar(1, pa.int64()), table.num_rows)
+        if lines != table.num_rows:
+            for column in table.columns:
+                inside = pc.cast(pc.count_substring(column, "\n"), pa.int64())
+                spans = pc.add(spans, inside)
+            if pc.sum(spans).as_py() != lines:
                 return pa.array([row.line for row in self._resumed(cut)], pa.int64())
-
-        return Piece(table, [], table.num_rows, line_numbers)
+        if isinstance(spans, pa.ChunkedArray):
+            spans = spans.combine_chunks()
+        ends = pc.cumulative_sum(spans, start=cut.line)
+        numbers: pa.Int64Array = pc.subtract(ends, spans)
+        return numbers
 
     def _arrow(self, data: bytes, block: int) -> pa.Table | None:
         fmt = self._fmt
@@ -245,7 +264,7 @@ class PieceReader:
         return any(pc.max(pc.utf8_length(column)).as_py() > limit for column in table.columns)
 
 
-def _quoting_check(fmt: ImportFormat) -> Callable[[bytes], bool]:
+def _quoting_check(fmt: ImportFormat) -> Callable[[bytes, int], bool]:
     """A test that every quote in a piece belongs to a well-formed quoted field.
 
     Quoted fields start a field and close right before a separator, a line
@@ -262,10 +281,8 @@ def _quoting_check(fmt: ImportFormat) -> Callable[[bytes], bool]:
     )
     one = f"(?:{quote}(?:[^{quote}]|{quote}{quote})*{quote}|[^{quote}{ends}]*)"
     dense = f"\\A{one}(?:[{ends}]{one})*\\z"
-    quote_byte = fmt.quote_char.encode()
 
-    def check(data: bytes) -> bool:
-        quotes = data.count(quote_byte)
+    def check(data: bytes, quotes: int) -> bool:
         if not quotes:
             return True
         if quotes * SPARSE_QUOTES < len(data):

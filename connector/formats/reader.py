@@ -238,8 +238,8 @@ def _line_batches(
         waiting = len(parts[0]) if parts else 0
         emitted += len(lines)
         yield lines
-    if parts:
-        yield ["".join(parts)]
+    if parts:  # may hold a held-back \r and the text after it: split that too
+        yield io.StringIO("".join(parts), newline="").readlines()
 
 
 def line_too_long(max_line: int, *, file: str, line: int) -> FormatError:

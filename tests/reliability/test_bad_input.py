@@ -279,8 +279,8 @@ async def test_a_gzip_bomb_is_refused_with_a_clear_error_and_memory_stays_bounde
 ) -> None:
     harness = plain_harness
     harness.write_connection(GOAL_DEFINITION)
-    data = await asyncio.to_thread(bomb, 256 << 20)  # 256 MiB inflated
-    assert len(data) < (256 << 10)
+    data = await asyncio.to_thread(bomb, 512 << 20)  # 512 MiB inflated
+    assert len(data) < (512 << 10)
     await harness.put({f"{PREFIX}bomb.csv.gz": data, f"{PREFIX}good.csv": GOOD_FILES["good-1.csv"]})
 
     result, peak_kib = run_measured(harness)
@@ -291,8 +291,9 @@ async def test_a_gzip_bomb_is_refused_with_a_clear_error_and_memory_stays_bounde
         in result.stdout
     )
     assert "Traceback" not in result.stdout + result.stderr
-    # about 80 MiB to start, plus the 64 MiB line limit: far from the 256 MiB inflated
-    assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
+    # about 130 MiB to start (pyarrow and numpy loaded), plus the 64 MiB line limit and one
+    # piece: bounded, and far from the 512 MiB the bomb inflates to
+    assert peak_kib < 300 * 1024, f"peak RSS {peak_kib} KiB"
     assert set(profiles_by_customer(harness.store)) == {"G1", "G2"}
 
 
