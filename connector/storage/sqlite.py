@@ -666,7 +666,7 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
     )
 
 
-class _SQLiteTransaction(StoreTransaction):
+class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
     def __init__(
         self, db: sqlite3.Connection, unique: frozenset[str], columns: PropertyColumns
     ) -> None:
@@ -677,17 +677,6 @@ class _SQLiteTransaction(StoreTransaction):
         self._seq: int | None = None
         self._indexed: dict[str, list[tuple[str, str]]] = {}
         """Unique identifiers of loaded profiles, to rewrite only those that changed."""
-
-    def _next_seq(self) -> int:
-        """One change sequence number for the whole transaction."""
-        if self._seq is None:
-            self._db.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'change_seq'"
-            )
-            self._seq = int(
-                self._db.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()[0]
-            )
-        return self._seq
 
     def resolve_profiles(self, property_name: str, values: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -839,29 +828,6 @@ class _SQLiteTransaction(StoreTransaction):
                 ((seq, now, profile_id) for profile_id in dict.fromkeys(joined)),
             )
         return len(joined)
-
-    def changed_profiles(self) -> tuple[int, int]:
-        seq = self._next_seq()
-        (count,) = self._db.execute(
-            "SELECT count(*) FROM profiles WHERE change_seq = ?", (seq,)
-        ).fetchone()
-        return seq, int(count)
-
-    def record_file(self, entry: LedgerEntry) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO ledger (connection, goal, key, etag, config_fingerprint, rows, "
-            "imported_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.connection,
-                entry.goal,
-                entry.key,
-                entry.etag,
-                entry.config_fingerprint,
-                entry.rows,
-                entry.imported_at.isoformat(),
-                entry.run_id,
-            ),
-        )
 
 
 def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:

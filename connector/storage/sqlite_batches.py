@@ -64,16 +64,14 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[pa.Array]:
     return [pa.array(column, pa.string()) for column in zip(*rows, strict=True)]
 
 
-class SQLiteBatchTransaction(BatchTransaction):
-    """One file's writes inside an open `SQLiteStore` transaction."""
+class FileWrites:
+    """What both kinds of write transaction do alike: the change sequence and the ledger."""
 
-    def __init__(self, db: sqlite3.Connection, columns: PropertyColumns, now: str) -> None:
-        self._db = db
-        self._registry = columns
-        self._now = now
-        self._seq: int | None = None
+    _db: sqlite3.Connection
+    _seq: int | None
 
     def _next_seq(self) -> int:
+        """One change sequence number for the whole transaction."""
         if self._seq is None:
             self._db.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'change_seq'"
@@ -83,6 +81,39 @@ class SQLiteBatchTransaction(BatchTransaction):
             ).fetchone()
             self._seq = int(value)
         return self._seq
+
+    def changed_profiles(self) -> tuple[int, int]:
+        seq = self._next_seq()
+        (count,) = self._db.execute(
+            "SELECT count(*) FROM profiles WHERE change_seq = ?", (seq,)
+        ).fetchone()
+        return seq, int(count)
+
+    def record_file(self, entry: LedgerEntry) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO ledger (connection, goal, key, etag, config_fingerprint, rows, "
+            "imported_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.connection,
+                entry.goal,
+                entry.key,
+                entry.etag,
+                entry.config_fingerprint,
+                entry.rows,
+                entry.imported_at.isoformat(),
+                entry.run_id,
+            ),
+        )
+
+
+class SQLiteBatchTransaction(FileWrites, BatchTransaction):
+    """One file's writes inside an open `SQLiteStore` transaction."""
+
+    def __init__(self, db: sqlite3.Connection, columns: PropertyColumns, now: str) -> None:
+        self._db = db
+        self._registry = columns
+        self._now = now
+        self._seq: int | None = None
 
     def prepare(self, properties: Sequence[str]) -> None:
         self._registry.ensure(self._db, properties)
@@ -159,26 +190,3 @@ class SQLiteBatchTransaction(BatchTransaction):
             "WHERE id = ?",
             zip(*cells, profiles.column("id").to_pylist(), strict=True),
         )
-
-    def record_file(self, entry: LedgerEntry) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO ledger (connection, goal, key, etag, config_fingerprint, rows, "
-            "imported_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.connection,
-                entry.goal,
-                entry.key,
-                entry.etag,
-                entry.config_fingerprint,
-                entry.rows,
-                entry.imported_at.isoformat(),
-                entry.run_id,
-            ),
-        )
-
-    def changed_profiles(self) -> tuple[int, int]:
-        seq = self._next_seq()
-        (count,) = self._db.execute(
-            "SELECT count(*) FROM profiles WHERE change_seq = ?", (seq,)
-        ).fetchone()
-        return seq, int(count)
