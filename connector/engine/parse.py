@@ -90,7 +90,7 @@ class PieceReader:
         fmt: ImportFormat,
         *,
         file: str,
-        piece_bytes: int = 8 << 20,
+        piece_bytes: int = 2 << 20,
         max_field_size: int = MAX_FIELD_SIZE,
     ) -> None:
         self._fmt = fmt

@@ -49,8 +49,9 @@ class GoalContext:
     """Files at least this large are parsed in a child process (None: never; see parsing.py)."""
     columnar: bool = True
     """Import profiles through the columnar engine where the goal allows (False: row path)."""
-    piece_bytes: int = 8 << 20
-    """Bytes of a file the engine parses and applies at once (its batch)."""
+    piece_bytes: int = 2 << 20
+    """Bytes of a file the engine parses and applies at once (its batch). Measured on 300k
+    rows: 8 MiB pieces peaked at 405 MB RSS, 2 MiB at 273 MB, at the same speed."""
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set on a graceful stop: finish (or roll back) the current file, start no other."""
