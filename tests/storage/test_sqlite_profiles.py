@@ -568,3 +568,35 @@ def test_properties_are_stored_as_the_same_json_text_the_standard_encoder_writes
 def test_properties_that_are_not_lists_of_text_fall_back_to_the_standard_encoder() -> None:
     odd: dict[str, Any] = {"count": [1, 2.5, None, True]}
     assert sqlite_module._dump_properties(odd) == '{"count":[1,2.5,null,true]}'
+
+
+@pytest.mark.parametrize("changed_after", [None, 0, 1])
+def test_profile_batches_read_what_iter_profiles_reads(
+    store: Any, changed_after: int | None
+) -> None:
+    """The columnar read (exports, segments) sees each profile as the row-level read does."""
+    with store.transaction() as tx:
+        tx.save_profiles(
+            [
+                Profile("p1", {"email": ["a@x.org"], "tags": ["a", "b"], "note": ['q"\n\\z']}),
+                Profile("p2", {"email": ["b@x.org"], "city name": ["Zürich"]}),
+                Profile("p3", {}),
+                Profile("p4", {"tags": ["c"]}),
+            ]
+        )
+    with store.transaction() as tx:
+        tx.save_profiles([Profile("p2", {"email": ["b2@x.org"]}), Profile("p0", {"tags": ["d"]})])
+    names = ["email", "tags", "note", "city name", "never written"]
+
+    read = [
+        row
+        for table in store.profile_batches(names, changed_after=changed_after, batch_size=2)
+        for row in table.to_pylist()
+    ]
+
+    expected = [
+        {"id": p.id, "change_seq": p.change_seq, **{n: p.properties.get(n) for n in names}}
+        for p in store.iter_profiles(changed_after=changed_after)
+    ]
+    assert read == expected
+    assert len(read) == {None: 5, 0: 5, 1: 2}[changed_after]
