@@ -24,7 +24,7 @@ from connector.config import Workspace, load_workspace
 from connector.errors import ConfigError
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
 from connector.sources import S3Client, S3Credentials, S3Object
-from connector.storage import Profile, SQLiteStore
+from connector.storage import Profile, ProfileStore, open_store
 
 CONNECTION = "crm"
 BUCKET = "crm-exports"
@@ -72,21 +72,26 @@ def gzipped(data: bytes) -> bytes:
 
 
 class Harness:
-    """A goals folder, a SQLite store and the moto bucket of one test."""
+    """A goals folder, a store and the moto bucket of one test.
 
-    def __init__(self, root: Path, endpoint: str) -> None:
+    The store is a SQLite file under `root`, or whatever `database` names (a
+    PostgreSQL URL from the `new_database` fixture): `store` and the CLI use it.
+    """
+
+    def __init__(self, root: Path, endpoint: str, database: str | None = None) -> None:
         self.root = root
         self.endpoint = endpoint
         self.goals_dir = root / "goals"
         self.goals_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = root / "store" / "connector.db"
+        self.database = database if database is not None else str(self.db_path)
         self.credentials = S3Credentials(
             region="eu-west-1",
             endpoint_url=endpoint,
             access_key_id="testing",
             secret_access_key="testing",
         )
-        self._store: SQLiteStore | None = None
+        self._store: ProfileStore | None = None
         self._s3: S3Client | None = None
         self._bucket_ready = False
 
@@ -120,9 +125,9 @@ class Harness:
         return load_workspace(self.goals_dir, environ={})
 
     @property
-    def store(self) -> SQLiteStore:
+    def store(self) -> ProfileStore:
         if self._store is None:
-            self._store = SQLiteStore(self.db_path)
+            self._store = open_store(self.database)
         return self._store
 
     async def aclose(self) -> None:
@@ -197,7 +202,7 @@ class Harness:
         }
         env.update(
             CONNECTOR_GOALS_DIR=str(self.goals_dir),
-            CONNECTOR_DATABASE=str(self.db_path),
+            CONNECTOR_DATABASE=self.database,
             CONNECTOR_LOG_LEVEL="warning",
         )
         env.update(extra)

@@ -10,7 +10,9 @@ fresh store and again when a second file updates the first one's profiles.
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,10 @@ from connector.goals.context import GoalContext
 from connector.goals.importing import apply_file
 from connector.goals.segments import SegmentIndex
 from connector.sources import S3Credentials, S3Object
-from connector.storage import PROFILE_ID, SQLiteStore
+from connector.storage import PROFILE_ID, ProfileStore, SQLiteStore
 
 KEYS = st.sampled_from(["k1", "k2", "k3", "K1", " k2 ", "", "k4"])
-TEXT = st.sampled_from(["a", "b", "", " c ", "a|b", "b|a|b", "|", "Ünï", "x y"])
+TEXT = st.sampled_from(["a", "b", "", " c ", "a|b", "b|a|b", "|", "Ünï", "x y", "two\nlines"])
 NUMBER = st.sampled_from(["1", "2,5", "-3", "0", "0,00", "", "abc", "1.000,5", " 7 ", "+4", "10"])
 DATE = st.sampled_from(["01-02-2024", "31-12-1999", "", "2024-01-01", "29-02-2023", "5-6-2020"])
 BOOLEAN = st.sampled_from(["yes", "no", "", "maybe", "TRUE", "0"])
@@ -134,7 +136,7 @@ def _connection(scenario: dict[str, Any]) -> Connection:
 
 
 def _apply(
-    store: SQLiteStore,
+    store: ProfileStore,
     connection: Connection,
     data: bytes,
     *,
@@ -170,49 +172,88 @@ def _row_applier(ctx: GoalContext, goal: Any) -> Any:
     return make
 
 
-def _profiles(store: SQLiteStore, match_property: str) -> dict[str, dict[str, list[str]]]:
+def _profiles(store: ProfileStore, match_property: str) -> dict[str, dict[str, list[str]]]:
     if match_property == PROFILE_ID:
         return {p.id: p.properties for p in store.iter_profiles()}
     return {p.properties[match_property][0]: p.properties for p in store.iter_profiles()}
 
 
+STORE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+EXAMPLES = {"sqlite": 120, "postgres": 30}
+"""Fewer on PostgreSQL: each example opens a store in a fresh schema."""
+
+
+@contextmanager
+def _engine_store(
+    kind: str, folder: Path, request: pytest.FixtureRequest
+) -> Iterator[ProfileStore]:
+    """The store the engine writes: a SQLite file, or PostgreSQL in a schema of its own."""
+    if kind == "sqlite":
+        with SQLiteStore(folder / "engine.db") as store:
+            yield store
+        return
+    import psycopg  # noqa: PLC0415 -- only the PostgreSQL variant needs it
+
+    from connector.storage.postgres import PostgresStore  # noqa: PLC0415
+
+    database = request.getfixturevalue("postgres")
+    schema = f"oracle_{secrets.token_hex(6)}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        with PostgresStore(f"{database}?options=-csearch_path%3D{schema}") as store:
+            yield store
+    finally:
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 @pytest.mark.slow
-@settings(
-    max_examples=120,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(scenario=scenarios())
+@pytest.mark.parametrize("kind", STORE_KINDS)
 def test_the_engine_imports_exactly_as_the_row_path(
-    scenario: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+    kind: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> None:
-    folder = tmp_path_factory.mktemp("oracle")
-    connection = _connection(scenario)
-    header = ["id", *(m["column"] for m in scenario["mappings"])]
-    match_property = scenario["match"]["property"]
-    with (
-        SQLiteStore(folder / "rows.db") as rows_store,
-        SQLiteStore(folder / "engine.db") as engine_store,
-    ):
-        for store in (rows_store, engine_store):
-            if match_property != PROFILE_ID:
-                store.ensure_unique_properties([match_property])
-        for number, rows in enumerate(scenario["files"]):
-            data = _csv(header, rows)
-            pieces = scenario["piece_bytes"]
-            expected = _apply(
-                rows_store, connection, data, columnar=False, n=number, piece_bytes=pieces
-            )
-            got = _apply(
-                engine_store, connection, data, columnar=True, n=number, piece_bytes=pieces
-            )
-            assert got.rejects == expected.rejects
-            assert got.counts == expected.counts
-            assert _profiles(engine_store, match_property) == _profiles(rows_store, match_property)
+    """The row path on SQLite is the oracle for the engine on either store."""
+
+    @settings(
+        max_examples=EXAMPLES[kind],
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(scenario=scenarios())
+    def engine_matches_the_row_path(scenario: dict[str, Any]) -> None:
+        folder = tmp_path_factory.mktemp("oracle")
+        connection = _connection(scenario)
+        header = ["id", *(m["column"] for m in scenario["mappings"])]
+        match_property = scenario["match"]["property"]
+        with (
+            SQLiteStore(folder / "rows.db") as rows_store,
+            _engine_store(kind, folder, request) as engine_store,
+        ):
+            for store in (rows_store, engine_store):
+                if match_property != PROFILE_ID:
+                    store.ensure_unique_properties([match_property])
+            for number, rows in enumerate(scenario["files"]):
+                data = _csv(header, rows)
+                pieces = scenario["piece_bytes"]
+                expected = _apply(
+                    rows_store, connection, data, columnar=False, n=number, piece_bytes=pieces
+                )
+                got = _apply(
+                    engine_store, connection, data, columnar=True, n=number, piece_bytes=pieces
+                )
+                assert got.rejects == expected.rejects
+                assert got.counts == expected.counts
+                assert _profiles(engine_store, match_property) == _profiles(
+                    rows_store, match_property
+                )
+
+    engine_matches_the_row_path()
 
 
+@pytest.mark.parametrize("kind", STORE_KINDS)
 def test_the_oracle_really_compares_the_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Guard against a silent fall-back: the engine's applier runs on an eligible goal."""
     applied: list[int] = []
@@ -227,7 +268,7 @@ def test_the_oracle_really_compares_the_engine(
         "mappings": [{"column": "c0", "property": "p0", "rule": "sum", "type": "number"}],
         "match": {"column": "id", "property": PROFILE_ID, "create_missing": True},
     }
-    with SQLiteStore(tmp_path / "engine.db") as store:
+    with _engine_store(kind, tmp_path, request) as store:
         result = _apply(
             store,
             _connection(scenario),

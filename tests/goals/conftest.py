@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,9 +38,14 @@ def gpg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, moto_endpoint: str, reset_moto: None) -> AsyncIterator[Harness]:
-    """A store, a goals folder and an empty bucket on the session's moto server."""
-    h = Harness(tmp_path, moto_endpoint)
+async def harness(
+    tmp_path: Path,
+    moto_endpoint: str,
+    reset_moto: None,
+    new_database: Callable[[Path], str],
+) -> AsyncIterator[Harness]:
+    """A store (see `store_kind`), a goals folder and an empty bucket on the moto server."""
+    h = Harness(tmp_path, moto_endpoint, new_database(tmp_path))
     await h.bucket()
     yield h
     await h.aclose()

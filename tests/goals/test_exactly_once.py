@@ -73,12 +73,12 @@ def expected_points() -> dict[str, str]:
 
 @pytest.fixture
 async def harnesses(
-    tmp_path: Path, moto_endpoint: str, reset_moto: None
+    tmp_path: Path, moto_endpoint: str, reset_moto: None, new_database: Callable[[Path], str]
 ) -> AsyncIterator[tuple[Harness, Harness]]:
     """Two stores on the same goals and files: one run cleanly, one killed again and again."""
     clean, killed = (
-        Harness(tmp_path / "clean", moto_endpoint),
-        Harness(tmp_path / "killed", moto_endpoint),
+        Harness(tmp_path / "clean", moto_endpoint, new_database(tmp_path / "clean")),
+        Harness(tmp_path / "killed", moto_endpoint, new_database(tmp_path / "killed")),
     )
     for harness in (clean, killed):
         harness.write_connection(GOAL_DEFINITION)

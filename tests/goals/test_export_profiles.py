@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from connector.config import Workspace, load_workspace
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
 from connector.sources import S3Client, S3Object
 from connector.sources.s3 import MultipartUpload
-from connector.storage import Group, Profile, RunStatus, SQLiteStore
+from connector.storage import Group, Profile, ProfileStore, RunStatus, open_store
 
 CONN = "crm"
 BUCKET = "partner-in"
@@ -94,13 +94,13 @@ def write_goals(
     return load_workspace(goals_dir, {})
 
 
-def save(store: SQLiteStore, *profiles: Profile) -> None:
+def save(store: ProfileStore, *profiles: Profile) -> None:
     with store.transaction() as tx:
         tx.save_profiles(profiles)
 
 
 async def run(
-    store: SQLiteStore, workspace: Workspace, goal: str | None = None, **options: Any
+    store: ProfileStore, workspace: Workspace, goal: str | None = None, **options: Any
 ) -> RunOutcome:
     return await run_connection(store, workspace, CONN, RunOptions(goal=goal, **options))
 
@@ -123,9 +123,9 @@ def goals_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    with SQLiteStore(tmp_path / "db") as opened:
-        assert isinstance(opened, SQLiteStore)
+def store(tmp_path: Path, new_database: Callable[[Path], str]) -> Iterator[ProfileStore]:
+    """A SQLite file, or a PostgreSQL schema (see `store_kind`)."""
+    with open_store(new_database(tmp_path)) as opened:
         yield opened
 
 
@@ -139,7 +139,7 @@ async def bucket(reset_moto: None, s3: S3Client) -> str:
 
 
 async def test_columns_follow_the_configured_order_headers_and_sources(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     columns = [
         {"header": "Source", "text": "CDP"},
@@ -181,7 +181,7 @@ async def test_columns_follow_the_configured_order_headers_and_sources(
 
 
 async def test_multi_values_are_joined_with_the_multi_value_separator(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     goal = export_goal(
         format={"field_separator": ";", "multi_value_separator": "/"},
@@ -196,7 +196,7 @@ async def test_multi_values_are_joined_with_the_multi_value_separator(
 
 
 async def test_numbers_and_dates_are_written_in_the_goals_format_and_time_zone(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     dates = export_goal(
         name="dates",
@@ -240,7 +240,7 @@ async def test_numbers_and_dates_are_written_in_the_goals_format_and_time_zone(
 
 
 async def test_only_profiles_with_a_value_in_a_property_column_are_written(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     columns = [
         {"header": "id", "value": "profile_id"},
@@ -267,7 +267,7 @@ async def test_only_profiles_with_a_value_in_a_property_column_are_written(
 
 
 async def test_only_profiles_that_consented_to_an_objective_are_exported(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(
         goals_dir, moto_endpoint, [export_goal()], objectives=["marketing", "profiling"]
@@ -286,7 +286,7 @@ async def test_only_profiles_that_consented_to_an_objective_are_exported(
 
 
 async def test_a_segment_with_nested_all_and_any_exports_exactly_its_members(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(segment="high-value")])
     save(
@@ -304,7 +304,7 @@ async def test_a_segment_with_nested_all_and_any_exports_exactly_its_members(
 
 
 async def test_the_formula_guard_defuses_cells_a_spreadsheet_would_run(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     columns = [*ID_AND_EMAIL, {"header": "balance", "property": "balance", "type": "number"}]
     guarded = export_goal(name="guarded", columns=columns)
@@ -332,7 +332,7 @@ async def test_the_formula_guard_defuses_cells_a_spreadsheet_would_run(
 
 
 async def test_missing_values_are_written_as_the_null_value(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     goal = export_goal(
         format={"null_value": "NULL", "quote_all": True, "line_terminator": "\r\n"},
@@ -349,7 +349,7 @@ async def test_missing_values_are_written_as_the_null_value(
 
 
 async def test_a_format_without_header_writes_only_rows(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     goal = export_goal(format={"header": False, "field_separator": "\\t"})
     workspace = write_goals(goals_dir, moto_endpoint, [goal])
@@ -368,7 +368,7 @@ def numbered_profiles(count: int) -> list[Profile]:
 
 
 async def test_incremental_exports_exactly_the_profiles_changed_since_the_last_export(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(mode="incremental")])
     save(store, *numbered_profiles(1000))
@@ -398,7 +398,7 @@ async def test_incremental_exports_exactly_the_profiles_changed_since_the_last_e
 
 
 async def test_incremental_rerun_without_changes_writes_no_file_and_succeeds(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     goal = export_goal(
         mode="incremental",
@@ -420,7 +420,7 @@ async def test_incremental_rerun_without_changes_writes_no_file_and_succeeds(
 
 
 async def test_an_incremental_run_skips_changes_to_profiles_outside_the_segment(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(
         goals_dir, moto_endpoint, [export_goal(mode="incremental", segment="dutch")]
@@ -439,7 +439,7 @@ async def test_an_incremental_run_skips_changes_to_profiles_outside_the_segment(
 
 
 async def test_a_full_export_writes_every_member_each_run(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(mode="full")])
     save(store, *numbered_profiles(5))
@@ -452,7 +452,7 @@ async def test_a_full_export_writes_every_member_each_run(
 
 
 async def test_a_full_export_of_an_empty_segment_writes_the_header_only(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(segment="dutch")])
     save(store, Profile("de", {"email": ["d@x"], "country": ["DE"]}))
@@ -464,7 +464,7 @@ async def test_a_full_export_of_an_empty_segment_writes_the_header_only(
 
 
 async def test_the_watermark_stays_when_the_upload_fails_so_the_next_run_exports_all(
-    reset_moto: None, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    reset_moto: None, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(mode="incremental")])
     save(store, *numbered_profiles(20))
@@ -484,7 +484,7 @@ async def test_the_watermark_stays_when_the_upload_fails_so_the_next_run_exports
 
 
 async def test_a_dry_run_uploads_nothing_and_keeps_the_watermark(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     goal = export_goal(mode="incremental", manifest=True, compression="gzip")
     workspace = write_goals(goals_dir, moto_endpoint, [goal])
@@ -500,7 +500,7 @@ async def test_a_dry_run_uploads_nothing_and_keeps_the_watermark(
 
 
 async def test_a_graceful_stop_abandons_the_upload_and_keeps_the_watermark(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(mode="incremental")])
     save(store, *numbered_profiles(100))
@@ -530,7 +530,7 @@ async def test_a_graceful_stop_abandons_the_upload_and_keeps_the_watermark(
 
 
 async def test_segment_timestamp_naming_writes_a_new_file_each_run_in_the_macro_folder(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     destination = {
         "bucket": BUCKET,
@@ -560,7 +560,7 @@ async def test_segment_timestamp_naming_writes_a_new_file_each_run_in_the_macro_
 
 
 async def test_a_fixed_file_name_is_replaced_each_run_and_gets_the_content_extensions(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     plain = export_goal(destination={"bucket": BUCKET, "directory": "x", "file_name": "all.csv"})
     zipped = export_goal(
@@ -589,7 +589,7 @@ async def test_a_fixed_file_name_is_replaced_each_run_and_gets_the_content_exten
 
 
 async def test_a_segment_name_cannot_move_the_file_out_of_the_configured_folder(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     segments = [
         {
@@ -624,7 +624,7 @@ async def test_a_segment_name_cannot_move_the_file_out_of_the_configured_folder(
 
 
 async def test_a_gzip_export_decompresses_to_the_csv(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(compression="gzip")])
     save(store, *numbered_profiles(3))
@@ -639,7 +639,7 @@ async def test_a_gzip_export_decompresses_to_the_csv(
 async def test_a_large_export_streams_as_a_multipart_upload(
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -687,7 +687,7 @@ async def test_a_large_export_streams_as_a_multipart_upload(
 async def test_the_manifest_describes_the_complete_data_file_and_is_written_after_it(
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -761,7 +761,7 @@ async def test_the_manifest_describes_the_complete_data_file_and_is_written_afte
 async def test_no_manifest_is_written_when_the_data_upload_fails(
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -789,7 +789,7 @@ async def test_no_manifest_is_written_when_the_data_upload_fails(
 async def test_an_encrypted_export_decrypts_with_gpg_to_the_csv(
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
     gpg_home: Path,
@@ -827,7 +827,7 @@ async def test_an_encrypted_export_decrypts_with_gpg_to_the_csv(
 
 
 async def test_an_unusable_public_key_fails_the_run_with_gpgs_reason_and_uploads_nothing(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     goals_dir.mkdir(parents=True)
     (goals_dir / "broken.asc").write_text("this is not a key\n")
@@ -847,7 +847,7 @@ async def test_an_unusable_public_key_fails_the_run_with_gpgs_reason_and_uploads
 
 
 async def test_the_run_history_counts_exported_profiles_files_and_bytes(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(manifest=True)])
     save(store, *numbered_profiles(4), Profile("no-email", {"phone": ["1"]}))
@@ -883,13 +883,13 @@ async def test_connector_run_exports_from_the_command_line_and_exits_zero(
     moto_endpoint: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    new_database: Callable[[Path], str],
 ) -> None:
     from connector.cli import main  # noqa: PLC0415 -- after the environment is set
 
     write_goals(goals_dir, moto_endpoint, [export_goal(name="nightly", compression="gzip")])
-    database = tmp_path / "cli.db"
-    with SQLiteStore(database) as cli_store:
-        assert isinstance(cli_store, SQLiteStore)
+    database = new_database(tmp_path / "cli")
+    with open_store(database) as cli_store:
         save(cli_store, *numbered_profiles(3))
     monkeypatch.setenv("CONNECTOR_GOALS_DIR", str(goals_dir))
     monkeypatch.setenv("CONNECTOR_DATABASE", str(database))

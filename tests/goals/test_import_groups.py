@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,16 @@ from connector.config import Workspace, load_workspace
 from connector.formats.reader import INFLATE_PIECE
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
 from connector.sources import S3Client
-from connector.storage import Group, Profile, RowReject, RunStatus, SQLiteStore
+from connector.storage import (
+    Group,
+    Profile,
+    ProfileStore,
+    RowReject,
+    RunStatus,
+    StoreTransaction,
+    open_store,
+)
+from connector.storage.postgres._transaction import PostgresTransaction
 from connector.storage.sqlite import _SQLiteTransaction
 
 BUCKET = "crm-groups"
@@ -91,33 +100,37 @@ def write_workspace(goals_dir: Path, endpoint: str, *goals: dict[str, Any]) -> W
     return load_workspace(goals_dir)
 
 
-async def run(store: SQLiteStore, workspace: Workspace, **options: Any) -> RunOutcome:
+async def run(store: ProfileStore, workspace: Workspace, **options: Any) -> RunOutcome:
     return await run_connection(store, workspace, CONNECTION, RunOptions(**options))
 
 
 class WriteSpy:
-    """Counts group writes made inside store transactions, committed or not."""
+    """Counts group writes made inside store transactions (either backend), committed or not."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.groups_saved = 0
         self.members_added = 0
-        save_groups = _SQLiteTransaction.save_groups
-        add_members = _SQLiteTransaction.add_members
+        for transaction in (_SQLiteTransaction, PostgresTransaction):
+            self._spy(monkeypatch, transaction)
 
-        def counting_save(tx: _SQLiteTransaction, groups: Iterable[Group]) -> int:
+    def _spy(self, monkeypatch: pytest.MonkeyPatch, transaction: type[StoreTransaction]) -> None:
+        save_groups = transaction.save_groups
+        add_members = transaction.add_members
+
+        def counting_save(tx: StoreTransaction, groups: Iterable[Group]) -> int:
             saved = save_groups(tx, groups)
             self.groups_saved += saved
             return saved
 
         def counting_add(
-            tx: _SQLiteTransaction, group_type: str, pairs: Iterable[tuple[str, str]]
+            tx: StoreTransaction, group_type: str, pairs: Iterable[tuple[str, str]]
         ) -> int:
             added = add_members(tx, group_type, pairs)
             self.members_added += added
             return added
 
-        monkeypatch.setattr(_SQLiteTransaction, "save_groups", counting_save)
-        monkeypatch.setattr(_SQLiteTransaction, "add_members", counting_add)
+        monkeypatch.setattr(transaction, "save_groups", counting_save)
+        monkeypatch.setattr(transaction, "add_members", counting_add)
 
 
 @pytest.fixture
@@ -127,14 +140,14 @@ async def bucket(reset_moto: None, s3: S3Client) -> str:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "connector.db"
+def db_path(tmp_path: Path, new_database: Callable[[Path], str]) -> str:
+    """The store's `database` setting: a SQLite file, or a PostgreSQL URL (see `store_kind`)."""
+    return new_database(tmp_path)
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[SQLiteStore]:
-    with SQLiteStore(db_path) as opened:
-        assert isinstance(opened, SQLiteStore)
+def store(db_path: str) -> Iterator[ProfileStore]:
+    with open_store(db_path) as opened:
         yield opened
 
 
@@ -144,7 +157,7 @@ def goals_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def customers(store: SQLiteStore) -> dict[str, str]:
+def customers(store: ProfileStore) -> dict[str, str]:
     """Profiles p1..p4 with customer_id C001..C004, by customer id, written to the store.
 
     customer_id is not declared unique here: the groups goal declares its
@@ -158,7 +171,7 @@ def customers(store: SQLiteStore) -> dict[str, str]:
     return ids
 
 
-def profile_of(store: SQLiteStore, customer_id: str) -> str:
+def profile_of(store: ProfileStore, customer_id: str) -> str:
     (profile,) = store.find_profiles("customer_id", customer_id)
     return profile.id
 
@@ -170,7 +183,7 @@ async def test_group_properties_follow_set_set_if_empty_add_and_exact_sum(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -225,7 +238,7 @@ async def test_group_properties_follow_set_set_if_empty_add_and_exact_sum(
 
 
 async def test_members_are_linked_through_a_unique_profile_property_of_imported_profiles(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     # one run: the profiles goal comes first, so the groups goal finds its profiles
     workspace = write_workspace(goals_dir, moto_endpoint, CUSTOMERS, HOUSEHOLDS)
@@ -253,7 +266,7 @@ async def test_members_are_linked_through_a_unique_profile_property_of_imported_
 
 
 async def test_members_are_linked_through_the_profile_id(
-    bucket: str, s3: S3Client, store: SQLiteStore, goals_dir: Path, moto_endpoint: str
+    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
     by_id = {
         **CUSTOMERS,
@@ -283,7 +296,7 @@ async def test_members_matching_no_profile_are_counted_and_never_created(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -321,7 +334,7 @@ async def test_rows_with_an_empty_group_id_are_rejected_with_file_line_column_an
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -357,7 +370,7 @@ async def test_a_row_that_cannot_apply_is_rejected_whole_leaving_no_property_or_
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -410,7 +423,7 @@ async def test_a_file_without_the_group_id_or_members_column_fails_naming_it(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -436,7 +449,7 @@ async def test_rerun_skips_an_imported_file_and_applies_nothing_twice(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -462,7 +475,7 @@ async def test_a_changed_file_is_applied_again_as_a_whole_like_profiles(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -498,7 +511,7 @@ async def test_a_changed_goal_configuration_imports_the_file_again(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -539,7 +552,7 @@ async def test_a_file_failing_midway_leaves_no_group_member_or_ledger_entry(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -590,7 +603,7 @@ async def test_two_group_types_with_the_same_id_are_separate_groups(
     customers: dict[str, str],
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
     moto_endpoint: str,
 ) -> None:
@@ -630,7 +643,7 @@ sys.exit(max(main(argv) for argv in json.loads(sys.argv[1])))
 """
 
 
-async def connector_json(goals_dir: Path, db_path: Path, *commands: list[str]) -> list[Any]:
+async def connector_json(goals_dir: Path, db_path: str, *commands: list[str]) -> list[Any]:
     """Run `connector` commands (its real `main`) in a child process; each one's JSON output.
 
     A child process, so the output goes where the command writes it and the
@@ -660,9 +673,9 @@ async def connector_json(goals_dir: Path, db_path: Path, *commands: list[str]) -
 async def test_cli_shows_a_group_with_members_and_a_profile_with_its_groups(
     bucket: str,
     s3: S3Client,
-    store: SQLiteStore,
+    store: ProfileStore,
     goals_dir: Path,
-    db_path: Path,
+    db_path: str,
     moto_endpoint: str,
 ) -> None:
     workspace = write_workspace(goals_dir, moto_endpoint, CUSTOMERS, HOUSEHOLDS, COMPANIES)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from helpers import CONNECTION, GOAL, Harness, csv_bytes, import_goal
 
-from connector.storage import Profile, RowReject, RunStatus, SQLiteStore, StoreTransaction
+from connector.storage import Profile, ProfileStore, RowReject, RunStatus, StoreTransaction
 
 
 def seed(
-    store: SQLiteStore, *profiles: Profile, unique: tuple[str, ...] = ("customer_id",)
+    store: ProfileStore, *profiles: Profile, unique: tuple[str, ...] = ("customer_id",)
 ) -> None:
     """Profiles that exist before the import (as an earlier import would have left them)."""
     store.ensure_unique_properties(unique)
@@ -363,9 +363,7 @@ class _CountingTransaction:
         return getattr(self._inner, name)
 
 
-async def test_the_row_path_applies_rows_in_batches_not_one_round_trip_per_row(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _ten_thousand_rows_for_4000_customers(harness: Harness) -> int:
     rows = 10_000
     lines = ["customer_id,email,points"]
     lines += [f"C{i % 4000},user{i}@x.org,{i % 7}" for i in range(rows)]
@@ -373,6 +371,13 @@ async def test_the_row_path_applies_rows_in_batches_not_one_round_trip_per_row(
         import_goal(mappings=[mapping("email"), mapping("points", rule="sum")])
     )
     await harness.put({"in/big.csv": csv_bytes(*lines)})
+    return rows
+
+
+async def test_the_row_path_applies_rows_in_batches_not_one_round_trip_per_row(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = await _ten_thousand_rows_for_4000_customers(harness)
     store = harness.store
     real_transaction = store.transaction
     calls: dict[str, int] = {}
@@ -398,13 +403,7 @@ async def test_the_row_path_applies_rows_in_batches_not_one_round_trip_per_row(
 async def test_the_engine_applies_a_file_with_a_few_statements_per_piece(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rows = 10_000
-    lines = ["customer_id,email,points"]
-    lines += [f"C{i % 4000},user{i}@x.org,{i % 7}" for i in range(rows)]
-    harness.write_connection(
-        import_goal(mappings=[mapping("email"), mapping("points", rule="sum")])
-    )
-    await harness.put({"in/big.csv": csv_bytes(*lines)})
+    rows = await _ten_thousand_rows_for_4000_customers(harness)
     store = harness.store
     real_transaction = store.batch_transaction
     calls: dict[str, int] = {}

@@ -68,6 +68,7 @@ def test_first_open_creates_the_schema_and_records_its_version(db_path: Path) ->
     assert user_version(db_path) == latest_migration()
 
 
+@pytest.mark.sqlite_only
 def test_store_uses_wal_journal_mode(store: SQLiteStore) -> None:
     db = sqlite3.connect(store.path)
     try:

@@ -46,6 +46,15 @@ class PostgresTransaction(StoreTransaction):
             self._seq = self._changes.next(self._conn)
         return self._seq
 
+    @property
+    def conn(self) -> Conn:
+        """The transaction's connection, for the columnar engine's set-based statements."""
+        return self._conn
+
+    def sequence(self) -> int:
+        """The transaction's change sequence number (taken on first use)."""
+        return self._next_seq()
+
     # -- profiles ------------------------------------------------------------------------
     def resolve_profiles(self, property_name: str, values: Collection[str]) -> dict[str, str]:
         distinct = list(set(values))

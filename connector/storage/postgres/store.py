@@ -9,7 +9,7 @@ database, never the password.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import TypeVar
 
@@ -20,7 +20,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from connector.errors import StoreError
 from connector.logging import register_secrets
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
+from connector.storage.batches import BatchTransaction
 from connector.storage.postgres import _runs
+from connector.storage.postgres._batches import PostgresBatchTransaction
 from connector.storage.postgres._changes import ChangeSequence
 from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._db import Conn
@@ -138,6 +140,25 @@ class PostgresStore(ProfileStore):
     # -- transactions ----------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[StoreTransaction]:
+        with self._transaction() as writes:
+            yield writes
+
+    columnar = True
+
+    @contextmanager
+    def batch_transaction(self) -> Iterator[BatchTransaction]:
+        """The columnar engine's file transaction, opened once it knows its properties."""
+        with ExitStack() as stack:
+
+            def open_transaction(properties: Collection[str]) -> PostgresTransaction:
+                if properties:
+                    self.ensure_properties(properties)  # before, never inside, the long one
+                return stack.enter_context(self._transaction())
+
+            yield PostgresBatchTransaction(open_transaction, self._registry)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[PostgresTransaction]:
         if self._in_transaction:
             raise StoreError("a write transaction is already open on this store")
         self._in_transaction = True
@@ -198,6 +219,8 @@ class PostgresStore(ProfileStore):
         calls this before its file's transaction, so two long imports never
         wait for each other to add a column.
         """
+        if all(self._registry.column_of(name) is not None for name in names):
+            return  # columns are never dropped: a cached one exists (a rollback clears the cache)
         with self._write_conn() as conn:
             self._registry.ensure(conn, names)
 

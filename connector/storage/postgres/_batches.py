@@ -1,0 +1,244 @@
+"""PostgreSQL's side of the columnar engine: batches staged by COPY, then set-based statements.
+
+One file is one transaction, as on the row path: its profiles, identifiers
+and ledger entry commit together. The transaction opens lazily, in
+`prepare`: the file's new property columns are added first, each in a short
+transaction of its own (`PostgresStore.ensure_properties`), because
+`ALTER TABLE` inside a long import would wait for every other import that
+reads `profiles`, and two such imports would deadlock.
+
+New profiles go straight into `profiles` and `identifiers` by COPY (`_copy`
+builds the bytes natively); an update batch is copied into a temporary
+staging table and applied with one `UPDATE ... FROM`; a lookup copies the
+distinct keys in and the matching profiles out as CSV. Joins probe indexes
+per key: inside a long import the planner's statistics still describe the
+store as it was before, and its hash joins scanned all of `profiles` for
+every batch.
+
+Why not the ADBC PostgreSQL driver? It reads `text[]` into Arrow natively
+(measured 2x faster than the CSV read here; its ingest was on par with these
+COPY bytes), but it cannot share psycopg's connection, so the whole file
+transaction, with the change-sequence and run-lock protocol built on
+psycopg, would have to move onto it, for a gain in lookups only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from hashlib import blake2b
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from connector.errors import StoreError
+from connector.storage.base import PROFILE_ID
+from connector.storage.batches import BatchTransaction
+from connector.storage.postgres._columns import PropertyColumns
+from connector.storage.postgres._copy import (
+    array_cells,
+    copy_rows,
+    json_lists,
+    read_csv,
+    text_cells,
+)
+from connector.storage.postgres._db import Conn, now
+from connector.storage.postgres._transaction import PostgresTransaction
+from connector.storage.records import LedgerEntry
+
+_KEYS = "engine_keys"
+
+Opener = Callable[[Collection[str]], PostgresTransaction]
+"""Adds the columns of these properties, then opens the file's transaction."""
+
+
+class PostgresBatchTransaction(BatchTransaction):
+    """One file's writes; the transaction is opened by `prepare` (or the first write)."""
+
+    def __init__(self, open_transaction: Opener, registry: PropertyColumns) -> None:
+        self._open_transaction = open_transaction
+        self._registry = registry
+        self._writes: PostgresTransaction | None = None
+        self._staged: tuple[str, ...] = ()
+        self._stage_table = "engine_stage"
+        self._used: set[str] = set()
+        """Temporary tables written in this transaction (empty again only after a TRUNCATE)."""
+        self._now: datetime = now()
+
+    # -- the transaction ------------------------------------------------------------------
+    def _tx(self, properties: Collection[str] = ()) -> PostgresTransaction:
+        if self._writes is None:
+            self._writes = self._open_transaction(properties)
+            # a batch's keys are a sliver of the store: probe the indexes for them. The
+            # planner otherwise hashes all of `profiles` for every batch's UPDATE
+            # (measured: a 1M-row import 3x slower, and slower with every batch)
+            self._writes.conn.execute("SET LOCAL enable_hashjoin = off")
+            self._writes.conn.execute("SET LOCAL enable_mergejoin = off")
+        return self._writes
+
+    @property
+    def _conn(self) -> Conn:
+        return self._tx().conn
+
+    def prepare(self, properties: Sequence[str]) -> None:
+        writes = self._tx(properties)
+        # a column another process dropped the cache for, or a second prepare: add it here
+        self._registry.ensure(writes.conn, properties)
+        writes.sequence()
+        columns = tuple(dict.fromkeys(self._column(name) for name in properties))
+        if not set(columns) <= set(self._staged):
+            self._create_stage(tuple(dict.fromkeys((*self._staged, *columns))))
+
+    def _create_stage(self, columns: tuple[str, ...]) -> None:
+        """A staging table for these columns, kept by the session for the next file like it.
+
+        Temporary tables that outlive the transaction (emptied at each commit)
+        spare every file the catalog writes of creating and dropping them.
+        """
+        self._stage_table = (
+            f"engine_stage_{blake2b(' '.join(columns).encode(), digest_size=8).hexdigest()}"
+        )
+        self._conn.execute(
+            sql.SQL(
+                'CREATE TEMP TABLE IF NOT EXISTS {} (id text COLLATE "C"{}) ON COMMIT DELETE ROWS'
+            ).format(
+                sql.Identifier(self._stage_table),
+                sql.SQL("").join(
+                    sql.SQL(", {} text[]").format(sql.Identifier(column)) for column in columns
+                ),
+            )
+        )
+        self._staged = columns
+
+    def _empty(self, table: str) -> None:
+        """Empty a temporary table if this transaction wrote it (a commit empties it too)."""
+        if table in self._used:
+            self._conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
+        self._used.add(table)
+
+    def _column(self, name: str) -> str:
+        column = self._registry.column_of(name)
+        if column is None:
+            raise StoreError(f"property {name!r} was not prepared for this file")
+        return column
+
+    # -- reading --------------------------------------------------------------------------
+    def lookup(self, match_property: str, keys: pa.Array, properties: Sequence[str]) -> pa.Table:
+        conn = self._conn
+        if _KEYS not in self._used:
+            conn.execute(
+                sql.SQL(
+                    'CREATE TEMP TABLE IF NOT EXISTS {} (key text COLLATE "C") '
+                    "ON COMMIT DELETE ROWS"
+                ).format(sql.Identifier(_KEYS))
+            )
+        self._empty(_KEYS)
+        self._copy_in(_KEYS, ["key"], [text_cells(keys)])
+        values = sql.SQL("").join(
+            sql.SQL(", array_to_json(nullif(p.{}, '{{}}'))").format(
+                sql.Identifier(self._column(name))
+            )
+            for name in properties
+        )
+        # one index probe per key, whatever the planner believes: inside a long import
+        # the statistics still describe the store before it (OFFSET 0 keeps each
+        # LATERAL subquery a per-key lookup instead of a join the planner may reorder)
+        if match_property == PROFILE_ID:
+            source = sql.SQL(
+                "{} k CROSS JOIN LATERAL (SELECT * FROM profiles WHERE id = k.key OFFSET 0) p"
+            ).format(sql.Identifier(_KEYS))
+        else:
+            source = sql.SQL(
+                "{} k CROSS JOIN LATERAL (SELECT profile_id FROM identifiers "
+                "WHERE property = {} AND value = k.key OFFSET 0) i "
+                "CROSS JOIN LATERAL (SELECT * FROM profiles WHERE id = i.profile_id OFFSET 0) p"
+            ).format(sql.Identifier(_KEYS), sql.Literal(match_property))
+        query = sql.SQL("COPY (SELECT k.key, p.id{} FROM {}) TO STDOUT (FORMAT csv)").format(
+            values, source
+        )
+        chunks: list[bytes] = []
+        with conn.cursor() as cursor, cursor.copy(query) as copy:
+            chunks.extend(bytes(chunk) for chunk in copy)
+        names = ["key", "id", *(f"v{index}" for index in range(len(properties)))]
+        found = read_csv(b"".join(chunks), names)
+        arrays = [found.column(0).combine_chunks(), found.column(1).combine_chunks()]
+        arrays += [json_lists(found.column(name)) for name in names[2:]]
+        return pa.Table.from_arrays(arrays, names=["key", "id", *properties])
+
+    # -- writing --------------------------------------------------------------------------
+    def _copy_in(self, table: str, columns: list[str], fields: list[pa.Array | pa.Scalar]) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column in columns)
+        )
+        data = copy_rows(fields)
+        with self._conn.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(memoryview(data))
+
+    def _stage(self, profiles: pa.Table) -> list[sql.Identifier]:
+        """Copy the batch into the staging table; returns its property columns."""
+        names = [name for name in profiles.column_names if name not in ("id", "key")]
+        columns = [self._column(name) for name in names]
+        if not set(columns) <= set(self._staged):
+            self._create_stage(tuple(dict.fromkeys((*self._staged, *columns))))
+        fields = [text_cells(profiles.column("id"))]
+        fields += [array_cells(profiles.column(name)) for name in names]
+        self._empty(self._stage_table)
+        self._copy_in(self._stage_table, ["id", *columns], fields)
+        return [sql.Identifier(column) for column in columns]
+
+    def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
+        """New profiles go straight into `profiles` (and `identifiers`) by COPY: no staging."""
+        if profiles.num_rows == 0:
+            return
+        writes = self._tx()
+        names = [name for name in profiles.column_names if name not in ("id", "key")]
+        ids = text_cells(profiles.column("id"))
+        stamp = pa.scalar(self._now.isoformat())
+        try:
+            self._copy_in(
+                "profiles",
+                ["id", "created_at", "updated_at", "change_seq", *map(self._column, names)],
+                [ids, stamp, stamp, pa.scalar(str(writes.sequence()))]
+                + [array_cells(profiles.column(name)) for name in names],
+            )
+            if identifier is not None:
+                self._copy_in(
+                    "identifiers",
+                    ["property", "value", "profile_id"],
+                    [
+                        text_cells(pa.array([identifier]))[0],
+                        text_cells(profiles.column("key")),
+                        ids,
+                    ],
+                )
+        except psycopg.errors.UniqueViolation as error:
+            detail = error.diag.message_detail or str(error)
+            raise StoreError(
+                f"a new profile's unique value is taken ({detail.strip()}): another import "
+                "wrote it at the same time; nothing of this file was kept, it is applied "
+                "again next run"
+            ) from None
+
+    def update_profiles(self, profiles: pa.Table) -> None:
+        if profiles.num_rows == 0:
+            return
+        writes = self._tx()
+        seq = writes.sequence()
+        columns = self._stage(profiles)
+        assignments = sql.SQL("").join(
+            sql.SQL(", {0} = s.{0}").format(column) for column in columns
+        )
+        writes.conn.execute(
+            sql.SQL(
+                "UPDATE profiles p SET updated_at = %s, change_seq = %s{} FROM {} s "
+                "WHERE p.id = s.id"
+            ).format(assignments, sql.Identifier(self._stage_table)),
+            (self._now, seq),
+        )
+
+    def record_file(self, entry: LedgerEntry) -> None:
+        self._tx().record_file(entry)
+
+    def changed_profiles(self) -> tuple[int, int]:
+        return self._tx().changed_profiles()
