@@ -108,7 +108,7 @@ class SQLiteArchive:
             for run, rejects in runs:
                 db.execute(
                     "INSERT INTO runs (id, connection, goal, trigger, status, started_at, "
-                    "ended_at, dry_run, counts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "ended_at, dry_run, counts, error, ran_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         run.id,
                         run.connection,
@@ -120,6 +120,7 @@ class SQLiteArchive:
                         int(run.dry_run),
                         json.dumps(run.counts.as_dict()),
                         run.error,
+                        run.ran_by,
                     ),
                 )
                 db.executemany(

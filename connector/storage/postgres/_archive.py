@@ -137,8 +137,8 @@ class PostgresArchive:
             for run, rejects in runs:
                 conn.execute(
                     "INSERT INTO runs (id, connection, goal, trigger, status, started_at, "
-                    "ended_at, dry_run, counts, error) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "ended_at, dry_run, counts, error, host, pid) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (
                         run.id,
                         run.connection,
@@ -150,6 +150,7 @@ class PostgresArchive:
                         run.dry_run,
                         Jsonb(run.counts.as_dict()),
                         run.error,
+                        *_host_and_pid(run.ran_by),
                     ),
                 )
                 _runs.add_rejects(conn, run.id, rejects)
@@ -164,3 +165,11 @@ class PostgresArchive:
                 "SELECT setval('change_seqs', greatest(%s, 1), %s)", (change_seq, change_seq > 0)
             )
             conn.execute("UPDATE meta SET value = %s WHERE key = 'change_seq'", (str(change_seq),))
+
+
+def _host_and_pid(ran_by: str | None) -> tuple[str | None, int | None]:
+    """`host:pid` back into the two columns PostgreSQL keeps them in."""
+    if ran_by is None:
+        return None, None
+    host, _, pid = ran_by.rpartition(":")
+    return host, int(pid) if pid.isdigit() else None
