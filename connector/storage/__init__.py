@@ -2,6 +2,7 @@
 
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.open import open_store
+from connector.storage.owners import default_owner
 from connector.storage.records import (
     ExportWatermark,
     Group,
@@ -13,7 +14,7 @@ from connector.storage.records import (
     RunStatus,
     Trigger,
 )
-from connector.storage.sqlite import SQLiteStore, default_owner
+from connector.storage.sqlite import SQLiteStore
 
 __all__ = [
     "PROFILE_ID",

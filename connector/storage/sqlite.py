@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from connector.storage.columns import (
     decode_values,
     encode_values,
 )
+from connector.storage.owners import default_owner, process_alive
 from connector.storage.records import (
     ExportWatermark,
     Group,
@@ -104,20 +104,6 @@ def _migrations() -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
     return sorted(scripts)
-
-
-def _process_alive(owner: str) -> bool:
-    """Whether a lock owner `host:pid` still runs; owners on other hosts are assumed alive."""
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SQLiteStore(ProfileStore):
@@ -607,7 +593,7 @@ class SQLiteStore(ProfileStore):
                 "SELECT owner, acquired_at FROM run_locks WHERE connection = ?", (connection,)
             ).fetchone()
             if row is not None and row[0] != owner:
-                if _process_alive(row[0]):
+                if process_alive(row[0]):
                     raise RunInProgressError(
                         f"connection {connection!r} is already running (started {row[1]} by {row[0]}); "
                         "wait for it to finish"
@@ -666,11 +652,6 @@ def _json_lines(data: bytes, schema: pa.Schema) -> pa.Table:
     except pa.ArrowInvalid:
         whole = pa_json.ReadOptions(block_size=len(data) + 1)
         return pa_json.read_json(io.BytesIO(data), read_options=whole, parse_options=explicit)
-
-
-def default_owner() -> str:
-    """This process as a lock owner: `host:pid`."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _profile(row: tuple[Any, ...], names: list[str]) -> Profile:

@@ -9,13 +9,12 @@ process gets, and which runs to mark interrupted when a lock is taken over.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 from connector.errors import RunInProgressError
+from connector.storage.owners import process_alive
 from connector.storage.postgres import _runs
 from connector.storage.postgres._db import Conn, now
 from connector.storage.postgres._keys import bigint_key
@@ -45,7 +44,7 @@ class RunLocks:
             return
         if holder is not None:
             # two owners in one process: the lock is ours either way; settle it by the owner
-            if _process_alive(holder):
+            if process_alive(holder):
                 self._refuse(connection, holder)
             self._take_over(connection, owner)
             return
@@ -125,20 +124,6 @@ def claim_fire(conn: Conn, connection: str, fire_time: datetime, owner: str) -> 
         (connection, fire_time, owner, now()),
     ).rowcount
     return inserted == 1
-
-
-def _process_alive(owner: str) -> bool:
-    """Whether a lock owner `host:pid` still runs; owners on other hosts are assumed alive."""
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["RunLocks", "claim_fire"]
