@@ -173,3 +173,14 @@ class ExportWatermark:
     goal: str
     change_seq: int
     exported_at: datetime
+
+
+def unique_identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
+    """The (property, value) pairs of `profile` that the unique-identifier index holds."""
+    properties = profile.properties
+    pairs = [
+        (name, value) for name in sorted(unique) if name in properties for value in properties[name]
+    ]
+    if len(pairs) < 2:
+        return pairs
+    return list(dict.fromkeys(pairs))  # a value repeated in one profile is one identifier

@@ -42,6 +42,7 @@ from connector.storage.records import (
     RunRecord,
     RunStatus,
     Trigger,
+    unique_identifiers,
 )
 
 _CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
@@ -725,7 +726,7 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
                 profile = _profile(row, names)
                 loaded[profile.id] = profile
                 if self._unique:
-                    self._indexed[profile.id] = _identifiers(profile, self._unique)
+                    self._indexed[profile.id] = unique_identifiers(profile, self._unique)
         return loaded
 
     def save_profiles(self, profiles: Iterable[Profile]) -> int:
@@ -749,7 +750,7 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
             )
             profile.change_seq = seq
             if self._unique:
-                identifiers = _identifiers(profile, self._unique)
+                identifiers = unique_identifiers(profile, self._unique)
                 # a profile not loaded in this transaction may still have stored
                 # identifiers (it is saved whole, without a load): rewrite them too
                 if identifiers != self._indexed.pop(profile.id, None):
@@ -843,13 +844,3 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
                 ((seq, now, profile_id) for profile_id in dict.fromkeys(joined)),
             )
         return len(joined)
-
-
-def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
-    properties = profile.properties
-    pairs = [
-        (name, value) for name in sorted(unique) if name in properties for value in properties[name]
-    ]
-    if len(pairs) < 2:
-        return pairs
-    return list(dict.fromkeys(pairs))  # a value repeated in one profile is one identifier

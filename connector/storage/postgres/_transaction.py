@@ -14,7 +14,7 @@ from connector.storage.postgres._changes import ChangeSequence
 from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._db import Conn, now
 from connector.storage.postgres._profiles import fetch_profiles
-from connector.storage.records import Group, LedgerEntry, Profile
+from connector.storage.records import Group, LedgerEntry, Profile, unique_identifiers
 
 
 class PostgresTransaction(StoreTransaction):
@@ -79,7 +79,7 @@ class PostgresTransaction(StoreTransaction):
         )
         if self._unique:
             for profile in loaded:
-                self._indexed[profile.id] = _identifiers(profile, self._unique)
+                self._indexed[profile.id] = unique_identifiers(profile, self._unique)
         return {profile.id: profile for profile in loaded}
 
     def save_profiles(self, profiles: Iterable[Profile]) -> int:
@@ -97,7 +97,7 @@ class PostgresTransaction(StoreTransaction):
             rows.append((profile.id, stamp, stamp, seq, *[values.get(n) for n in names]))  # type: ignore[arg-type]  # names are registered
             profile.change_seq = seq
             if self._unique:
-                identifiers = _identifiers(profile, self._unique)
+                identifiers = unique_identifiers(profile, self._unique)
                 # a profile saved whole without a load may still have stored identifiers
                 if identifiers != self._indexed.pop(profile.id, None):
                     reindex[profile.id] = identifiers
@@ -214,13 +214,3 @@ def _upsert(columns: list[str]) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO profiles ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}"
     ).format(targets, values, updates)
-
-
-def _identifiers(profile: Profile, unique: frozenset[str]) -> list[tuple[str, str]]:
-    properties = profile.properties
-    pairs = [
-        (name, value) for name in sorted(unique) if name in properties for value in properties[name]
-    ]
-    if len(pairs) < 2:
-        return pairs
-    return list(dict.fromkeys(pairs))  # a value repeated in one profile is one identifier
