@@ -89,6 +89,11 @@ class StoreError(ConnectorError):
     """The profile store could not complete an operation; nothing was half-written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store's server cannot be reached (down, restarting, network): a later attempt may
+    succeed, so the daemon retries with backoff instead of waiting for the next fire."""
+
+
 class RunInProgressError(StoreError):
     """Another run of this connection holds the lock."""
 

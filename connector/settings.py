@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     """Files at least this large are parsed in a second process; None (default): never."""
     columnar_engine: bool = True
     """Import profiles through the columnar engine; false forces the row-by-row path."""
+    database_retry_initial: float = Field(default=2.0, gt=0)
+    """Seconds before the daemon's first retry when the store's server cannot be reached;
+    each further retry waits twice as long, up to `database_retry_max`."""
+    database_retry_max: float = Field(default=120.0, gt=0)
+    """The longest wait between two retries of an unreachable store."""
 
     @field_validator("database", mode="before")
     @classmethod

@@ -10,12 +10,17 @@
   the daemon, the store's run lock against a manual `connector run`.
 - Several daemons on one (PostgreSQL) store: each fire is claimed in the store
   by its scheduled time first; the daemons that lose the claim skip that fire.
+- A store whose server cannot be reached: the fire is retried with backoff
+  (`database_retry_initial` doubling up to `database_retry_max`) until the
+  server answers or the daemon stops; the daemon and its other connections
+  keep running, and later fires of the same connection wait for this one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import threading
 from datetime import UTC, datetime
@@ -34,10 +39,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from connector.config import Workspace, load_workspace
 from connector.config.workspace import goal_files
-from connector.errors import ConfigError, ConnectorError, RunInProgressError
+from connector.errors import (
+    ConfigError,
+    ConnectorError,
+    RunInProgressError,
+    StoreUnavailableError,
+)
 from connector.goals.context import Progress
 from connector.goals.runner import RunOptions, run_connection
 from connector.logging import register_secrets
+from connector.service.backoff import Backoff
 from connector.service.mail import compose_config_mail, notify_run, send_mail
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger
@@ -66,6 +77,9 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._snapshot: Snapshot = {}
         self._signals = 0
+        # who claims fires: host:pid, and a token for this daemon, so a retry knows its own
+        # claim even where two daemons share a pid (a restart, or two daemons in one process)
+        self.claimant = f"{default_owner()}/{secrets.token_hex(4)}"
 
     # -- lifecycle -------------------------------------------------------------
     async def serve(self) -> int:
@@ -203,15 +217,55 @@ class Daemon:
             await self._run_logged(connection_id, fire_time)
 
     async def _run_logged(self, connection_id: str, fire_time: datetime | None) -> None:
+        """One fire, retried with backoff while the store's server cannot be reached."""
+        backoff = Backoff(self.settings.database_retry_initial, self.settings.database_retry_max)
+        self.notifier.status(f"running {connection_id}")
+        try:
+            while True:
+                try:
+                    await self._attempt(connection_id, fire_time)
+                except StoreUnavailableError as error:
+                    delay = backoff.next_delay()
+                    report = log.error if backoff.failures == 1 else log.warning
+                    report(
+                        "store unreachable; the run is retried",
+                        connection=connection_id,
+                        error=str(error),
+                        attempt=backoff.failures,
+                        retry_in_s=round(delay, 1),
+                    )
+                    self.notifier.status(f"waiting for the store to run {connection_id}")
+                    if await self._stop_within(delay):
+                        log.info("stop requested: retry abandoned", connection=connection_id)
+                        return
+                    continue
+                if backoff.failures:
+                    log.info(
+                        "store reachable again", connection=connection_id, attempts=backoff.failures
+                    )
+                return
+        except RunInProgressError as error:
+            log.warning("scheduled run skipped", connection=connection_id, reason=str(error))
+        except ConnectorError as error:
+            log.error(  # noqa: TRY400 -- an expected failure: its message says it all
+                "scheduled run failed", connection=connection_id, error=str(error)
+            )
+        except Exception:
+            # a bug, not bad input: the daemon and the other connections keep running
+            log.exception("scheduled run failed unexpectedly", connection=connection_id)
+        finally:
+            self.notifier.status(self._status())
+
+    async def _attempt(self, connection_id: str, fire_time: datetime | None) -> None:
+        """Open the store, claim the fire, run, mail; the store is closed whatever happens."""
         workspace = self.workspace
         assert workspace is not None  # noqa: S101 -- loaded in serve()
-        self.notifier.status(f"running {connection_id}")
+        connection = workspace.connection(connection_id)
         store: ProfileStore | None = None
         try:
-            connection = workspace.connection(connection_id)
             store = await asyncio.to_thread(open_store, self.settings.database)
             if fire_time is not None and not await asyncio.to_thread(
-                store.claim_fire, connection_id, fire_time, default_owner()
+                store.claim_fire, connection_id, fire_time, self.claimant
             ):
                 log.info(
                     "scheduled run skipped",
@@ -237,19 +291,17 @@ class Daemon:
                 outcome.result.errors,
                 outcome.result.rejects,
             )
-        except RunInProgressError as error:
-            log.warning("scheduled run skipped", connection=connection_id, reason=str(error))
-        except ConnectorError as error:
-            log.error(  # noqa: TRY400 -- an expected failure: its message says it all
-                "scheduled run failed", connection=connection_id, error=str(error)
-            )
-        except Exception:
-            # a bug, not bad input: the daemon and the other connections keep running
-            log.exception("scheduled run failed unexpectedly", connection=connection_id)
         finally:
             if store is not None:
                 await asyncio.to_thread(store.close)
-            self.notifier.status(self._status())
+
+    async def _stop_within(self, seconds: float) -> bool:
+        """Wait `seconds`, or less when a stop is requested; True when it was."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
     # -- reload ------------------------------------------------------------------
     async def _reload_loop(self) -> None:

@@ -116,6 +116,15 @@ def test_each_fire_is_claimed_by_exactly_one_of_several_stores(postgres_url: str
             store.close()
 
 
+def test_a_claim_asked_again_by_its_owner_is_still_its_own(postgres_url: str) -> None:
+    """A daemon retrying after a lost connection (its claim committed, the answer lost)."""
+    fire = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    with PostgresStore(postgres_url) as store:
+        assert store.claim_fire("crm", fire, "host-a:1")
+        assert store.claim_fire("crm", fire, "host-a:1")
+        assert not store.claim_fire("crm", fire, "host-b:2")
+
+
 def test_old_fire_claims_are_pruned(postgres_url: str) -> None:
     with PostgresStore(postgres_url) as store:
         old = datetime(2026, 1, 1, tzinfo=UTC)

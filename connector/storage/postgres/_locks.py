@@ -113,7 +113,11 @@ class RunLocks:
 
 
 def claim_fire(conn: Conn, connection: str, fire_time: datetime, owner: str) -> bool:
-    """Insert the (connection, fire time) claim; True when this call inserted it."""
+    """Insert the (connection, fire time) claim; True when it is `owner`'s.
+
+    Also True when `owner` claimed it before: a retry after a lost connection, whose
+    first claim committed without the answer reaching us, still runs its fire.
+    """
     conn.execute(
         "DELETE FROM fire_claims WHERE connection = %s AND fire_time < %s",
         (connection, fire_time - CLAIMS_KEPT),
@@ -123,7 +127,13 @@ def claim_fire(conn: Conn, connection: str, fire_time: datetime, owner: str) -> 
         "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (connection, fire_time, owner, now()),
     ).rowcount
-    return inserted == 1
+    if inserted == 1:
+        return True
+    row = conn.execute(
+        "SELECT owner FROM fire_claims WHERE connection = %s AND fire_time = %s",
+        (connection, fire_time),
+    ).fetchone()
+    return row is not None and row[0] == owner
 
 
 __all__ = ["RunLocks", "claim_fire"]

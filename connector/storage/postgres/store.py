@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from connector.errors import StoreError
+from connector.errors import StoreError, StoreUnavailableError
 from connector.logging import register_secrets
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
@@ -91,7 +91,9 @@ class PostgresStore(ProfileStore):
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as error:
-            raise StoreError(f"cannot connect to {self.where}: {self._clean(error)}") from None
+            raise StoreUnavailableError(
+                f"cannot connect to {self.where}: {self._clean(error)}"
+            ) from None
         _configure(conn)
         return conn
 
@@ -101,11 +103,19 @@ class PostgresStore(ProfileStore):
             text = text.replace(secret, "***")
         return text
 
+    def _store_error(self, error: psycopg.Error, failed: str) -> StoreError:
+        """A lost or refused connection is `StoreUnavailableError` (worth retrying); a
+        statement the server refused is a plain `StoreError`."""
+        message = f"{self.where} {failed}: {self._clean(error)}"
+        if _connection_lost(error):
+            return StoreUnavailableError(message)
+        return StoreError(message)
+
     def _translate(self, work: Callable[[], T]) -> T:
         try:
             return work()
         except psycopg.Error as error:
-            raise StoreError(f"{self.where} failed: {self._clean(error)}") from None
+            raise self._store_error(error, "failed") from None
 
     @contextmanager
     def _conn(self, failed: str = "failed") -> Iterator[Conn]:
@@ -114,11 +124,11 @@ class PostgresStore(ProfileStore):
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout:
-            raise StoreError(
+            raise StoreUnavailableError(
                 f"cannot connect to {self.where}: no connection within {POOL_TIMEOUT_S:.0f}s"
             ) from None
         except psycopg.Error as error:
-            raise StoreError(f"{self.where} {failed}: {self._clean(error)}") from None
+            raise self._store_error(error, failed) from None
         except UnicodeEncodeError as error:
             raise StoreError(f"{self.where} {failed}: a value is not valid text: {error}") from None
 
@@ -414,6 +424,17 @@ class PostgresStore(ProfileStore):
     def close(self) -> None:
         self._locks.close()
         self._pool.close()
+
+
+CONNECTION_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+"""SQLSTATE class 08 (connection exception) and the server shutting down or starting up."""
+
+
+def _connection_lost(error: psycopg.Error) -> bool:
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    state = error.sqlstate
+    return state is None or state.startswith(CONNECTION_LOST_STATES)
 
 
 def _configure(conn: Conn) -> None:
