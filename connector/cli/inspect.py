@@ -7,6 +7,7 @@ import sys
 
 from connector.app import App
 from connector.cli.output import fail, print_json, print_properties, print_table
+from connector.goals.runner import changed_files_note
 from connector.goals.segments import SegmentIndex
 from connector.storage import Profile, RunRecord
 
@@ -93,6 +94,9 @@ def history(app: App, args: argparse.Namespace) -> int:
             _print_runs([run])
             if run.ran_by:
                 sys.stdout.write(f"  ran by {run.ran_by}\n")
+            note = changed_files_note(run.counts)
+            if note:
+                sys.stdout.write(f"  {note}\n")
             for reject in rejects:
                 sys.stdout.write(f"  rejected {reject}\n")
         return 0

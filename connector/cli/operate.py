@@ -14,7 +14,13 @@ from connector.config.goals import ExportProfilesGoal
 from connector.errors import ConnectorError
 from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
 from connector.goals.preview import preview_file
-from connector.goals.runner import RunOptions, RunOutcome, credentials_of, run_connection
+from connector.goals.runner import (
+    RunOptions,
+    RunOutcome,
+    changed_files_note,
+    credentials_of,
+    run_connection,
+)
 from connector.service.daemon import run_daemon
 from connector.service.mail import notify_run
 from connector.service.scheduling import next_fire_times
@@ -137,6 +143,9 @@ def run(app: App, args: argparse.Namespace) -> int:
         f"profiles {counts.profiles_created} created, {counts.profiles_updated} updated, "
         f"{counts.profiles_exported} exported\n"
     )
+    note = changed_files_note(counts)
+    if note:
+        sys.stdout.write(f"  {note}\n")
     for reject in outcome.result.rejects[:20]:
         sys.stdout.write(f"  rejected {reject}\n")
     if counts.rows_rejected > 20:

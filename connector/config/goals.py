@@ -202,6 +202,10 @@ class ImportProfilesGoal(_ImportGoal):
     match: ProfileMatch
     delete_column: str | None = None
     """A column whose true value (format.true_values) deletes the matched profile."""
+    on_change: Literal["reapply", "replace"] = "reapply"
+    """A changed file (new content, or a changed goal configuration) is applied again:
+    `reapply` on top of what its earlier version did (sums add again); `replace` takes the
+    earlier version's sums and added values back first, so each file counts once."""
 
     @model_validator(mode="after")
     def _something_to_import(self) -> Self:

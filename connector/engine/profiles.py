@@ -48,6 +48,8 @@ def why_not_columnar(
         return "the connection has consent objectives"
     if goal.delete_column:
         return "the goal has a delete column"
+    if goal.on_change == "replace":
+        return "on_change: replace records each file's contribution row by row"
     taken = set(unique_properties) | {goal.match.property}
     targets = [mapping.property for mapping in plan.mappings]
     if taken & set(targets):

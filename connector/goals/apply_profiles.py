@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 
 from connector.config.goals import PROFILE_ID, ImportProfilesGoal
 from connector.goals.consent import CONSENT_PROPERTY, has_consent
+from connector.goals.contributions import FileContributions
 from connector.goals.rows import RowChanges
 from connector.storage import Profile, RowReject, RunCounts, StoreTransaction
 
@@ -41,8 +42,12 @@ class ProfileApplier:
         file: str,
         objectives: Collection[str],
         unique_properties: Collection[str],
+        contributions: FileContributions | None = None,
     ) -> None:
+        """`contributions`: given under `on_change: replace`, with the earlier version's
+        already withdrawn; this version's is noted row by row and recorded at the end."""
         self._tx = tx
+        self._contributions = contributions
         self._file = file
         self._match_property = goal.match.property
         self._create_missing = goal.match.create_missing
@@ -52,6 +57,8 @@ class ProfileApplier:
 
     def finish(self) -> tuple[RunCounts, int]:
         """This file's counts, and the change sequence its writes carry."""
+        if self._contributions is not None:
+            self._contributions.save()
         seq, touched = self._tx.changed_profiles()
         self.counts.profiles_updated = touched - self.counts.profiles_created
         return self.counts, seq
@@ -96,6 +103,8 @@ class ProfileApplier:
             ):
                 outcome.rows_skipped += 1
                 continue
+            if self._contributions is not None:
+                self._contributions.note(profile, row)
             if created:
                 owner_of_key[row.key] = profile.id
                 profiles[profile.id] = profile
@@ -108,10 +117,15 @@ class ProfileApplier:
                 profile.properties.update(staged)
                 changed[profile.id] = profile
             outcome.rows_applied += 1
+        self._write(deleted, changed)
+
+    def _write(self, deleted: list[str], changed: dict[str, Profile]) -> None:
         # deletions first: a profile saved in this batch came after its deletion (a customer
         # deleted and added again), and a freed unique value may already belong to another
         if deleted:
-            outcome.profiles_deleted += self._tx.delete_profiles(deleted)
+            self.counts.profiles_deleted += self._tx.delete_profiles(deleted)
+            if self._contributions is not None:
+                self._contributions.forget(deleted)
         if changed:
             self._tx.save_profiles(changed.values())
 

@@ -39,13 +39,16 @@ class ScannedFile:
 def goal_fingerprint(goal: ImportGoal, objectives: list[str]) -> str:
     """A digest of everything that decides how a file's rows are applied.
 
-    `enabled`, `source` and `after_import` do not change how rows apply, so
-    toggling a goal, widening its file patterns or choosing what happens to
-    imported files re-imports nothing (a re-import would add every *sum* again).
+    `enabled`, `source`, `after_import` and `on_change` do not change how rows
+    apply, so toggling a goal, widening its file patterns, choosing what happens
+    to imported files or how a changed file is taken re-imports nothing (a
+    re-import would add every *sum* again).
     An unset `delete_column` is left out, so goals written before it existed
     keep their fingerprint across the upgrade.
     """
-    settings = goal.model_dump(mode="json", exclude={"enabled", "source", "after_import"})
+    settings = goal.model_dump(
+        mode="json", exclude={"enabled", "source", "after_import", "on_change"}
+    )
     if settings.get("delete_column", "") is None:
         del settings["delete_column"]
     payload = json.dumps({"goal": settings, "objectives": sorted(objectives)}, sort_keys=True)

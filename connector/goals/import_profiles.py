@@ -7,8 +7,9 @@ import asyncio
 from connector.config.goals import PROFILE_ID, ImportProfilesGoal
 from connector.goals.apply_profiles import ProfileApplier
 from connector.goals.context import GoalContext, GoalResult
+from connector.goals.contributions import FileContributions
 from connector.goals.importing import run_import
-from connector.storage import StoreTransaction
+from connector.storage import FileKey, StoreTransaction
 
 
 async def import_profiles(ctx: GoalContext, goal: ImportProfilesGoal) -> GoalResult:
@@ -18,8 +19,17 @@ async def import_profiles(ctx: GoalContext, goal: ImportProfilesGoal) -> GoalRes
     unique = ctx.store.unique_properties()
 
     def make_applier(tx: StoreTransaction, file: str) -> ProfileApplier:
+        contributions = None
+        if goal.on_change == "replace":
+            contributions = FileContributions(tx, FileKey(ctx.connection.id, goal.name, file))
+            contributions.withdraw()
         return ProfileApplier(
-            tx, goal, file=file, objectives=ctx.connection.objectives, unique_properties=unique
+            tx,
+            goal,
+            file=file,
+            objectives=ctx.connection.objectives,
+            unique_properties=unique,
+            contributions=contributions,
         )
 
     return await run_import(ctx, goal, make_applier)

@@ -183,6 +183,8 @@ async def _import_one(
         result.merge(file_result, ctx.max_rejects)
         result.counts.files += 1
         result.counts.bytes_transferred += obj.size
+        if scanned.state is FileState.CHANGED:
+            _count_changed_file(goal, scanned, result, file_log)
         elapsed = max(time.monotonic() - started, 1e-9)
         file_log.info(
             "file imported" if not ctx.dry_run else "file checked (dry run, nothing written)",
@@ -197,6 +199,24 @@ async def _import_one(
         channel.abandon()
         await producer
         ctx.progress.file_finished(goal.name, obj.key, outcome)
+
+
+def _count_changed_file(
+    goal: ImportGoal, scanned: ScannedFile, result: GoalResult, file_log: Any
+) -> None:
+    """A file applied before, applied again: say which way, loudly when sums count twice."""
+    if isinstance(goal, ImportProfilesGoal) and goal.on_change == "replace":
+        result.counts.files_replaced += 1
+        return
+    result.counts.files_reapplied += 1
+    accumulating = sorted({m.property for m in goal.mappings if m.rule in ("sum", "add")})
+    if accumulating:
+        file_log.warning(
+            "changed file applied again on top of its earlier version: its sums and added "
+            "values count twice (on_change: replace takes the earlier version back first)",
+            why=scanned.reason,
+            properties=accumulating,
+        )
 
 
 async def _mark_left_over(ctx: GoalContext, goal: ImportGoal, s3: S3Client, obj: S3Object) -> None:
@@ -389,7 +409,7 @@ def _columnar_reader(
         and ctx.parse_in_child_bytes is None
     ):
         return None
-    if ctx.connection.objectives or goal.delete_column:
+    if ctx.connection.objectives or goal.delete_column or goal.on_change == "replace":
         return None  # known without the header: spare reading it twice
     chunks.record()
     reader = PieceReader(chunks, goal.format, file=obj.key, piece_bytes=ctx.piece_bytes)

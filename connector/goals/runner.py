@@ -21,7 +21,14 @@ from connector.goals.context import GoalContext, GoalResult, NoProgress, Progres
 from connector.goals.segments import SegmentIndex
 from connector.logging import redact_text
 from connector.sources import S3Credentials
-from connector.storage import ProfileStore, RunRecord, RunStatus, Trigger, default_owner
+from connector.storage import (
+    ProfileStore,
+    RunCounts,
+    RunRecord,
+    RunStatus,
+    Trigger,
+    default_owner,
+)
 
 log = structlog.get_logger("connector.run")
 GoalRunner = Callable[[GoalContext, Goal], Awaitable[GoalResult]]
@@ -77,6 +84,22 @@ async def _run_goal(ctx: GoalContext, goal: Goal) -> GoalResult:
 
         return await export_profiles(ctx, goal)
     raise TypeError(f"unknown goal {goal!r}")
+
+
+def changed_files_note(counts: RunCounts) -> str | None:
+    """What the run summary, `history --run` and the mail say of files applied again."""
+    notes = []
+    if counts.files_reapplied:
+        notes.append(
+            f"{counts.files_reapplied} changed file(s) applied again on top of their earlier "
+            "version: sums added twice (see on_change)"
+        )
+    if counts.files_replaced:
+        notes.append(
+            f"{counts.files_replaced} changed file(s) replaced their earlier version "
+            "(on_change: replace)"
+        )
+    return "; ".join(notes) or None
 
 
 def run_status(result: GoalResult) -> RunStatus:

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 import structlog
 
 from connector.config import Connection
+from connector.goals.runner import changed_files_note
 from connector.logging import redact_text
 from connector.settings import Settings
 from connector.storage import RowReject, RunRecord, RunStatus
@@ -56,6 +57,9 @@ def compose_run_mail(
         f"{counts.profiles_exported} exported; {counts.unique_profiles} unique",
         f"Groups: {counts.groups_created} created, {counts.groups_updated} updated",
     ]
+    note = changed_files_note(counts)
+    if note:
+        lines.append(f"Note: {note}")
     if errors:
         lines += ["", "Errors:", *(f"  - {error}" for error in errors[:_FIRST_PROBLEMS])]
     if rejects:

@@ -4,7 +4,9 @@ from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.open import open_store
 from connector.storage.owners import default_owner
 from connector.storage.records import (
+    Contribution,
     ExportWatermark,
+    FileKey,
     Group,
     LedgerEntry,
     Profile,
@@ -18,7 +20,9 @@ from connector.storage.sqlite import SQLiteStore
 
 __all__ = [
     "PROFILE_ID",
+    "Contribution",
     "ExportWatermark",
+    "FileKey",
     "Group",
     "LedgerEntry",
     "Profile",

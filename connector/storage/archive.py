@@ -9,13 +9,17 @@ group, restoring a run with its id) each backend offers through a
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Protocol, TypeVar
 
 from connector.errors import StoreError
 from connector.storage.base import ProfileStore
 from connector.storage.records import (
+    Contribution,
     ExportWatermark,
+    FileKey,
     Group,
     LedgerEntry,
     Profile,
@@ -30,6 +34,7 @@ COUNTED = (
     "unique_properties",
     "identifiers",
     "ledger",
+    "contributions",
     "runs",
     "run_rejects",
     "export_watermarks",
@@ -51,6 +56,9 @@ class StoreArchive(Protocol):
         """Every group with its members."""
 
     def ledger_entries(self) -> Iterator[LedgerEntry]: ...
+
+    def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
+        """What each file contributed (`on_change: replace`), file by file."""
 
     def watermarks(self) -> list[ExportWatermark]: ...
 
@@ -110,6 +118,8 @@ def copy_store(
     with target.transaction() as tx:
         for entry in src.ledger_entries():
             tx.record_file(entry)
+        for file, contributions in src.contributions():
+            tx.replace_file_contributions(file, contributions)
     for mark in src.watermarks():
         target.set_export_watermark(mark.connection, mark.goal, mark.change_seq, mark.exported_at)
     dst.restore_change_seq(source.change_seq())
@@ -134,6 +144,14 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+def by_file(
+    rows: Iterable[tuple[FileKey, Contribution]],
+) -> Iterator[tuple[FileKey, list[Contribution]]]:
+    """Contributions ordered by file, grouped into one list per file."""
+    for file, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        yield file, [contribution for _file, contribution in group]
 
 
 def _listing(counts: dict[str, int] | dict[str, str]) -> str:

@@ -21,7 +21,9 @@ import pyarrow as pa
 
 from connector.storage.batches import BatchTransaction
 from connector.storage.records import (
+    Contribution,
     ExportWatermark,
+    FileKey,
     Group,
     LedgerEntry,
     Profile,
@@ -77,6 +79,24 @@ class StoreTransaction(ABC):
     @abstractmethod
     def record_file(self, entry: LedgerEntry) -> None:
         """Note in the ledger that a goal applied this version of a file."""
+
+    @abstractmethod
+    def file_contributions(self, file: FileKey) -> list[Contribution]:
+        """What the version of `file` applied last contributed (`on_change: replace`)."""
+
+    @abstractmethod
+    def replace_file_contributions(
+        self, file: FileKey, contributions: Iterable[Contribution]
+    ) -> None:
+        """Forget what `file` contributed before; remember `contributions` instead."""
+
+    @abstractmethod
+    def hand_over_values(
+        self, file: FileKey, values: Collection[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
+        """Of the (profile id, property, value) that `file` added under an *add* rule, those
+        another file's latest version lists too. They stay; from now on those files count
+        as having added them, so withdrawing the last of them removes them."""
 
     @abstractmethod
     def changed_profiles(self) -> tuple[int, int]:

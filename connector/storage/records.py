@@ -72,6 +72,32 @@ class LedgerEntry:
     run_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """A file as one goal of one connection sees it: the ledger's key."""
+
+    connection: str
+    goal: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What the latest applied version of a file put into one property of one profile.
+
+    Kept for goals with `on_change: replace`, so a corrected version can take
+    its earlier contribution back first. `kind` "sum": `value` is the total the
+    file added. `kind` "add": `value` is one value the file listed; `added`
+    when the profile did not hold it before the file.
+    """
+
+    profile_id: str
+    property: str
+    kind: str
+    value: str
+    added: bool = True
+
+
 class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCESS = "success"
@@ -105,6 +131,10 @@ class RunCounts:
 
     files: int = 0
     files_skipped: int = 0
+    files_reapplied: int = 0
+    """Changed files applied again on top of their earlier version (`on_change: reapply`)."""
+    files_replaced: int = 0
+    """Changed files that replaced their earlier version (`on_change: replace`)."""
     rows_read: int = 0
     rows_applied: int = 0
     rows_rejected: int = 0

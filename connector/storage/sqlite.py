@@ -33,7 +33,9 @@ from connector.storage.columns import (
 )
 from connector.storage.owners import default_owner, process_alive
 from connector.storage.records import (
+    Contribution,
     ExportWatermark,
+    FileKey,
     Group,
     LedgerEntry,
     Profile,
@@ -794,11 +796,51 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
         ids = [(profile_id,) for profile_id in profile_ids]
         self._db.executemany("DELETE FROM identifiers WHERE profile_id = ?", ids)
         self._db.executemany("DELETE FROM group_members WHERE profile_id = ?", ids)
+        self._db.executemany("DELETE FROM contributions WHERE profile_id = ?", ids)
         before = self._db.total_changes
         self._db.executemany("DELETE FROM profiles WHERE id = ?", ids)
         for (profile_id,) in ids:
             self._indexed.pop(profile_id, None)
         return self._db.total_changes - before
+
+    # -- what each file contributed (on_change: replace) --------------------------------------
+    def file_contributions(self, file: FileKey) -> list[Contribution]:
+        rows = self._db.execute(
+            "SELECT profile_id, property, kind, value, added FROM contributions "
+            "WHERE connection = ? AND goal = ? AND key = ? ORDER BY rowid",
+            (file.connection, file.goal, file.key),
+        )
+        return [Contribution(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+
+    def replace_file_contributions(
+        self, file: FileKey, contributions: Iterable[Contribution]
+    ) -> None:
+        where = (file.connection, file.goal, file.key)
+        self._db.execute(
+            "DELETE FROM contributions WHERE connection = ? AND goal = ? AND key = ?", where
+        )
+        self._db.executemany(
+            "INSERT INTO contributions (connection, goal, key, profile_id, property, kind, "
+            "value, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (*where, c.profile_id, c.property, c.kind, c.value, int(c.added))
+                for c in contributions
+            ),
+        )
+
+    def hand_over_values(
+        self, file: FileKey, values: Collection[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
+        kept: set[tuple[str, str, str]] = set()
+        for profile_id, name, value in values:
+            handed = self._db.execute(
+                "UPDATE contributions SET added = 1 WHERE profile_id = ? AND property = ? "
+                "AND value = ? AND kind = 'add' AND NOT (connection = ? AND goal = ? AND key = ?)",
+                (profile_id, name, value, file.connection, file.goal, file.key),
+            ).rowcount
+            if handed:
+                kept.add((profile_id, name, value))
+        return kept
 
     def load_groups(self, group_type: str, group_ids: Collection[str]) -> dict[str, Group]:
         loaded: dict[str, Group] = {}

@@ -6,9 +6,11 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from connector.storage.archive import COUNTED, batches
+from connector.storage.archive import COUNTED, batches, by_file
 from connector.storage.records import (
+    Contribution,
     ExportWatermark,
+    FileKey,
     Group,
     LedgerEntry,
     Profile,
@@ -28,6 +30,7 @@ _CLEARED = (
     "groups",
     "profiles",
     "ledger",
+    "contributions",
     "export_watermarks",
 )
 
@@ -69,6 +72,16 @@ class SQLiteArchive:
             "SELECT DISTINCT connection, goal FROM ledger ORDER BY connection, goal"
         ).fetchall():
             yield from self._store.ledger(connection, goal).values()
+
+    def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
+        rows = self._db.execute(
+            "SELECT connection, goal, key, profile_id, property, kind, value, added "
+            "FROM contributions ORDER BY connection, goal, key, rowid"
+        )
+        yield from by_file(
+            (FileKey(*row[:3]), Contribution(row[3], row[4], row[5], row[6], bool(row[7])))
+            for row in rows
+        )
 
     def watermarks(self) -> list[ExportWatermark]:
         marks = []

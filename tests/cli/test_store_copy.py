@@ -10,6 +10,8 @@ import pytest
 
 from connector.cli import main
 from connector.storage import (
+    Contribution,
+    FileKey,
     Group,
     LedgerEntry,
     Profile,
@@ -51,7 +53,23 @@ def fill(store: ProfileStore) -> None:
     with store.transaction() as tx:
         when = datetime(2026, 5, 1, 6, 30, tzinfo=UTC)
         tx.record_file(LedgerEntry("crm", "nightly", "daily/a.csv", "e1", "f1", 4, when, failed.id))
+        tx.replace_file_contributions(
+            NIGHTLY_A,
+            [
+                Contribution("p001", "points", "sum", "12.50"),
+                Contribution("p001", "tags", "add", "b", added=False),
+                Contribution("p002", "tags", "add", "a"),
+            ],
+        )
     store.set_export_watermark("crm", "out", 1, datetime(2026, 5, 2, tzinfo=UTC))
+
+
+NIGHTLY_A = FileKey("crm", "nightly", "daily/a.csv")
+
+
+def contributions(store: ProfileStore) -> list[Contribution]:
+    with store.transaction() as tx:
+        return tx.file_contributions(NIGHTLY_A)
 
 
 def contents(store: ProfileStore) -> dict[str, Any]:
@@ -67,6 +85,7 @@ def contents(store: ProfileStore) -> dict[str, Any]:
         "runs": store.list_runs(),
         "rejects": [store.run_rejects(run.id) for run in store.list_runs()],
         "ledger": store.ledger("crm", "nightly"),
+        "contributions": contributions(store),
         "watermark": store.export_watermark("crm", "out"),
         "change_seq": store.change_seq(),
     }
@@ -96,6 +115,7 @@ def test_a_store_survives_a_round_trip_through_postgresql(
     printed = capsys.readouterr().out
     assert "profiles           120" in printed
     assert "run_rejects        1" in printed
+    assert "contributions      3" in printed
 
 
 def test_a_target_with_data_is_refused_unless_forced(

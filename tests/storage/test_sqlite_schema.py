@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "groups",
     "group_members",
     "ledger",
+    "contributions",
     "runs",
     "run_rejects",
     "run_locks",

@@ -7,11 +7,13 @@ from collections.abc import Iterable, Iterator
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from connector.storage.archive import COUNTED, batches
+from connector.storage.archive import COUNTED, batches, by_file
 from connector.storage.postgres import _runs
 from connector.storage.postgres.store import PostgresStore
 from connector.storage.records import (
+    Contribution,
     ExportWatermark,
+    FileKey,
     Group,
     LedgerEntry,
     Profile,
@@ -31,6 +33,7 @@ _CLEARED = (
     "groups",
     "profiles",
     "ledger",
+    "contributions",
     "export_watermarks",
 )
 
@@ -74,6 +77,17 @@ class PostgresArchive:
                 f"SELECT {_runs.LEDGER_COLUMNS} FROM ledger ORDER BY connection, goal, key"
             ).fetchall()
         return iter([_runs.ledger_entry(row) for row in rows])
+
+    def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
+        with self._store._conn() as conn:
+            rows = conn.execute(
+                "SELECT connection, goal, key, profile_id, property, kind, value, added "
+                "FROM contributions ORDER BY connection, goal, key, ctid"
+            ).fetchall()
+        return by_file(
+            (FileKey(*row[:3]), Contribution(row[3], row[4], row[5], row[6], row[7]))
+            for row in rows
+        )
 
     def watermarks(self) -> list[ExportWatermark]:
         with self._store._conn() as conn:

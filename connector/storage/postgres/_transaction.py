@@ -14,7 +14,14 @@ from connector.storage.postgres._changes import ChangeSequence
 from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._db import Conn, now
 from connector.storage.postgres._profiles import fetch_profiles
-from connector.storage.records import Group, LedgerEntry, Profile, unique_identifiers
+from connector.storage.records import (
+    Contribution,
+    FileKey,
+    Group,
+    LedgerEntry,
+    Profile,
+    unique_identifiers,
+)
 
 
 class PostgresTransaction(StoreTransaction):
@@ -139,10 +146,54 @@ class PostgresTransaction(StoreTransaction):
         ids = list(profile_ids)
         self._conn.execute("DELETE FROM identifiers WHERE profile_id = ANY(%s)", (ids,))
         self._conn.execute("DELETE FROM group_members WHERE profile_id = ANY(%s)", (ids,))
+        self._conn.execute("DELETE FROM contributions WHERE profile_id = ANY(%s)", (ids,))
         deleted = self._conn.execute("DELETE FROM profiles WHERE id = ANY(%s)", (ids,)).rowcount
         for profile_id in ids:
             self._indexed.pop(profile_id, None)
         return deleted
+
+    # -- what each file contributed (on_change: replace) ---------------------------------
+    def file_contributions(self, file: FileKey) -> list[Contribution]:
+        rows = self._conn.execute(
+            "SELECT profile_id, property, kind, value, added FROM contributions "
+            "WHERE connection = %s AND goal = %s AND key = %s ORDER BY ctid",
+            (file.connection, file.goal, file.key),
+        ).fetchall()
+        return [Contribution(*row) for row in rows]
+
+    def replace_file_contributions(
+        self, file: FileKey, contributions: Iterable[Contribution]
+    ) -> None:
+        where = (file.connection, file.goal, file.key)
+        self._conn.execute(
+            "DELETE FROM contributions WHERE connection = %s AND goal = %s AND key = %s", where
+        )
+        with self._conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO contributions (connection, goal, key, profile_id, property, kind, "
+                "value, added) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (*where, c.profile_id, c.property, c.kind, c.value, c.added)
+                    for c in contributions
+                ],
+            )
+
+    def hand_over_values(
+        self, file: FileKey, values: Collection[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
+        if not values:
+            return set()
+        ids, names, texts = (list(part) for part in zip(*values, strict=True))
+        rows = self._conn.execute(
+            "UPDATE contributions AS c SET added = true "
+            "FROM unnest(%s::text[], %s::text[], %s::text[]) AS w(profile_id, property, value) "
+            "WHERE c.profile_id = w.profile_id AND c.property = w.property "
+            "AND c.value = w.value AND c.kind = 'add' "
+            "AND NOT (c.connection = %s AND c.goal = %s AND c.key = %s) "
+            "RETURNING c.profile_id, c.property, c.value",
+            (ids, names, texts, file.connection, file.goal, file.key),
+        ).fetchall()
+        return {(row[0], row[1], row[2]) for row in rows}
 
     # -- groups --------------------------------------------------------------------------
     def load_groups(self, group_type: str, group_ids: Collection[str]) -> dict[str, Group]:
