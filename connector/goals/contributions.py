@@ -2,9 +2,10 @@
 
 Only *sum* and *add* accumulate, so only they are recorded and withdrawn:
 
-- sum: the total the file added to each profile's property. Withdrawing
-  subtracts it; a property the file started reads as absent again when
-  nothing else added to it since (the result is 0).
+- sum: the total the file added to each profile's property, and whether the
+  property was absent before the file. Withdrawing subtracts the total; a
+  property the file brought in is absent again when no other file's latest
+  version adds to it (else that file now counts as having brought it in).
 - add: every value the file listed, and whether the profile lacked it before
   the file. Withdrawing removes the values the file added, except those
   another file's latest version also lists: those stay, and that file now
@@ -69,22 +70,31 @@ class FileContributions:
         if not earlier:
             return
         profiles = self._tx.load_profiles({c.profile_id for c in earlier})
-        removable = [
-            (c.profile_id, c.property, c.value)
-            for c in earlier
-            if c.kind == ADD and c.added and c.profile_id in profiles
-        ]
-        kept = self._tx.hand_over_values(self._file, removable)
+        kept = {
+            kind: self._tx.hand_over(
+                self._file,
+                kind,
+                [
+                    (c.profile_id, c.property, c.value)
+                    for c in earlier
+                    if c.kind == kind and c.added and c.profile_id in profiles
+                ],
+            )
+            for kind in (SUM, ADD)
+        }
         changed: dict[str, Profile] = {}
         for contribution in earlier:
             profile = profiles.get(contribution.profile_id)
             if profile is None:
                 continue  # deleted since: nothing to take back
+            slot = (contribution.profile_id, contribution.property, contribution.value)
             if contribution.kind == SUM:
-                done = self._take_back_sum(profile, contribution)
+                started = contribution.added and slot not in kept[SUM]
+                done = self._take_back_sum(profile, contribution, started=started)
             else:
-                slot = (contribution.profile_id, contribution.property, contribution.value)
-                done = contribution.added and slot not in kept and _remove(profile, contribution)
+                done = (
+                    contribution.added and slot not in kept[ADD] and _remove(profile, contribution)
+                )
             if done:
                 changed[profile.id] = profile
         if changed:
@@ -97,7 +107,11 @@ class FileContributions:
             sums_not_withdrawn=self.not_withdrawn,
         )
 
-    def _take_back_sum(self, profile: Profile, contribution: Contribution) -> bool:
+    def _take_back_sum(
+        self, profile: Profile, contribution: Contribution, *, started: bool
+    ) -> bool:
+        """Subtract the earlier total; `started`: the file brought the property in and no
+        other file adds to it, so a total of 0 means absent again."""
         values = profile.properties.get(contribution.property)
         if not values:
             return False  # emptied since (a set rule, or by hand): nothing left to take from
@@ -112,8 +126,8 @@ class FileContributions:
                 property=contribution.property,
             )
             return False
-        if contribution.added and is_zero(total):
-            del profile.properties[contribution.property]  # the file started it: absent again
+        if started and is_zero(total):
+            del profile.properties[contribution.property]
         else:
             profile.properties[contribution.property] = [total]
         return True

@@ -8,7 +8,7 @@ from connector.config.goals import PROFILE_ID, ImportProfilesGoal
 from connector.goals.apply_profiles import ProfileApplier
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.contributions import FileContributions
-from connector.goals.importing import run_import
+from connector.goals.importing import ApplierFactory, run_import
 from connector.storage import FileKey, StoreTransaction
 
 
@@ -16,6 +16,12 @@ async def import_profiles(ctx: GoalContext, goal: ImportProfilesGoal) -> GoalRes
     """Apply every new or changed file; the match property becomes a unique identifier."""
     if goal.match.property != PROFILE_ID:
         await asyncio.to_thread(ctx.store.ensure_unique_properties, [goal.match.property])
+    return await run_import(ctx, goal, profile_appliers(ctx, goal))
+
+
+def profile_appliers(ctx: GoalContext, goal: ImportProfilesGoal) -> ApplierFactory:
+    """The row path's applier for each file, inside the file's transaction; under
+    `on_change: replace` the file's earlier contribution is withdrawn first."""
     unique = ctx.store.unique_properties()
 
     def make_applier(tx: StoreTransaction, file: str) -> ProfileApplier:
@@ -32,4 +38,4 @@ async def import_profiles(ctx: GoalContext, goal: ImportProfilesGoal) -> GoalRes
             contributions=contributions,
         )
 
-    return await run_import(ctx, goal, make_applier)
+    return make_applier

@@ -91,12 +91,13 @@ class StoreTransaction(ABC):
         """Forget what `file` contributed before; remember `contributions` instead."""
 
     @abstractmethod
-    def hand_over_values(
-        self, file: FileKey, values: Collection[tuple[str, str, str]]
+    def hand_over(
+        self, file: FileKey, kind: str, slots: Collection[tuple[str, str, str]]
     ) -> set[tuple[str, str, str]]:
-        """Of the (profile id, property, value) that `file` added under an *add* rule, those
-        another file's latest version lists too. They stay; from now on those files count
-        as having added them, so withdrawing the last of them removes them."""
+        """Of the (profile id, property, value) that `file` brought into a profile, those
+        another file's latest version contributes to as well (`kind` "add": the same value;
+        "sum": any total, the value is ignored). Those stay; from now on the other files
+        count as having brought them, so withdrawing the last of them takes them away."""
 
     @abstractmethod
     def changed_profiles(self) -> tuple[int, int]:

@@ -828,15 +828,16 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
             ),
         )
 
-    def hand_over_values(
-        self, file: FileKey, values: Collection[tuple[str, str, str]]
+    def hand_over(
+        self, file: FileKey, kind: str, slots: Collection[tuple[str, str, str]]
     ) -> set[tuple[str, str, str]]:
         kept: set[tuple[str, str, str]] = set()
-        for profile_id, name, value in values:
+        for profile_id, name, value in slots:
             handed = self._db.execute(
                 "UPDATE contributions SET added = 1 WHERE profile_id = ? AND property = ? "
-                "AND value = ? AND kind = 'add' AND NOT (connection = ? AND goal = ? AND key = ?)",
-                (profile_id, name, value, file.connection, file.goal, file.key),
+                "AND kind = ? AND (kind = 'sum' OR value = ?) "
+                "AND NOT (connection = ? AND goal = ? AND key = ?)",
+                (profile_id, name, kind, value, file.connection, file.goal, file.key),
             ).rowcount
             if handed:
                 kept.add((profile_id, name, value))

@@ -178,20 +178,20 @@ class PostgresTransaction(StoreTransaction):
                 ],
             )
 
-    def hand_over_values(
-        self, file: FileKey, values: Collection[tuple[str, str, str]]
+    def hand_over(
+        self, file: FileKey, kind: str, slots: Collection[tuple[str, str, str]]
     ) -> set[tuple[str, str, str]]:
-        if not values:
+        if not slots:
             return set()
-        ids, names, texts = (list(part) for part in zip(*values, strict=True))
+        ids, names, values = (list(part) for part in zip(*slots, strict=True))
         rows = self._conn.execute(
             "UPDATE contributions AS c SET added = true "
             "FROM unnest(%s::text[], %s::text[], %s::text[]) AS w(profile_id, property, value) "
-            "WHERE c.profile_id = w.profile_id AND c.property = w.property "
-            "AND c.value = w.value AND c.kind = 'add' "
+            "WHERE c.profile_id = w.profile_id AND c.property = w.property AND c.kind = %s "
+            "AND (c.kind = 'sum' OR c.value = w.value) "
             "AND NOT (c.connection = %s AND c.goal = %s AND c.key = %s) "
-            "RETURNING c.profile_id, c.property, c.value",
-            (ids, names, texts, file.connection, file.goal, file.key),
+            "RETURNING w.profile_id, w.property, w.value",
+            (ids, names, values, kind, file.connection, file.goal, file.key),
         ).fetchall()
         return {(row[0], row[1], row[2]) for row in rows}
 
