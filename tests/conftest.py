@@ -133,6 +133,7 @@ POSTGRES_TOO = {
     "test_import_groups",
     "test_exactly_once",
     "test_import_on_change",
+    "test_match_normalize",
 }
 """Goal test modules that run on PostgreSQL as well as SQLite (issue 14: same tests, both
 stores). The rest of the goal tests exercise parsing and writing files, not the store, and

@@ -7,6 +7,7 @@ import sys
 
 from connector.app import App
 from connector.cli.output import fail, print_json, print_properties, print_table
+from connector.formats.keys import stored_key_normalizer
 from connector.goals.runner import changed_files_note
 from connector.goals.segments import SegmentIndex
 from connector.storage import Profile, RunRecord
@@ -26,7 +27,10 @@ def profile_get(app: App, args: argparse.Namespace) -> int:
 
 
 def profile_find(app: App, args: argparse.Namespace) -> int:
-    profiles = app.store.find_profiles(args.property, args.value)
+    value = args.value
+    if args.property in app.store.unique_properties():  # written as match.normalize writes it
+        value = stored_key_normalizer(app.store.key_normalization(args.property))(value)
+    profiles = app.store.find_profiles(args.property, value)
     for profile in profiles:
         if args.json:
             print_json(profile.as_json())

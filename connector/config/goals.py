@@ -23,6 +23,7 @@ from connector.config.formats import DateFormat, ExportFormat, ImportFormat
 
 RuleName = Literal["set", "set_if_empty", "add", "sum"]
 ValueType = Literal["text", "number", "date", "datetime", "boolean"]
+KeyNormalization = Literal["trim", "lowercase", "email"]
 PROFILE_ID = "profile_id"
 """The `match.property` (and `members.property`) that means "the profile id itself"."""
 
@@ -138,6 +139,19 @@ class ProfileMatch(_Strict):
     column: str
     property: str = PROFILE_ID
     create_missing: bool = False
+    normalize: KeyNormalization = "trim"
+    """How key cells, and the stored values of `property`, are written before they are
+    compared: `trim` (spaces around), `lowercase` (and trim), `email` (lowercase, and a
+    cell that is no e-mail address rejects its row)."""
+
+    @model_validator(mode="after")
+    def _normalize_a_property(self) -> Self:
+        if self.property == PROFILE_ID and self.normalize != "trim":
+            raise ValueError(
+                f"normalize: {self.normalize} needs a match property: profile ids are "
+                "matched as they are (trimmed)"
+            )
+        return self
 
 
 class MoveTo(_Strict):

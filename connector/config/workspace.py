@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connector.config.connection import Connection
-from connector.config.goals import ExportProfilesGoal
+from connector.config.goals import PROFILE_ID, ExportProfilesGoal, ImportProfilesGoal
 from connector.config.segments import ALL_SEGMENT, Segment, SegmentsFile
 from connector.config.yaml_source import YamlDocument, load_yaml
 from connector.errors import ConfigError, ConfigProblem
@@ -55,6 +55,45 @@ def load_workspace(goals_dir: Path, environ: Mapping[str, str] | None = None) ->
     if not goals_dir.is_dir():
         raise ConfigError([ConfigProblem(goals_dir, None, "goals folder does not exist")])
     problems: list[ConfigProblem] = []
+    segments, documents = _read_files(goals_dir, environ, problems)
+    workspace = Workspace(goals_dir)
+    parsed: dict[str, YamlDocument] = {}
+    for document in documents:
+        if not isinstance(document.data, dict):
+            problems.append(ConfigProblem(document.path, 1, "a connection file must be a mapping"))
+            continue
+        data = {"id": document.path.stem, **document.data}
+        with_id = YamlDocument(document.path, data, document.root, document.substituted)
+        try:
+            connection = with_id.validate(Connection)
+        except ConfigError as error:
+            problems.extend(error.problems)
+            continue
+        if connection.id in workspace.connections:
+            other = workspace.files[connection.id].name
+            line = document.line_of(("id",))
+            problems.append(
+                ConfigProblem(
+                    document.path, line, f"connection id {connection.id!r} is also used by {other}"
+                )
+            )
+            continue
+        problems.extend(_cross_check(connection, document, segments, goals_dir))
+        parsed[connection.id] = with_id
+        workspace.connections[connection.id] = connection
+        workspace.files[connection.id] = document.path
+    workspace.segments.update(segments)
+    problems.extend(_normalize_disagreements(workspace, parsed))
+    if problems:
+        raise ConfigError(problems)
+    register_secrets(_secrets(workspace))
+    return workspace
+
+
+def _read_files(
+    goals_dir: Path, environ: Mapping[str, str] | None, problems: list[ConfigProblem]
+) -> tuple[dict[str, Segment], list[YamlDocument]]:
+    """The segments file's segments and every connection file's document, unvalidated."""
     segments: dict[str, Segment] = {}
     documents: list[YamlDocument] = []
     for path in goal_files(goals_dir):
@@ -78,36 +117,40 @@ def load_workspace(goals_dir: Path, environ: Mapping[str, str] | None = None) ->
                 segments = {segment.id: segment for segment in segments_file.segments}
         else:
             documents.append(document)
+    return segments, documents
 
-    workspace = Workspace(goals_dir)
-    for document in documents:
-        if not isinstance(document.data, dict):
-            problems.append(ConfigProblem(document.path, 1, "a connection file must be a mapping"))
+
+def _normalize_disagreements(
+    workspace: Workspace, documents: Mapping[str, YamlDocument]
+) -> list[ConfigProblem]:
+    """Goals that match on one property must normalise its keys alike: the store keeps
+    one normalisation per property, and keys written two ways would make two profiles."""
+    uses: dict[str, list[tuple[str, YamlDocument, int, str]]] = {}
+    for connection_id, connection in workspace.connections.items():
+        for index, goal in enumerate(connection.goals):
+            if isinstance(goal, ImportProfilesGoal) and goal.match.property != PROFILE_ID:
+                uses.setdefault(goal.match.property, []).append(
+                    (goal.match.normalize, documents[connection_id], index, goal.name)
+                )
+    problems = []
+    for name, found in sorted(uses.items()):
+        modes = sorted({mode for mode, *_ in found})
+        if len(modes) < 2:
             continue
-        data = {"id": document.path.stem, **document.data}
-        with_id = YamlDocument(document.path, data, document.root, document.substituted)
-        try:
-            connection = with_id.validate(Connection)
-        except ConfigError as error:
-            problems.extend(error.problems)
-            continue
-        if connection.id in workspace.connections:
-            other = workspace.files[connection.id].name
-            line = document.line_of(("id",))
+        listing = ", ".join(
+            f"{mode} ({document.path.name} goal {goal})" for mode, document, _i, goal in found
+        )
+        for _mode, document, index, _goal in found:
+            line = document.line_of(("goals", index, "match", "normalize"))  # else `match`
             problems.append(
                 ConfigProblem(
-                    document.path, line, f"connection id {connection.id!r} is also used by {other}"
+                    document.path,
+                    line,
+                    f"match.normalize: goals matching on {name!r} disagree ({listing}); "
+                    "give them all the same normalize",
                 )
             )
-            continue
-        problems.extend(_cross_check(connection, document, segments, goals_dir))
-        workspace.connections[connection.id] = connection
-        workspace.files[connection.id] = document.path
-    workspace.segments.update(segments)
-    if problems:
-        raise ConfigError(problems)
-    register_secrets(_secrets(workspace))
-    return workspace
+    return problems
 
 
 def _secrets(workspace: Workspace) -> list[str]:

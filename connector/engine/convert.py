@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,7 +25,8 @@ from connector.engine._converted import Converted
 from connector.engine._datetimes import convert_datetimes
 from connector.engine._distinct import convert_distinct
 from connector.engine._numbers import convert_numbers
-from connector.formats.values import ValueType, make_converter
+from connector.formats.keys import key_normalizer
+from connector.formats.values import ConversionError, ValueType, make_converter
 
 __all__ = ["ConvertedColumn", "DeleteFlags", "convert_column", "is_true_column", "trim_keys"]
 
@@ -120,3 +122,26 @@ def is_true_column(cells: pa.StringArray | pa.ChunkedArray, fmt: ImportFormat) -
 def trim_keys(cells: pa.StringArray | pa.ChunkedArray) -> pa.StringArray:
     """The identifier cells as `value.strip()`; a missing cell reads as empty text."""
     return pc.fill_null(strip(as_strings(cells)), "")
+
+
+def normalize_keys(keys: pa.StringArray, mode: str) -> tuple[pa.StringArray, dict[int, str]]:
+    """Trimmed keys through `match.normalize` (`key_normalizer`), once per distinct key;
+    and the rows whose key it refuses, with the reason (the row path's words)."""
+    normalize = key_normalizer(mode)
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    encoded = pc.dictionary_encode(keys)
+    written: list[str] = []
+    refused: dict[int, str] = {}
+    for position, key in enumerate(encoded.dictionary.to_pylist()):
+        try:
+            written.append(normalize(key))
+        except ConversionError as error:
+            written.append("")
+            refused[position] = str(error)
+    normalized = pc.take(pa.array(written, pa.string()), encoded.indices)
+    if not refused:
+        return normalized, {}
+    of_row = encoded.indices.to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(np.isin(of_row, list(refused)))
+    return normalized, {int(row): refused[int(of_row[row])] for row in rows}

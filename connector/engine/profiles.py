@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.config.goals import PROFILE_ID, ImportProfilesGoal
-from connector.engine.convert import convert_column, trim_keys
+from connector.engine.convert import convert_column, normalize_keys, trim_keys
 from connector.engine.ids import new_profile_ids
 from connector.engine.parse import Piece
 from connector.engine.rules import BATCH_RULES, LIST
@@ -34,6 +34,8 @@ from connector.storage.batches import BatchTransaction
 _CANONICAL_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
 _KEY = -2
 """Reject code of a row whose identifier is empty (mappings count from 0)."""
+_KEY_REFUSED = -3
+"""Reject code of a row whose identifier `match.normalize` refuses."""
 
 
 def why_not_columnar(
@@ -80,6 +82,7 @@ class ProfileBatchApplier:
         self._plan = plan
         self._mappings: list[CompiledMapping] = list(plan.mappings)
         self._match = goal.match.property
+        self._normalize = goal.match.normalize
         self._create = goal.match.create_missing
         self._properties = [mapping.property for mapping in self._mappings]
         stored = [] if self._match == PROFILE_ID else [self._match]
@@ -116,6 +119,9 @@ class ProfileBatchApplier:
     def _convert(self, table: pa.Table, failed: dict[int, tuple[str | None, str]]) -> _Rows:
         """Convert every mapped column; a row is rejected at its first failing cell."""
         keys = trim_keys(table.column(self._plan.key_index))
+        refused: dict[int, str] = {}
+        if self._normalize != "trim":
+            keys, refused = normalize_keys(keys, self._normalize)
         first_failure = np.full(table.num_rows, -1, dtype=np.int64)
         converted = [
             convert_column(
@@ -130,10 +136,13 @@ class ProfileBatchApplier:
             first_failure[converted[position].errors.to_numpy()] = position
         empty = pc.equal(keys, "").to_numpy(zero_copy_only=False)
         first_failure[empty] = _KEY
+        first_failure[list(refused)] = _KEY_REFUSED
         for row in np.flatnonzero(first_failure != -1).tolist():
             code = int(first_failure[row])
             if code == _KEY:
                 failed[row] = (self._plan.key_column, "the identifier is empty")
+            elif code == _KEY_REFUSED:
+                failed[row] = (self._plan.key_column, refused[row])
             else:
                 failed[row] = (self._mappings[code].column, converted[code].reason(row))
         good = np.flatnonzero(first_failure == -1)

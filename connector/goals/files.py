@@ -42,7 +42,8 @@ def goal_fingerprint(goal: ImportGoal, objectives: list[str]) -> str:
     `enabled`, `source`, `after_import` and `on_change` do not change how rows
     apply, so toggling a goal, widening its file patterns, choosing what happens
     to imported files or how a changed file is taken re-imports nothing (a
-    re-import would add every *sum* again).
+    re-import would add every *sum* again). Nor does `match.normalize`: the
+    stored keys are rewritten to it instead (`goals.match_keys`).
     An unset `delete_column` is left out, so goals written before it existed
     keep their fingerprint across the upgrade.
     """
@@ -51,6 +52,7 @@ def goal_fingerprint(goal: ImportGoal, objectives: list[str]) -> str:
     )
     if settings.get("delete_column", "") is None:
         del settings["delete_column"]
+    settings.get("match", {}).pop("normalize", None)  # stored keys are rewritten instead
     payload = json.dumps({"goal": settings, "objectives": sorted(objectives)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

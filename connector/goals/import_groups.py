@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import structlog
 
 from connector.config.goals import PROFILE_ID, ImportGroupsGoal
+from connector.formats.keys import stored_key_normalizer
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.importing import run_import
 from connector.goals.rows import RowChanges
@@ -25,8 +26,18 @@ log = structlog.get_logger("connector.import")
 class GroupApplier:
     """Applies rows of one group file: group properties by the rules, then memberships."""
 
-    def __init__(self, tx: StoreTransaction, goal: ImportGroupsGoal, *, file: str) -> None:
+    def __init__(
+        self,
+        tx: StoreTransaction,
+        goal: ImportGroupsGoal,
+        *,
+        file: str,
+        member_normalize: str = "trim",
+    ) -> None:
+        """`member_normalize`: how the store writes the member property's values
+        (`match.normalize` of the goals that match on it); member cells are written alike."""
         self._tx = tx
+        self._member_key = stored_key_normalizer(member_normalize)
         self._file = file
         self._type = goal.group_type
         self._member_property = goal.members.property if goal.members else PROFILE_ID
@@ -36,6 +47,8 @@ class GroupApplier:
 
     def apply(self, rows: Sequence[RowChanges], rejects: list[RowReject]) -> None:
         groups = self._tx.load_groups(self._type, {row.key for row in rows})
+        for row in rows:
+            row.extra = [self._member_key(value) for value in row.extra]
         member_values = {value for row in rows for value in row.extra}
         profile_of = self._tx.resolve_profiles(self._member_property, member_values)
         changed: dict[str, Group] = {}
@@ -99,11 +112,15 @@ class GroupApplier:
 
 async def import_groups(ctx: GoalContext, goal: ImportGroupsGoal) -> GoalResult:
     """Apply every new or changed group file of the goal."""
+    member_normalize = "trim"
     if goal.members and goal.members.property != PROFILE_ID:
         await asyncio.to_thread(ctx.store.ensure_unique_properties, [goal.members.property])
+        member_normalize = await asyncio.to_thread(
+            ctx.store.key_normalization, goal.members.property
+        )
 
     def make_applier(tx: StoreTransaction, file: str) -> GroupApplier:
-        return GroupApplier(tx, goal, file=file)
+        return GroupApplier(tx, goal, file=file, member_normalize=member_normalize)
 
     extra = goal.members.column if goal.members else None
     return await run_import(ctx, goal, make_applier, extra_column=extra)

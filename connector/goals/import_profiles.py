@@ -9,6 +9,7 @@ from connector.goals.apply_profiles import ProfileApplier
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.contributions import FileContributions
 from connector.goals.importing import ApplierFactory, run_import
+from connector.goals.match_keys import align_stored_keys
 from connector.storage import FileKey, StoreTransaction
 
 
@@ -16,6 +17,10 @@ async def import_profiles(ctx: GoalContext, goal: ImportProfilesGoal) -> GoalRes
     """Apply every new or changed file; the match property becomes a unique identifier."""
     if goal.match.property != PROFILE_ID:
         await asyncio.to_thread(ctx.store.ensure_unique_properties, [goal.match.property])
+        if not ctx.dry_run:
+            await asyncio.to_thread(
+                align_stored_keys, ctx.store, goal.match.property, goal.match.normalize
+            )
     return await run_import(ctx, goal, profile_appliers(ctx, goal))
 
 

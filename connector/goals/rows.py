@@ -15,6 +15,7 @@ from connector.config.formats import ImportFormat
 from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, Mapping, ValueType
 from connector.errors import FormatError
 from connector.formats import ConversionError, Row, RowProblem, make_converter
+from connector.formats.keys import key_normalizer
 from connector.rules import RULES, Rule
 from connector.storage import RowReject
 
@@ -87,6 +88,8 @@ class RowPlan:
         self.delete_index = positions[delete_column] if delete_column else None
         self.delete_column = delete_column
         self._is_true = make_converter("boolean", goal.format)
+        normalize = getattr(goal.match, "normalize", "trim")
+        self._normalize_key = None if normalize == "trim" else key_normalizer(normalize)
         mappings = list(goal.mappings)
         if goal.map_all_columns:
             taken = {goal.match.column, extra_column, delete_column, *(m.column for m in mappings)}
@@ -122,6 +125,11 @@ class RowPlan:
         key = values[self.key_index].strip()
         if not key:
             return RowReject(self.file, row.line, self.key_column, "the identifier is empty")
+        if self._normalize_key is not None:
+            try:
+                key = self._normalize_key(key)
+            except ConversionError as error:
+                return RowReject(self.file, row.line, self.key_column, str(error))
         if self.delete_index is not None:
             flag = values[self.delete_index].strip()
             if flag:

@@ -111,6 +111,9 @@ def copy_store(
     dst.restore_groups(src.groups())
     dst.restore_profiles(source.iter_profiles())
     target.ensure_unique_properties(source.unique_properties())
+    with target.transaction() as tx:
+        for name in sorted(source.unique_properties()):
+            tx.set_key_normalization(name, source.key_normalization(name))
     dst.restore_runs(
         (run, source.run_rejects(run.id, limit=_ALL))
         for run in reversed(source.list_runs(limit=_ALL))

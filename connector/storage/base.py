@@ -81,6 +81,10 @@ class StoreTransaction(ABC):
         """Note in the ledger that a goal applied this version of a file."""
 
     @abstractmethod
+    def set_key_normalization(self, name: str, mode: str) -> None:
+        """Record that the stored values of unique property `name` now follow `mode`."""
+
+    @abstractmethod
     def file_contributions(self, file: FileKey) -> list[Contribution]:
         """What the version of `file` applied last contributed (`on_change: replace`)."""
 
@@ -130,6 +134,15 @@ class ProfileStore(ABC):
     @abstractmethod
     def unique_properties(self) -> frozenset[str]:
         """The properties declared unique."""
+
+    @abstractmethod
+    def key_normalization(self, name: str) -> str:
+        """How the stored values of unique property `name` are normalised (`match.normalize`);
+        "trim" for a property never declared otherwise."""
+
+    @abstractmethod
+    def identifier_values(self, name: str) -> Iterator[tuple[str, str]]:
+        """Every (value, profile id) of unique property `name`."""
 
     # -- reading profiles ----------------------------------------------------
     @abstractmethod

@@ -293,6 +293,19 @@ class SQLiteStore(ProfileStore):
                 )
         self._unique = None
 
+    def key_normalization(self, name: str) -> str:
+        row = self._db.execute(
+            "SELECT normalize FROM unique_properties WHERE name = ?", (name,)
+        ).fetchone()
+        return "trim" if row is None else str(row[0])
+
+    def identifier_values(self, name: str) -> Iterator[tuple[str, str]]:
+        cursor = self._db.execute(
+            "SELECT value, profile_id FROM identifiers WHERE property = ?", (name,)
+        )
+        while rows := cursor.fetchmany(5000):
+            yield from rows
+
     def unique_properties(self) -> frozenset[str]:
         if self._unique is None:
             rows = self._db.execute("SELECT name FROM unique_properties").fetchall()
@@ -802,6 +815,9 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
         for (profile_id,) in ids:
             self._indexed.pop(profile_id, None)
         return self._db.total_changes - before
+
+    def set_key_normalization(self, name: str, mode: str) -> None:
+        self._db.execute("UPDATE unique_properties SET normalize = ? WHERE name = ?", (mode, name))
 
     # -- what each file contributed (on_change: replace) --------------------------------------
     def file_contributions(self, file: FileKey) -> list[Contribution]:

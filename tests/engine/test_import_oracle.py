@@ -30,7 +30,9 @@ from connector.goals.segments import SegmentIndex
 from connector.sources import S3Credentials, S3Object
 from connector.storage import PROFILE_ID, ProfileStore, SQLiteStore
 
-KEYS = st.sampled_from(["k1", "k2", "k3", "K1", " k2 ", "", "k4"])
+KEYS = st.sampled_from(
+    ["k1", "k2", "k3", "K1", " k2 ", "", "k4", "a@x.org", " A@X.org", "bad@", "Ünï@x"]
+)
 TEXT = st.sampled_from(["a", "b", "", " c ", "a|b", "b|a|b", "|", "Ünï", "x y", "two\nlines"])
 NUMBER = st.sampled_from(["1", "2,5", "-3", "0", "0,00", "", "abc", "1.000,5", " 7 ", "+4", "10"])
 DATE = st.sampled_from(["01-02-2024", "31-12-1999", "", "2024-01-01", "29-02-2023", "5-6-2020"])
@@ -94,6 +96,11 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             {"column": f"c{index}", "property": f"p{index}", "rule": rule, "type": value_type}
         )
     match_property = draw(st.sampled_from([PROFILE_ID, "customer_id"]))
+    normalize = (
+        draw(st.sampled_from(["trim", "lowercase", "email"]))
+        if match_property != PROFILE_ID
+        else "trim"
+    )
 
     def rows() -> list[list[str]]:
         return [
@@ -107,6 +114,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "column": "id",
             "property": match_property,
             "create_missing": draw(st.booleans()),
+            "normalize": normalize,
         },
         "files": [rows(), rows()],
         "piece_bytes": draw(st.sampled_from([8 << 20, 16])),

@@ -152,6 +152,11 @@ class PostgresTransaction(StoreTransaction):
             self._indexed.pop(profile_id, None)
         return deleted
 
+    def set_key_normalization(self, name: str, mode: str) -> None:
+        self._conn.execute(
+            "UPDATE unique_properties SET normalize = %s WHERE name = %s", (mode, name)
+        )
+
     # -- what each file contributed (on_change: replace) ---------------------------------
     def file_contributions(self, file: FileKey) -> list[Contribution]:
         rows = self._conn.execute(

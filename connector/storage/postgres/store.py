@@ -222,6 +222,27 @@ class PostgresStore(ProfileStore):
                     )
         self._unique = None
 
+    def key_normalization(self, name: str) -> str:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT normalize FROM unique_properties WHERE name = %s", (name,)
+            ).fetchone()
+        return "trim" if row is None else str(row[0])
+
+    def identifier_values(self, name: str) -> Iterator[tuple[str, str]]:
+        with self._conn() as conn:
+            conn.autocommit = False  # a server-side cursor lives in a transaction
+            try:
+                with conn.cursor(name="identifier_values") as cursor:
+                    cursor.execute(
+                        "SELECT value, profile_id FROM identifiers WHERE property = %s", (name,)
+                    )
+                    while rows := cursor.fetchmany(5000):
+                        yield from ((str(value), str(owner)) for value, owner in rows)
+            finally:
+                conn.rollback()
+                conn.autocommit = True
+
     def ensure_properties(self, names: Collection[str]) -> None:
         """Add the columns of new properties in a short transaction of their own.
 
