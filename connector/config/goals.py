@@ -244,6 +244,15 @@ class ImportGroupsGoal(_ImportGoal):
     group_type: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     match: GroupMatch
     members: Members | None = None
+    members_mode: Literal["add", "replace"] = "add"
+    """`add`: a row's members join its group. `replace`: a group's members are exactly
+    those of its latest row; the others leave, and an empty member list removes the group."""
+
+    @model_validator(mode="after")
+    def _replace_needs_members(self) -> Self:
+        if self.members_mode == "replace" and self.members is None:
+            raise ValueError("members_mode: replace needs `members` (the column of members)")
+        return self
 
 
 SEGMENT_TIMESTAMP: Final = "segment_timestamp"

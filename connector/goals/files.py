@@ -53,6 +53,8 @@ def goal_fingerprint(goal: ImportGoal, objectives: list[str]) -> str:
     if settings.get("delete_column", "") is None:
         del settings["delete_column"]
     settings.get("match", {}).pop("normalize", None)  # stored keys are rewritten instead
+    if settings.get("members_mode") == "add":
+        del settings["members_mode"]  # the default: goals written before it keep their print
     payload = json.dumps({"goal": settings, "objectives": sorted(objectives)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

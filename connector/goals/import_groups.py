@@ -41,6 +41,7 @@ class GroupApplier:
         self._file = file
         self._type = goal.group_type
         self._member_property = goal.members.property if goal.members else PROFILE_ID
+        self._replace = goal.members_mode == "replace"
         self._touched: set[str] = set()
         self._unmatched_examples: list[str] = []
         self.counts = RunCounts()
@@ -53,6 +54,7 @@ class GroupApplier:
         profile_of = self._tx.resolve_profiles(self._member_property, member_values)
         changed: dict[str, Group] = {}
         memberships: list[tuple[str, str]] = []
+        latest: dict[str, list[str] | None] = {}
         for row in rows:
             group = groups.get(row.key)
             created = group is None
@@ -67,6 +69,7 @@ class GroupApplier:
             if staged or created:
                 group.properties.update(staged)
                 changed[group.id] = group
+            row_members: list[str] = []
             for value in row.extra:
                 profile_id = profile_of.get(value)
                 if profile_id is None:
@@ -74,13 +77,33 @@ class GroupApplier:
                     if len(self._unmatched_examples) < 5:
                         self._unmatched_examples.append(f"line {row.line}: {value}")
                 else:
-                    memberships.append((group.id, profile_id))
+                    row_members.append(profile_id)
+            if self._replace:
+                # a later row of the group replaces it again; None: the row lists no member
+                latest[group.id] = row_members if row.extra else None
+            else:
+                memberships += [(group.id, profile_id) for profile_id in row_members]
             self._touched.add(group.id)
             self.counts.rows_applied += 1
         if changed:
             self._tx.save_groups(changed.values())
         if memberships:
             self._tx.add_members(self._type, memberships)
+        if latest:
+            self._replace_members(latest)
+
+    def _replace_members(self, latest: dict[str, list[str] | None]) -> None:
+        """`members_mode: replace`: each group's members become its latest row's list; an
+        empty list removes the group (a list whose members all match no profile does not)."""
+        emptied = [group_id for group_id, members in latest.items() if members is None]
+        kept = {group_id: members for group_id, members in latest.items() if members is not None}
+        if kept:
+            _joined, left = self._tx.replace_members(self._type, kept)
+            self.counts.members_removed += left
+        if emptied:
+            deleted, left = self._tx.delete_groups(self._type, emptied)
+            self.counts.groups_deleted += deleted
+            self.counts.members_removed += left
 
     def _stage(
         self, group: Group, row: RowChanges, rejects: list[RowReject]

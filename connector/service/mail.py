@@ -55,7 +55,8 @@ def compose_run_mail(
         f"{counts.rows_rejected} rejected, {counts.rows_skipped} skipped",
         f"Profiles: {counts.profiles_created} created, {counts.profiles_updated} updated, "
         f"{counts.profiles_exported} exported; {counts.unique_profiles} unique",
-        f"Groups: {counts.groups_created} created, {counts.groups_updated} updated",
+        f"Groups: {counts.groups_created} created, {counts.groups_updated} updated, "
+        f"{counts.groups_deleted} deleted; {counts.members_removed} members removed",
     ]
     note = changed_files_note(counts)
     if note:

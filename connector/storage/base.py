@@ -13,7 +13,7 @@ them through `asyncio.to_thread`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -75,6 +75,20 @@ class StoreTransaction(ABC):
         A profile that joins a group is stamped with this transaction's change
         sequence: its group columns changed, so incremental exports include it.
         """
+
+    @abstractmethod
+    def replace_members(
+        self, group_type: str, members: Mapping[str, Collection[str]]
+    ) -> tuple[int, int]:
+        """Make each group's members exactly the given profile ids; (joined, left).
+
+        Profiles that join or leave are stamped with this transaction's change
+        sequence, as `add_members` does.
+        """
+
+    @abstractmethod
+    def delete_groups(self, group_type: str, group_ids: Collection[str]) -> tuple[int, int]:
+        """Remove groups and their memberships (leavers stamped); (groups, memberships)."""
 
     @abstractmethod
     def record_file(self, entry: LedgerEntry) -> None:

@@ -146,6 +146,10 @@ class RunCounts:
     groups_created: int = 0
     groups_updated: int = 0
     members_unmatched: int = 0
+    members_removed: int = 0
+    """Memberships ended by `members_mode: replace`."""
+    groups_deleted: int = 0
+    """Groups an empty member list removed (`members_mode: replace`)."""
     unique_profiles: int = 0
     bytes_transferred: int = 0
 

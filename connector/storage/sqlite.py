@@ -11,7 +11,7 @@ import io
 import json
 import os
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -885,6 +885,64 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
         )
         return len(rows)
 
+    def replace_members(
+        self, group_type: str, members: Mapping[str, Collection[str]]
+    ) -> tuple[int, int]:
+        joined: list[str] = []
+        left: list[str] = []
+        for group_id, wanted in members.items():
+            current = {
+                profile_id
+                for (profile_id,) in self._db.execute(
+                    "SELECT profile_id FROM group_members WHERE type = ? AND group_id = ?",
+                    (group_type, group_id),
+                )
+            }
+            leaving = sorted(current - set(wanted))
+            joining = [
+                profile_id for profile_id in dict.fromkeys(wanted) if profile_id not in current
+            ]
+            self._db.executemany(
+                "DELETE FROM group_members WHERE type = ? AND group_id = ? AND profile_id = ?",
+                ((group_type, group_id, profile_id) for profile_id in leaving),
+            )
+            self._db.executemany(
+                "INSERT INTO group_members (type, group_id, profile_id) VALUES (?, ?, ?)",
+                ((group_type, group_id, profile_id) for profile_id in joining),
+            )
+            joined += joining
+            left += leaving
+        self._stamp([*joined, *left])
+        return len(joined), len(left)
+
+    def delete_groups(self, group_type: str, group_ids: Collection[str]) -> tuple[int, int]:
+        left: list[str] = []
+        deleted = 0
+        for group_id in group_ids:
+            left += [
+                profile_id
+                for (profile_id,) in self._db.execute(
+                    "DELETE FROM group_members WHERE type = ? AND group_id = ? "
+                    "RETURNING profile_id",
+                    (group_type, group_id),
+                ).fetchall()
+            ]
+            deleted += self._db.execute(
+                "DELETE FROM groups WHERE type = ? AND id = ?", (group_type, group_id)
+            ).rowcount
+        self._stamp(left)
+        return deleted, len(left)
+
+    def _stamp(self, profile_ids: list[str]) -> None:
+        """A membership that begins or ends changes what a profile exports (a groups
+        column): stamp it, so incremental exports send it again."""
+        if profile_ids:
+            seq, now = self._next_seq(), _now()
+            self._db.executemany(
+                "UPDATE profiles SET change_seq = ?, updated_at = ? WHERE id = ?",
+                ((seq, now, profile_id) for profile_id in dict.fromkeys(profile_ids)),
+            )
+
     def add_members(self, group_type: str, memberships: Iterable[tuple[str, str]]) -> int:
         joined: list[str] = []
         for group_id, profile_id in memberships:
@@ -894,12 +952,5 @@ class _SQLiteTransaction(sqlite_batches.FileWrites, StoreTransaction):
             )
             if added.rowcount:
                 joined.append(profile_id)
-        if joined:
-            # a new membership changes what a profile exports (a groups column): stamp it,
-            # so incremental exports send it again
-            seq, now = self._next_seq(), _now()
-            self._db.executemany(
-                "UPDATE profiles SET change_seq = ?, updated_at = ? WHERE id = ?",
-                ((seq, now, profile_id) for profile_id in dict.fromkeys(joined)),
-            )
+        self._stamp(joined)
         return len(joined)

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from connector.config import Workspace, load_workspace
+from connector.errors import ConfigError
 from connector.formats.reader import INFLATE_PIECE
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
 from connector.sources import S3Client
@@ -709,3 +710,86 @@ async def test_cli_shows_a_group_with_members_and_a_profile_with_its_groups(
     assert profile["id"] == c1
     assert profile["properties"]["customer_id"] == ["C001"]
     assert profile["groups"] == {"company": ["K7"], "household": ["H1"]}
+
+
+# -- members_mode: replace -------------------------------------------------------
+
+REPLACING = {**HOUSEHOLDS, "members_mode": "replace"}
+
+
+def members(store: ProfileStore, group_id: str) -> list[str] | None:
+    group = store.get_group("household", group_id)
+    return None if group is None else sorted(group.members)
+
+
+async def test_replace_makes_the_latest_row_the_whole_membership(
+    customers: dict[str, str],
+    bucket: str,
+    s3: S3Client,
+    store: ProfileStore,
+    goals_dir: Path,
+    moto_endpoint: str,
+) -> None:
+    workspace = write_workspace(goals_dir, moto_endpoint, REPLACING)
+    await s3.put_object(
+        bucket,
+        "households/households-1.csv",
+        csv(HOUSEHOLD_HEADER, "H1;Jansen;;;;C001|C002|C003", "H2;De Vries;;;;C004"),
+    )
+    await run(store, workspace)
+    before = {p.id: p.change_seq for p in store.iter_profiles()}
+    await s3.put_object(
+        bucket,
+        "households/households-2.csv",
+        csv(
+            HOUSEHOLD_HEADER,
+            "H1;Jansen;;;;C001|C004",  # C002, C003 leave; C004 joins (and stays in H2)
+            "H1;Jansen;;;;C001|C002|C004",  # the latest row of H1 in the file wins
+            "H2;;;;;",  # an empty member list: H2 is gone
+            "H3;Bakker;;;;C999",  # lists members, none matches: H3 exists, without members
+        ),
+    )
+
+    outcome = await run(store, workspace)
+
+    assert outcome.record.status is RunStatus.SUCCESS
+    assert members(store, "H1") == sorted([customers["C001"], customers["C002"], customers["C004"]])
+    assert members(store, "H2") is None
+    assert members(store, "H3") == []
+    counts = outcome.record.counts
+    assert (counts.members_removed, counts.groups_deleted, counts.members_unmatched) == (2, 1, 1)
+    after = {p.id: p.change_seq for p in store.iter_profiles()}
+    moved = {customers["C003"], customers["C004"]}  # left H1; left H2 and joined H1
+    assert {pid for pid in after if after[pid] != before[pid]} == moved
+    assert store.groups_of_profile(customers["C004"]) == {"household": ["H1"]}
+
+
+async def test_add_stays_the_default_and_keeps_members_not_listed(
+    customers: dict[str, str],
+    bucket: str,
+    s3: S3Client,
+    store: ProfileStore,
+    goals_dir: Path,
+    moto_endpoint: str,
+) -> None:
+    workspace = write_workspace(goals_dir, moto_endpoint, HOUSEHOLDS)
+    await s3.put_object(bucket, "households/households-1.csv", csv(HOUSEHOLD_HEADER, "H1;;;;;C001"))
+    await run(store, workspace)
+    await s3.put_object(
+        bucket, "households/households-2.csv", csv(HOUSEHOLD_HEADER, "H1;;;;;C002", "H2;;;;;")
+    )
+
+    outcome = await run(store, workspace)
+
+    assert members(store, "H1") == sorted([customers["C001"], customers["C002"]])
+    assert members(store, "H2") == []
+    assert (outcome.record.counts.members_removed, outcome.record.counts.groups_deleted) == (0, 0)
+
+
+def test_replace_without_a_members_column_is_a_config_error(tmp_path: Path) -> None:
+    goal = {key: value for key, value in REPLACING.items() if key != "members"}
+    with pytest.raises(ConfigError) as raised:
+        write_workspace(tmp_path / "goals", "http://127.0.0.1:1", goal)
+    [problem] = raised.value.problems
+    assert "members_mode: replace needs `members`" in str(problem)
+    assert str(problem).startswith(f"{tmp_path / 'goals' / 'crm.yaml'}:")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -236,13 +236,63 @@ class PostgresTransaction(StoreTransaction):
                 (group_type, groups, profiles),
             ).fetchall()
         ]
-        if joined:
-            # a new membership changes what a profile exports: stamp it for incremental exports
+        self._stamp(joined)
+        return len(joined)
+
+    def replace_members(
+        self, group_type: str, members: Mapping[str, Collection[str]]
+    ) -> tuple[int, int]:
+        groups = list(members)
+        wanted = [
+            (group_id, profile_id)
+            for group_id, profile_ids in members.items()
+            for profile_id in dict.fromkeys(profile_ids)
+        ]
+        group_ids, profile_ids = ([g for g, _ in wanted], [p for _, p in wanted])
+        left = [
+            str(profile_id)
+            for (profile_id,) in self._conn.execute(
+                "DELETE FROM group_members m WHERE m.type = %s AND m.group_id = ANY(%s) "
+                "AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[]) AS w (g, p) "
+                "WHERE w.g = m.group_id AND w.p = m.profile_id) RETURNING m.profile_id",
+                (group_type, groups, group_ids, profile_ids),
+            ).fetchall()
+        ]
+        joined = [
+            str(profile_id)
+            for (profile_id,) in self._conn.execute(
+                "INSERT INTO group_members (type, group_id, profile_id) "
+                "SELECT %s, g, p FROM unnest(%s::text[], %s::text[]) AS w (g, p) "
+                "ON CONFLICT DO NOTHING RETURNING profile_id",
+                (group_type, group_ids, profile_ids),
+            ).fetchall()
+        ]
+        self._stamp([*joined, *left])
+        return len(joined), len(left)
+
+    def delete_groups(self, group_type: str, group_ids: Collection[str]) -> tuple[int, int]:
+        ids = list(group_ids)
+        left = [
+            str(profile_id)
+            for (profile_id,) in self._conn.execute(
+                "DELETE FROM group_members WHERE type = %s AND group_id = ANY(%s) "
+                "RETURNING profile_id",
+                (group_type, ids),
+            ).fetchall()
+        ]
+        deleted = self._conn.execute(
+            "DELETE FROM groups WHERE type = %s AND id = ANY(%s)", (group_type, ids)
+        ).rowcount
+        self._stamp(left)
+        return deleted, len(left)
+
+    def _stamp(self, profile_ids: list[str]) -> None:
+        """A membership that begins or ends changes what a profile exports: stamp it."""
+        if profile_ids:
             self._conn.execute(
                 "UPDATE profiles SET change_seq = %s, updated_at = %s WHERE id = ANY(%s)",
-                (self._next_seq(), now(), list(dict.fromkeys(joined))),
+                (self._next_seq(), now(), list(dict.fromkeys(profile_ids))),
             )
-        return len(joined)
 
     # -- the file ------------------------------------------------------------------------
     def record_file(self, entry: LedgerEntry) -> None:
