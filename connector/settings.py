@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     """Files at least this large are parsed in a second process; None (default): never."""
     columnar_engine: bool = True
     """Import profiles through the columnar engine; false forces the row-by-row path."""
+    schedule_spread_minutes: int = Field(default=0, ge=0, le=1440)
+    """The `schedule.spread_minutes` of connections that do not give one."""
     database_retry_initial: float = Field(default=2.0, gt=0)
     """Seconds before the daemon's first retry when the store's server cannot be reached;
     each further retry waits twice as long, up to `database_retry_max`."""

@@ -23,7 +23,7 @@ from connector.goals.runner import (
 )
 from connector.service.daemon import run_daemon
 from connector.service.mail import notify_run
-from connector.service.scheduling import next_fire_times
+from connector.service.scheduling import next_fire_times, spread_of
 from connector.sources import S3Client
 from connector.storage import RunStatus, Trigger
 
@@ -165,10 +165,13 @@ def schedule(app: App, args: argparse.Namespace) -> int:
             sys.stdout.write(f"{connection_id}: on demand only (no schedule)\n")
             continue
         state = "" if connection.enabled else " (disabled: the daemon will not run it)"
+        offset = spread_of(connection, app.settings)
+        spread = f", spread +{offset}" if offset else ""
         sys.stdout.write(
-            f"{connection_id}: {connection.schedule.form} in {connection.schedule.timezone}{state}\n"
+            f"{connection_id}: {connection.schedule.form} in {connection.schedule.timezone}"
+            f"{spread}{state}\n"
         )
-        for moment in next_fire_times(connection.schedule, args.count):
+        for moment in next_fire_times(connection.schedule, args.count, offset=offset):
             sys.stdout.write(f"  {moment.isoformat()}\n")
     return 0
 

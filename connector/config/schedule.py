@@ -44,6 +44,10 @@ class Schedule(BaseModel):
     days_of_month: list[int] | None = Field(default=None, min_length=1)
     weekday_of_month: WeekdayOfMonth | None = None
     at: str = "00:00"
+    spread_minutes: int | None = Field(default=None, ge=0, le=1440)
+    """Fire each time later by a fixed amount in [0, N) minutes derived from the connection's
+    id, so many connections on one schedule do not all fire in the same second. Default:
+    the daemon's `schedule_spread_minutes` (0: no spread)."""
 
     @field_validator("every_hours")
     @classmethod

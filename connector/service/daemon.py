@@ -51,7 +51,7 @@ from connector.logging import register_secrets
 from connector.service.backoff import Backoff
 from connector.service.mail import compose_config_mail, notify_run, send_mail
 from connector.service.notify import SystemdNotifier, watchdog_interval
-from connector.service.scheduling import build_trigger
+from connector.service.scheduling import build_trigger, spread_of
 from connector.settings import Settings
 from connector.storage import ProfileStore, Trigger, default_owner, open_store
 
@@ -170,7 +170,7 @@ class Daemon:
             assert connection.schedule is not None  # noqa: S101 -- filtered above
             scheduler.add_job(
                 self._fire,
-                build_trigger(connection.schedule),
+                build_trigger(connection.schedule, offset=spread_of(connection, self.settings)),
                 args=[connection_id],
                 id=connection_id,
                 name=connection_id,

@@ -7,6 +7,8 @@ Forms and how they keep time:
   (cron), so "every 6 hours from 06:00" stays 00/06/12/18 local time.
 - days_of_week, days_of_month, weekday_of_month: wall clock at `at`; a day
   of the month a month lacks (31 in April) is skipped that month.
+`spread_minutes` moves every fire time of a connection later by a fixed amount
+derived from its id (`spread_offset`), in elapsed time.
 The n-th weekday is `day="2nd tue"` / `day="last fri"`: APScheduler reads
 `day_of_week="fri#2"` as every Friday (see PITFALLS.md).
 
@@ -18,6 +20,7 @@ its first occurrence — a daily run never runs twice in one night.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +29,9 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connector.config import Connection
 from connector.config.schedule import Schedule
+from connector.settings import Settings
 
 _ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "5th", "last": "last"}
 _MICROSECOND = timedelta(microseconds=1)
@@ -59,8 +64,56 @@ def _real_local_time(moment: datetime) -> datetime:
     return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
-def build_trigger(schedule: Schedule, *, now: datetime | None = None) -> BaseTrigger:
-    """The trigger for one schedule, in the schedule's time zone."""
+def spread_offset(connection_id: str, minutes: int) -> timedelta:
+    """A connection's fixed place in [0, `minutes`): the same in every process and daemon
+    (a digest of its id, to the second), so fire claims across daemons agree."""
+    if minutes <= 0:
+        return timedelta(0)
+    digest = int.from_bytes(hashlib.sha256(connection_id.encode()).digest()[:8], "big")
+    return timedelta(seconds=digest % (minutes * 60))
+
+
+def spread_of(connection: Connection, settings: Settings) -> timedelta:
+    """The connection's spread: its schedule's `spread_minutes`, else the daemon's default."""
+    schedule = connection.schedule
+    minutes = schedule.spread_minutes if schedule and schedule.spread_minutes is not None else None
+    if minutes is None:
+        minutes = settings.schedule_spread_minutes
+    return spread_offset(connection.id, minutes)
+
+
+def _shift(moment: datetime, delta: timedelta) -> datetime:
+    """`moment` moved by elapsed time (UTC arithmetic: a DST change moves nothing twice)."""
+    return (moment.astimezone(UTC) + delta).astimezone(moment.tzinfo)
+
+
+class SpreadTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler has no type hints
+    """Another trigger's fire times, each `offset` later."""
+
+    def __init__(self, inner: BaseTrigger, offset: timedelta) -> None:
+        self.inner = inner
+        self.offset = offset
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        previous = None if previous_fire_time is None else _shift(previous_fire_time, -self.offset)
+        fire: datetime | None = self.inner.get_next_fire_time(previous, _shift(now, -self.offset))
+        return None if fire is None else _shift(fire, self.offset)
+
+    def __str__(self) -> str:
+        return f"{self.inner} + {self.offset}"
+
+
+def build_trigger(
+    schedule: Schedule, *, now: datetime | None = None, offset: timedelta = timedelta(0)
+) -> BaseTrigger:
+    """The trigger for one schedule, in the schedule's time zone, `offset` later (spread)."""
+    trigger = _form_trigger(schedule, now=now)
+    return SpreadTrigger(trigger, offset) if offset else trigger
+
+
+def _form_trigger(schedule: Schedule, *, now: datetime | None) -> BaseTrigger:
     zone = ZoneInfo(schedule.timezone)
     hour, minute = schedule.hour, schedule.minute
     if schedule.every_minutes is not None:
@@ -100,12 +153,16 @@ def _times_of_day(first_minute: int, step: int, zone: ZoneInfo) -> BaseTrigger:
 
 
 def next_fire_times(
-    schedule: Schedule, count: int = 5, *, now: datetime | None = None
+    schedule: Schedule,
+    count: int = 5,
+    *,
+    now: datetime | None = None,
+    offset: timedelta = timedelta(0),
 ) -> list[datetime]:
-    """The next `count` fire times, in the schedule's time zone."""
+    """The next `count` fire times, in the schedule's time zone, spread by `offset`."""
     zone = ZoneInfo(schedule.timezone)
     current = (now or datetime.now(zone)).astimezone(zone)
-    trigger = build_trigger(schedule, now=current)
+    trigger = build_trigger(schedule, now=current, offset=offset)
     times: list[datetime] = []
     previous: datetime | None = None
     moment = current
