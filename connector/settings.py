@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_sender: str = "connector@localhost"
     smtp_timeout: float = Field(default=20.0, gt=0)
+    smtp_tls_verify: bool = True
+    """Verify the SMTP server's certificate and host name (STARTTLS and implicit TLS);
+    false is for a test server only, and the daemon warns at start."""
+    smtp_ca_file: Path | None = None
+    """A PEM file of CA certificates trusted besides the system's (a private CA)."""
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
     watch_goals: bool = True
     watch_interval: float = Field(default=2.0, gt=0)
     shutdown_timeout: float = Field(default=30.0, gt=0)
@@ -121,7 +134,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     return settings
 
 
-_PATH_FIELDS = ("goals_dir", "database")
+_PATH_FIELDS = ("goals_dir", "database", "smtp_ca_file")
 
 
 def _anchor_paths(values: dict[str, Any], folder: Path) -> dict[str, Any]:

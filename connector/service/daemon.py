@@ -49,7 +49,12 @@ from connector.goals.context import Progress
 from connector.goals.runner import RunOptions, run_connection
 from connector.logging import register_secrets
 from connector.service.backoff import Backoff
-from connector.service.mail import compose_config_mail, notify_run, send_mail
+from connector.service.mail import (
+    compose_config_mail,
+    notify_run,
+    send_mail,
+    warn_unverified_tls,
+)
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger, spread_of
 from connector.settings import Settings
@@ -113,6 +118,7 @@ class Daemon:
             helpers.append(asyncio.create_task(self._watchdog(interval)))
         self.notifier.ready(self._status())
         log.info("daemon started", pid=os.getpid(), status=self._status())
+        warn_unverified_tls(self.settings)
         try:
             await self._stop.wait()
         finally:

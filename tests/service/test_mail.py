@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import ssl
@@ -24,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import ValidationError
 from service_support import (
     CONNECTION,
     GOAL,
@@ -43,7 +45,9 @@ from service_support import (
     write_connection,
 )
 
+from connector.service.daemon import Daemon
 from connector.service.mail import send_mail
+from connector.service.notify import SystemdNotifier
 from connector.settings import Settings
 from connector.storage import RunStatus
 
@@ -295,3 +299,78 @@ def test_no_smtp_host_means_no_mail_and_a_note(log_events: Events) -> None:
     message.set_content("body")
     assert send_mail(Settings(), message) is False
     assert [e["event"] for e in log_events] == ["no smtp_host configured; mail not sent"]
+
+
+def tls_settings(port: int, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_starttls": True,
+        "smtp_username": SMTP_USER,
+        "smtp_password": SMTP_PASSWORD,
+        "smtp_timeout": 5,
+        **extra,
+    }
+    return Settings(**values)
+
+
+def tls_message() -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = "over TLS"
+    message["To"] = "ops@example.com"
+    message.set_content("body")
+    return message
+
+
+def test_smtp_ca_file_trusts_a_private_ca(certificate: tuple[Path, Path]) -> None:
+    with smtp_server(**tls_server_options(certificate)) as (smtp, mailbox):
+        settings = tls_settings(smtp.port, smtp_ca_file=certificate[0])
+        assert send_mail(settings, tls_message()) is True
+    [mail] = mailbox.received
+    assert mail.tls
+
+
+def test_a_certificate_for_another_host_name_is_refused_clearly(
+    certificate: tuple[Path, Path], log_events: Events
+) -> None:
+    # the certificate names 127.0.0.1; the server is reached as "localhost"
+    with smtp_server(**tls_server_options(certificate)) as (smtp, mailbox):
+        settings = tls_settings(smtp.port, smtp_host="localhost", smtp_ca_file=certificate[0])
+        assert send_mail(settings, tls_message()) is False
+    assert mailbox.received == []
+    [not_sent] = [e for e in log_events if e["event"] == "mail not sent"]
+    assert not_sent["error"].startswith(f"cannot verify the SMTP server localhost:{smtp.port}: ")
+    assert "mismatch" in not_sent["error"].lower()
+    assert "smtp_ca_file" in not_sent["error"]
+
+
+def test_tls_verify_off_sends_to_an_unverified_server_and_the_daemon_warns(
+    certificate: tuple[Path, Path], log_events: Events, tmp_path: Path
+) -> None:
+    with smtp_server(**tls_server_options(certificate)) as (smtp, mailbox):
+        settings = tls_settings(smtp.port, smtp_tls_verify=False)
+        assert send_mail(settings, tls_message()) is True
+    assert mailbox.received[0].tls
+    (tmp_path / "goals").mkdir()
+    daemon_settings = tls_settings(
+        smtp.port, smtp_tls_verify=False, goals_dir=tmp_path / "goals", watch_goals=False
+    )
+
+    async def start_and_stop() -> int:
+        daemon = Daemon(daemon_settings, SystemdNotifier(address=""))
+        served = asyncio.create_task(daemon.serve())
+        while not any(e["event"] == "daemon started" for e in log_events):
+            await asyncio.sleep(0.01)
+        daemon.request_stop()
+        return await served
+
+    assert asyncio.run(start_and_stop()) == 0
+    [warning] = [e for e in log_events if e["event"].startswith("smtp_tls_verify is off")]
+    assert warning["log_level"] == "warning"
+
+
+def test_a_missing_ca_file_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(smtp_ca_file=tmp_path / "nope.pem")
+    assert "smtp_ca_file" in str(raised.value)
+    assert "no such file" in str(raised.value)
