@@ -89,3 +89,23 @@ def test_connector_schedule_shows_the_real_times_and_the_daemon_default_applies(
     for text in (first, second):
         moment = datetime.fromisoformat(text)
         assert moment.minute * 60 + moment.second == offset.seconds
+
+
+def test_the_machine_time_zone_changes_no_fire_time(root: Path, endpoint: str) -> None:
+    write_connection(
+        root / "goals",
+        endpoint,
+        schedule={"timezone": "Europe/Amsterdam", "days_of_week": ["mon"], "at": "06:30"},
+    )
+    shown = [
+        subprocess.run(
+            [sys.executable, "-m", "connector", "schedule", "--count", "3"],
+            env={**connector_env(root), "TZ": zone},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for zone in ("Pacific/Auckland", "America/Los_Angeles", "UTC")
+    ]
+    assert shown[0] == shown[1] == shown[2]
+    assert "T06:30:00+0" in shown[0]
