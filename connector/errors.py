@@ -69,6 +69,10 @@ class ObjectChangedError(SourceError):
     """The object's ETag no longer matches the listed one; it is left for the next run."""
 
 
+class ObjectExistsError(SourceError):
+    """A conditional write found an object under its key: nothing was overwritten."""
+
+
 class FormatError(ConnectorError):
     """A data file cannot be read at all (as opposed to one rejected row)."""
 

@@ -433,6 +433,8 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         moment = datetime.now(UTC).replace(microsecond=0)
     segment_name = ctx.segments.title(goal.segment)
     keys = _run_keys(goal, segment_name, moment)
+    if goal.destination.time_based and not ctx.dry_run:
+        keys, moment = await _free_keys(ctx, goal, segment_name, moment, keys)
     plan = ExportColumns(goal.columns, goal.format)
     rules = RowRules(plan.headers, goal.format, required=goal.required, dedupe_by=goal.dedupe_by)
     source = _RowSource(
@@ -544,6 +546,39 @@ def _run_keys(goal: ExportProfilesGoal, segment_name: str, moment: datetime) -> 
     return keys
 
 
+NAME_ATTEMPTS = 5
+"""Seconds tried for a timestamped name whose data file or manifest already exists."""
+
+
+async def _free_keys(
+    ctx: GoalContext, goal: ExportProfilesGoal, segment_name: str, moment: datetime, keys: _Keys
+) -> tuple[_Keys, datetime]:
+    """Timestamped names are never reused: when an object already has this run's name (a
+    clock set back, another writer), the next second names the run instead. The writes
+    themselves are conditional too (If-None-Match), so a name taken meanwhile fails the run
+    rather than overwriting anything."""
+    bucket = goal.destination.bucket
+    async with S3Client(ctx.credentials) as s3:
+        for _attempt in range(NAME_ATTEMPTS):
+            names = [keys.part(1), *([keys.manifest] if goal.manifest else [])]
+            taken = [name for name in names if await s3.object_exists(bucket, name)]
+            if not taken:
+                return keys, moment
+            log.warning(
+                "an object already has this export's name; the next second names it instead",
+                bucket=bucket,
+                taken=taken,
+            )
+            moment += timedelta(seconds=1)
+            keys = _run_keys(goal, segment_name, moment)
+    raise SourceError(
+        f"{NAME_ATTEMPTS} timestamped names in a row are taken by existing objects "
+        "(is the clock set back?); nothing was written",
+        bucket=bucket,
+        key=keys.part(1),
+    )
+
+
 def _new_writer(goal: ExportProfilesGoal, keys: _Keys, part: int) -> ArrowWriter:
     return ArrowWriter(goal.format, gzip=goal.compression == "gzip", file=keys.part(part))
 
@@ -644,7 +679,12 @@ async def _open_sink(
     upload_write: Write | None = None
     if s3 is not None:
         upload = await stack.enter_async_context(
-            s3.open_upload(goal.destination.bucket, key, content_type=_content_type(goal))
+            s3.open_upload(
+                goal.destination.bucket,
+                key,
+                content_type=_content_type(goal),
+                if_none_match=goal.destination.time_based,  # a fixed name is replaced
+            )
         )
         upload_write = upload.write
 
@@ -700,7 +740,13 @@ async def _put_manifest(
         files=files,
     )
     data = json.dumps(document, indent=2).encode("utf-8") + b"\n"
-    await s3.put_object(goal.destination.bucket, key, data, content_type="application/json")
+    await s3.put_object(
+        goal.destination.bucket,
+        key,
+        data,
+        content_type="application/json",
+        if_none_match=goal.destination.time_based,
+    )
     return len(data)
 
 

@@ -36,7 +36,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from connector.errors import ObjectChangedError, SourceError
+from connector.errors import ObjectChangedError, ObjectExistsError, SourceError
 
 __all__ = ["MIN_PART_SIZE", "MultipartUpload", "S3Client", "S3Credentials", "S3Object"]
 
@@ -255,17 +255,43 @@ class S3Client:
     # -- writing ---------------------------------------------------------------
 
     async def put_object(
-        self, bucket: str, key: str, data: bytes, *, content_type: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        if_none_match: bool = False,
     ) -> str:
-        """Write a small object in one request; returns its ETag (without quotes)."""
+        """Write a small object in one request; returns its ETag (without quotes).
+
+        With `if_none_match`, S3 writes only if no object has the key
+        (`If-None-Match: *`), else ObjectExistsError: never a silent overwrite.
+        """
         params: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": data}
         if content_type is not None:
             params["ContentType"] = content_type
+        if if_none_match:
+            params["IfNoneMatch"] = "*"
         try:
             response = await self._s3.put_object(**params)
         except _S3_ERRORS as exc:
+            if if_none_match and _is_precondition(exc):
+                raise _exists(bucket, key) from exc
             raise self._error(exc, "writing the object", bucket=bucket, key=key) from exc
         return _strip_quotes(response["ETag"])
+
+    async def object_exists(self, bucket: str, key: str) -> bool:
+        """Whether an object has this key (a HEAD request)."""
+        try:
+            await self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404 or _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._error(exc, "looking for the object", bucket=bucket, key=key) from exc
+        except _S3_ERRORS as exc:
+            raise self._error(exc, "looking for the object", bucket=bucket, key=key) from exc
+        return True
 
     def open_upload(
         self,
@@ -274,9 +300,17 @@ class S3Client:
         *,
         part_size: int = 8 << 20,
         content_type: str | None = None,
+        if_none_match: bool = False,
     ) -> MultipartUpload:
         """A streaming upload of unknown length; see `MultipartUpload`."""
-        return MultipartUpload(self, bucket, key, part_size=part_size, content_type=content_type)
+        return MultipartUpload(
+            self,
+            bucket,
+            key,
+            part_size=part_size,
+            content_type=content_type,
+            if_none_match=if_none_match,
+        )
 
     async def copy_object(
         self, bucket: str, source_key: str, dest_key: str, *, if_match: str | None = None
@@ -427,6 +461,21 @@ class S3Client:
         return f"unexpected error talking to the S3 endpoint {endpoint}: {exc}"
 
 
+def _is_precondition(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and (
+        _status(exc) == 412 or _code(exc) == "PreconditionFailed"
+    )
+
+
+def _exists(bucket: str, key: str) -> ObjectExistsError:
+    return ObjectExistsError(
+        "an object with this name already exists; it was not overwritten (the export writes "
+        "only new names, If-None-Match)",
+        bucket=bucket,
+        key=key,
+    )
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -454,6 +503,7 @@ class MultipartUpload:
         *,
         part_size: int = 8 << 20,
         content_type: str | None = None,
+        if_none_match: bool = False,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
@@ -462,6 +512,7 @@ class MultipartUpload:
         self.key = key
         self._part_size = part_size
         self._content_type = content_type
+        self._if_none_match = if_none_match
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
@@ -498,19 +549,28 @@ class MultipartUpload:
             if self._upload_id is None:
                 data, self._buffer = bytes(self._buffer), bytearray()
                 self._etag = await self._client.put_object(
-                    self.bucket, self.key, data, content_type=self._content_type
+                    self.bucket,
+                    self.key,
+                    data,
+                    content_type=self._content_type,
+                    if_none_match=self._if_none_match,
                 )
                 return
             if self._buffer:
                 await self._upload_part()
+            params: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": self.key,
+                "UploadId": self._upload_id,
+                "MultipartUpload": {"Parts": self._parts},
+            }
+            if self._if_none_match:
+                params["IfNoneMatch"] = "*"
             try:
-                response = await self._client._s3.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                )
+                response = await self._client._s3.complete_multipart_upload(**params)
             except _S3_ERRORS as exc_:
+                if self._if_none_match and _is_precondition(exc_):
+                    raise _exists(self.bucket, self.key) from exc_
                 raise self._error(exc_) from exc_
             self._etag = _strip_quotes(response["ETag"])
         except BaseException:

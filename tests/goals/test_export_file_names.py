@@ -18,6 +18,7 @@ from helpers import BUCKET, CONNECTION, Harness, config_problems, save
 
 from connector.config import Destination
 from connector.config.goals import FileNamePattern
+from connector.errors import ObjectExistsError
 from connector.goals.export_keys import (
     ObjectKeyError,
     check_key,
@@ -26,6 +27,7 @@ from connector.goals.export_keys import (
     part_number,
     parts_prefix,
 )
+from connector.sources.s3 import MIN_PART_SIZE
 from connector.storage import Profile, RunStatus
 
 MOMENT = datetime(2024, 3, 1, 9, 30, 5, tzinfo=UTC)
@@ -415,3 +417,52 @@ async def test_a_segment_name_that_makes_the_name_too_long_fails_the_run_and_upl
     )
     assert await harness.listed("out/") == {}
     assert harness.store.export_watermark(CONNECTION, "nightly") is None
+
+
+# -- never overwrite a partner's file ------------------------------------------------------
+
+
+async def test_a_timestamped_name_already_taken_moves_to_the_next_free_second(
+    harness: Harness,
+) -> None:
+    harness.write_connection(
+        export_goal({"pattern": "%DESTINATION%_%TIMESTAMP%.csv"}, manifest=True)
+    )
+    save(harness, Profile("p1", {"email": ["a@x"]}))
+    now = int(datetime.now(UTC).timestamp())
+    theirs = {
+        f"out/nightly_{second}.csv": b"the partner's own file\n"
+        for second in range(now - 1, now + 3)
+    }
+    await harness.put(theirs)
+
+    outcome = await harness.run()
+
+    assert outcome.record.status is RunStatus.SUCCESS
+    listed = await harness.listed("out/")
+    [ours] = [key for key in listed if key not in theirs and key.endswith(".csv")]
+    assert int(re.fullmatch(r"out/nightly_(\d+)\.csv", ours).group(1)) >= now + 3  # type: ignore[union-attr]
+    assert sorted(key for key in listed if key not in theirs) == [ours, f"{ours}.manifest.json"]
+    for key, data in theirs.items():
+        assert (await read_text(harness, key)).encode() == data
+
+
+async def test_a_conditional_write_over_an_existing_object_fails_clearly_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    s3 = await harness.s3()
+    await s3.put_object(BUCKET, "out/taken.csv", b"theirs\n")
+    with pytest.raises(ObjectExistsError) as small:
+        await s3.put_object(BUCKET, "out/taken.csv", b"ours\n", if_none_match=True)
+    assert "already exists; it was not overwritten" in str(small.value)
+    assert str(small.value).startswith(f"s3://{BUCKET}/out/taken.csv: ")
+
+    big = b"x" * (MIN_PART_SIZE + 1024)  # a real multipart upload, completed conditionally
+    with pytest.raises(ObjectExistsError):
+        async with s3.open_upload(BUCKET, "out/taken.csv", if_none_match=True) as upload:
+            await upload.write(big)
+    assert await read_text(harness, "out/taken.csv") == "theirs\n"
+    uploads = await s3._s3.list_multipart_uploads(Bucket=BUCKET)
+    assert uploads.get("Uploads", []) == []  # aborted: no parts left to pay for
+    assert await s3.object_exists(BUCKET, "out/taken.csv")
+    assert not await s3.object_exists(BUCKET, "out/free.csv")
