@@ -134,6 +134,7 @@ POSTGRES_TOO = {
     "test_exactly_once",
     "test_import_on_change",
     "test_match_normalize",
+    "test_export_uploads",
 }
 """Goal test modules that run on PostgreSQL as well as SQLite (issue 14: same tests, both
 stores). The rest of the goal tests exercise parsing and writing files, not the store, and

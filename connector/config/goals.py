@@ -486,6 +486,9 @@ class ExportProfilesGoal(_Strict):
     encryption: Encryption | None = None
     columns: list[ExportColumn] = Field(min_length=1)
     max_rows_per_file: int | None = Field(default=None, ge=1)
+    abandoned_upload_hours: float = Field(default=24.0, gt=0)
+    """Multipart uploads of this connection that a killed export left open are aborted by
+    a later export once they are older than this (their parts cost storage)."""
     """Split the export into numbered parts of at most this many rows, each a whole file."""
     dedupe_by: list[str] = Field(default_factory=list)
     """Column headers: one row per distinct combination of their written values; first wins."""

@@ -45,7 +45,7 @@ import structlog
 
 from connector.config.goals import ExportProfilesGoal
 from connector.engine.segments import any_value_in, profile_columns
-from connector.errors import SourceError
+from connector.errors import ConnectorError, SourceError
 from connector.formats.arrow_writer import ArrowWriter
 from connector.goals.consent import CONSENT_PROPERTY
 from connector.goals.context import GoalContext, GoalResult
@@ -60,6 +60,7 @@ from connector.goals.export_keys import (
     parts_prefix,
 )
 from connector.goals.segments import SegmentIndex
+from connector.goals.uploads import StoreUploadJournal, abort_abandoned_uploads
 from connector.sources import S3Client
 from connector.storage import ExportWatermark, ProfileStore
 
@@ -427,14 +428,8 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     previous = await asyncio.to_thread(store.export_watermark, ctx.connection.id, goal.name)
     since = previous.change_seq if previous is not None and goal.mode == "incremental" else None
     watermark = await asyncio.to_thread(store.change_seq)
-    if goal.destination.time_based:
-        moment = await _distinct_second(previous)
-    else:
-        moment = datetime.now(UTC).replace(microsecond=0)
     segment_name = ctx.segments.title(goal.segment)
-    keys = _run_keys(goal, segment_name, moment)
-    if goal.destination.time_based and not ctx.dry_run:
-        keys, moment = await _free_keys(ctx, goal, segment_name, moment, keys)
+    keys, moment = await _name_run(ctx, goal, previous, segment_name)
     plan = ExportColumns(goal.columns, goal.format)
     rules = RowRules(plan.headers, goal.format, required=goal.required, dedupe_by=goal.dedupe_by)
     source = _RowSource(
@@ -462,6 +457,8 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         "export started", mode=goal.mode, since=since, watermark=watermark, dry_run=ctx.dry_run
     )
     first_key = keys.part(1)
+    if not ctx.dry_run:
+        result.counts.uploads_aborted += await _tidy_uploads(ctx, goal, run_log)
     ctx.progress.file_started(goal.name, first_key, 0)
     started = time.monotonic()
     try:
@@ -487,6 +484,8 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         return result
     except BaseException:
         ctx.progress.file_finished(goal.name, first_key, "failed")
+        if not ctx.dry_run:
+            await _tidy_uploads(ctx, goal, run_log)  # counted by the run that finds them
         raise
     tally = source.tally
     files = delivery.files
@@ -544,6 +543,38 @@ def _run_keys(goal: ExportProfilesGoal, segment_name: str, moment: datetime) -> 
     if goal.manifest:
         check_key(keys.manifest)
     return keys
+
+
+async def _tidy_uploads(ctx: GoalContext, goal: ExportProfilesGoal, run_log: Any) -> int:
+    """Abort what killed exports of this connection left open; never fails the export."""
+    try:
+        async with S3Client(ctx.credentials) as s3:
+            return await abort_abandoned_uploads(
+                s3,
+                ctx.store,
+                ctx.connection.id,
+                timedelta(hours=goal.abandoned_upload_hours),
+            )
+    except ConnectorError as error:
+        run_log.warning("could not abort abandoned multipart uploads", error=str(error))
+        return 0
+
+
+async def _name_run(
+    ctx: GoalContext,
+    goal: ExportProfilesGoal,
+    previous: ExportWatermark | None,
+    segment_name: str,
+) -> tuple[_Keys, datetime]:
+    """The run's keys and the second that names it (a free one, for timestamped names)."""
+    if not goal.destination.time_based:
+        moment = datetime.now(UTC).replace(microsecond=0)
+        return _run_keys(goal, segment_name, moment), moment
+    moment = await _distinct_second(previous)
+    keys = _run_keys(goal, segment_name, moment)
+    if ctx.dry_run:
+        return keys, moment
+    return await _free_keys(ctx, goal, segment_name, moment, keys)
 
 
 NAME_ATTEMPTS = 5
@@ -684,6 +715,7 @@ async def _open_sink(
                 key,
                 content_type=_content_type(goal),
                 if_none_match=goal.destination.time_based,  # a fixed name is replaced
+                journal=StoreUploadJournal(ctx.store, ctx.connection.id, goal.name),
             )
         )
         upload_write = upload.write

@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import aioboto3
@@ -301,6 +301,7 @@ class S3Client:
         part_size: int = 8 << 20,
         content_type: str | None = None,
         if_none_match: bool = False,
+        journal: UploadJournal | None = None,
     ) -> MultipartUpload:
         """A streaming upload of unknown length; see `MultipartUpload`."""
         return MultipartUpload(
@@ -310,7 +311,20 @@ class S3Client:
             part_size=part_size,
             content_type=content_type,
             if_none_match=if_none_match,
+            journal=journal,
         )
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> bool:
+        """Abort a multipart upload (its parts are deleted); False when S3 no longer has it."""
+        try:
+            await self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _code(exc) == "NoSuchUpload" or _status(exc) == 404:
+                return False
+            raise self._error(exc, "aborting a multipart upload", bucket=bucket, key=key) from exc
+        except _S3_ERRORS as exc:
+            raise self._error(exc, "aborting a multipart upload", bucket=bucket, key=key) from exc
+        return True
 
     async def copy_object(
         self, bucket: str, source_key: str, dest_key: str, *, if_match: str | None = None
@@ -485,6 +499,15 @@ def _status(exc: ClientError) -> int | None:
     return int(status) if status is not None else None
 
 
+class UploadJournal(Protocol):
+    """Told when S3 gives a multipart upload its id and when the upload is gone again
+    (completed or aborted), so one a killed process left behind can be found later."""
+
+    async def started(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    async def ended(self, upload_id: str) -> None: ...
+
+
 class MultipartUpload:
     """Streams data of unknown length into one object, holding at most one part in memory.
 
@@ -504,6 +527,7 @@ class MultipartUpload:
         part_size: int = 8 << 20,
         content_type: str | None = None,
         if_none_match: bool = False,
+        journal: UploadJournal | None = None,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
@@ -513,6 +537,7 @@ class MultipartUpload:
         self._part_size = part_size
         self._content_type = content_type
         self._if_none_match = if_none_match
+        self._journal = journal
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
@@ -573,6 +598,8 @@ class MultipartUpload:
                     raise _exists(self.bucket, self.key) from exc_
                 raise self._error(exc_) from exc_
             self._etag = _strip_quotes(response["ETag"])
+            if self._journal is not None:
+                await self._journal.ended(params["UploadId"])
         except BaseException:
             await self._abort()
             raise
@@ -606,6 +633,8 @@ class MultipartUpload:
                     params["ContentType"] = self._content_type
                 response = await s3.create_multipart_upload(**params)
                 self._upload_id = response["UploadId"]
+                if self._journal is not None:
+                    await self._journal.started(self.bucket, self.key, response["UploadId"])
             number = len(self._parts) + 1
             # bytes, not the bytearray: botocore wraps only bytes in a BytesIO (without
             # copying), which aiohttp streams instead of warning about a large raw body.
@@ -630,6 +659,8 @@ class MultipartUpload:
             await self._client._s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=upload_id
             )
+            if self._journal is not None:
+                await self._journal.ended(upload_id)
         except _S3_ERRORS as exc:
             log.warning(
                 "could not abort multipart upload %s of s3://%s/%s: %s; its parts keep "

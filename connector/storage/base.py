@@ -26,6 +26,7 @@ from connector.storage.records import (
     FileKey,
     Group,
     LedgerEntry,
+    OpenUpload,
     Profile,
     RowReject,
     RunCounts,
@@ -279,6 +280,19 @@ class ProfileStore(ABC):
         whose claim lands runs that fire. A SQLite file has one daemon: always True.
         """
         return True
+
+    # -- open multipart uploads ------------------------------------------------
+    @abstractmethod
+    def note_upload(self, upload: OpenUpload) -> None:
+        """Remember a multipart upload as soon as S3 has given it an id."""
+
+    @abstractmethod
+    def forget_upload(self, upload_id: str) -> None:
+        """The upload was completed or aborted: nothing is left in S3 to clean up."""
+
+    @abstractmethod
+    def open_uploads(self, connection: str, started_before: datetime) -> list[OpenUpload]:
+        """The connection's uploads started before that moment and never completed or aborted."""
 
     # -- export watermarks ---------------------------------------------------
     @abstractmethod

@@ -98,6 +98,18 @@ class Contribution:
     added: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class OpenUpload:
+    """A multipart upload an export started and has not yet completed or aborted."""
+
+    upload_id: str
+    connection: str
+    goal: str
+    bucket: str
+    key: str
+    started_at: datetime
+
+
 class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCESS = "success"
@@ -150,6 +162,8 @@ class RunCounts:
     """Memberships ended by `members_mode: replace`."""
     groups_deleted: int = 0
     """Groups an empty member list removed (`members_mode: replace`)."""
+    uploads_aborted: int = 0
+    """Multipart uploads an earlier, killed export left behind, aborted by this run."""
     unique_profiles: int = 0
     bytes_transferred: int = 0
 

@@ -38,6 +38,7 @@ from connector.storage.records import (
     FileKey,
     Group,
     LedgerEntry,
+    OpenUpload,
     Profile,
     RowReject,
     RunCounts,
@@ -645,6 +646,37 @@ class SQLiteStore(ProfileStore):
         if row is None:
             return None
         return ExportWatermark(connection, goal, row[0], datetime.fromisoformat(row[1]))
+
+    def note_upload(self, upload: OpenUpload) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads (upload_id, connection, goal, bucket, key, "
+                "started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    upload.upload_id,
+                    upload.connection,
+                    upload.goal,
+                    upload.bucket,
+                    upload.key,
+                    upload.started_at.isoformat(),
+                ),
+            )
+
+    def forget_upload(self, upload_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+
+    def open_uploads(self, connection: str, started_before: datetime) -> list[OpenUpload]:
+        rows = self._db.execute(
+            "SELECT upload_id, connection, goal, bucket, key, started_at FROM uploads "
+            "WHERE connection = ? ORDER BY started_at",
+            (connection,),
+        ).fetchall()
+        uploads = [
+            OpenUpload(row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]))
+            for row in rows
+        ]
+        return [upload for upload in uploads if upload.started_at < started_before]
 
     def set_export_watermark(
         self, connection: str, goal: str, change_seq: int, exported_at: datetime

@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "group_members",
     "ledger",
     "contributions",
+    "uploads",
     "runs",
     "run_rejects",
     "run_locks",

@@ -35,6 +35,7 @@ from connector.storage.records import (
     ExportWatermark,
     Group,
     LedgerEntry,
+    OpenUpload,
     Profile,
     RowReject,
     RunCounts,
@@ -429,6 +430,35 @@ class PostgresStore(ProfileStore):
     def claim_fire(self, connection: str, fire_time: datetime, owner: str) -> bool:
         with self._write_conn() as conn:
             return claim_fire(conn, connection, fire_time, owner)
+
+    # -- open multipart uploads ------------------------------------------------------------------
+    def note_upload(self, upload: OpenUpload) -> None:
+        with self._write_conn() as conn:
+            conn.execute(
+                "INSERT INTO uploads (upload_id, connection, goal, bucket, key, started_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (upload_id) DO NOTHING",
+                (
+                    upload.upload_id,
+                    upload.connection,
+                    upload.goal,
+                    upload.bucket,
+                    upload.key,
+                    upload.started_at,
+                ),
+            )
+
+    def forget_upload(self, upload_id: str) -> None:
+        with self._write_conn() as conn:
+            conn.execute("DELETE FROM uploads WHERE upload_id = %s", (upload_id,))
+
+    def open_uploads(self, connection: str, started_before: datetime) -> list[OpenUpload]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT upload_id, connection, goal, bucket, key, started_at FROM uploads "
+                "WHERE connection = %s AND started_at < %s ORDER BY started_at",
+                (connection, started_before),
+            ).fetchall()
+        return [OpenUpload(*row) for row in rows]
 
     # -- export watermarks ------------------------------------------------------------------------
     def export_watermark(self, connection: str, goal: str) -> ExportWatermark | None:
