@@ -5,7 +5,9 @@ moto S3 server in another process (so the endpoint does not share our GIL).
 Figures: rows/s and MB/s end to end, peak RSS, and each of ours as a ratio
 to the baselines measured in the same run on the same file. The `cli-*`
 phases time whole `connector run` processes (and the pandas script) from
-spawn to exit on a file of their own size.
+spawn to exit on a file of their own size. The `daemons-*` pair runs two
+connections' imports into PostgreSQL with one `connector daemon` process,
+then with two (see `bench/daemons.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import processes
+from bench.daemons import DaemonsPair
 from bench.data import write_file
 from bench.phases import CONNECTION, EXPORT_GOAL, IMPORT_GOAL, POSTGRES_ADMIN, write_goals
 from bench.targets import judge, ratios
@@ -73,10 +76,13 @@ class Bench:
             self.child(upload, file, work)
         return self.child(name, file, work)
 
-    def child(self, name: str, file: Path, work: Path | None = None) -> dict[str, Any]:
+    def child(
+        self, name: str, file: Path, work: Path | None = None, *options: str
+    ) -> dict[str, Any]:
         work = work or self.work
         command = [sys.executable, "-m", "bench.phases", name, "--file", str(file)]
         command += ["--endpoint", self.endpoint, "--work", str(work), "--postgres", self.postgres]
+        command += options
         finished = processes.spawn(command, log=work / "logs" / f"{name}.log")
         if finished.exit_code != 0:
             raise SystemExit(f"phase {name} failed (see {work / 'logs' / name}.log)")
@@ -123,18 +129,29 @@ class Bench:
                 phases[name] = processes.cli_phase(finished, rows_from="exported", nbytes=written)
         return phases
 
+    def daemons_phases(self, files: tuple[Path, Path]) -> dict[str, dict[str, Any]]:
+        """One `connector daemon` running two connections' imports, then two daemons
+        running one each, on PostgreSQL; each connection's file in a bucket of its own."""
+        work = self.work / "daemons"
+
+        def upload(file: Path, bucket: str) -> None:
+            self.child("upload-daemon", file, work, "--bucket", bucket)
+
+        return DaemonsPair(self.endpoint, work, self.postgres, upload).run(files)
+
 
 def _progress(name: str) -> None:
     sys.stderr.write(f"  {name} ...\n")
 
 
-def _dataset(rows: int, gzipped: bool, cache: Path) -> Path:
+def _dataset(rows: int, gzipped: bool, cache: Path, first: int = 0) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"customers-{rows}.csv{'.gz' if gzipped else ''}"
+    start = f"-from-{first}" if first else ""
+    path = cache / f"customers-{rows}{start}.csv{'.gz' if gzipped else ''}"
     if not path.exists():
         sys.stderr.write(f"generating {path.name} ...\n")
         partial = path.with_suffix(path.suffix + ".part")
-        write_file(partial, rows, compress=gzipped)
+        write_file(partial, rows, compress=gzipped, first=first)
         partial.rename(path)
     return path
 
@@ -164,8 +181,11 @@ def run(
     gzipped: bool = False,
     cli_rows: int = 600_000,
     postgres: str = POSTGRES_ADMIN,
+    daemon_rows: int | None = None,
 ) -> dict[str, Any]:
-    """Every phase and baseline in one run; segment-eval reads the store the update left."""
+    """Every phase and baseline in one run; segment-eval reads the store the update left.
+    The daemons pair imports `daemon_rows` (default: `rows`) per connection; 0 skips it."""
+    daemon_rows = rows if daemon_rows is None else daemon_rows
     work.mkdir(parents=True, exist_ok=True)
     moto, endpoint = _start_moto()
     bench = Bench(endpoint, work, postgres)
@@ -201,6 +221,15 @@ def run(
         if cli_rows:
             sys.stderr.write(f"connector run as a process, {cli_rows:,} rows\n")
             phases |= bench.cli_phases(_dataset(cli_rows, gzipped=False, cache=data))
+        if daemon_rows:
+            sys.stderr.write(
+                f"connector daemon processes on PostgreSQL, 2 x {daemon_rows:,} rows\n"
+            )
+            files = (
+                _dataset(daemon_rows, gzipped=False, cache=data),
+                _dataset(daemon_rows, gzipped=False, cache=data, first=daemon_rows),
+            )
+            phases |= bench.daemons_phases(files)
     finally:
         moto.terminate()
         moto.wait()
@@ -210,6 +239,7 @@ def run(
         "machine": _machine(),
         "rows": rows,
         "cli_rows": cli_rows,
+        "daemon_rows": daemon_rows,
         "phases": phases,
         "ratios": ratios(phases),
         "peak_rss_mb_by_rows": memory,
@@ -218,8 +248,10 @@ def run(
 
 def print_table(report: dict[str, Any]) -> None:
     out = sys.stdout
+    daemon_rows = report.get("daemon_rows", 0)
     out.write(
-        f"\n{report['rows']:,} rows (cli-*: {report['cli_rows']:,}) on {report['machine']['cpu']} "
+        f"\n{report['rows']:,} rows (cli-*: {report['cli_rows']:,}; "
+        f"daemons-*: 2 x {daemon_rows:,}) on {report['machine']['cpu']} "
         f"({report['machine']['cores']} cores), Python {report['machine']['python']}, "
         f"{report['date']}\n\n"
     )
@@ -232,6 +264,12 @@ def print_table(report: dict[str, Any]) -> None:
             f"{name:<24}{phase['rows_per_s']:>12,}{phase['mb_per_s']:>9}"
             f"{phase['seconds']:>10.2f}{phase['peak_rss_mb']:>13}\n"
         )
+    for name, phase in report["phases"].items():
+        for number, daemon in enumerate(phase.get("daemons", ()), 1):
+            out.write(
+                f"  {name} daemon {number} ({', '.join(daemon['connections'])}): "
+                f"peak RSS {daemon['peak_rss_mb']} MB\n"
+            )
     out.write("\nratios (ours / baseline)\n")
     for name, value in report["ratios"].items():
         out.write(f"  {name:<32}{'-' if value is None else f'{value:.2f}':>8}\n")
@@ -272,7 +310,14 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"a smoke run: {QUICK_ROWS:,} rows everywhere (main, memory series, cli)",
+        help=f"a smoke run: {QUICK_ROWS:,} rows everywhere (main, memory series, cli, daemons)",
+    )
+    parser.add_argument(
+        "--daemon-rows",
+        type=int,
+        default=None,
+        help="rows of each connection's file for the daemons-one/-two pair "
+        "(default: --rows; 0: skip the pair)",
     )
     parser.add_argument("--gzip", action="store_true", help="also import the gzip file")
     parser.add_argument(
@@ -284,11 +329,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "latest.json")
     args = parser.parse_args()
     sizes = [int(size) for size in args.memory_sizes.split(",") if size]
-    rows, cli_rows = args.rows, args.cli_rows
+    rows, cli_rows, daemon_rows = args.rows, args.cli_rows, args.daemon_rows
     if args.quick:
         rows, sizes, cli_rows = QUICK_ROWS, [QUICK_ROWS], QUICK_ROWS
     report = run(
-        rows, sizes, args.work, gzipped=args.gzip, cli_rows=cli_rows, postgres=args.postgres
+        rows,
+        sizes,
+        args.work,
+        gzipped=args.gzip,
+        cli_rows=cli_rows,
+        postgres=args.postgres,
+        daemon_rows=daemon_rows,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

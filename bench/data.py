@@ -84,12 +84,18 @@ def rows(count: int, seed: int = 42, start: int = 0) -> list[str]:
     return lines
 
 
-def write_file(path: Path, count: int, *, compress: bool = False, seed: int = 42) -> Path:
-    """Write the file in blocks so even 5M rows never sit in memory at once."""
+def write_file(
+    path: Path, count: int, *, compress: bool = False, seed: int = 42, first: int = 0
+) -> Path:
+    """Write the file in blocks so even 5M rows never sit in memory at once.
+
+    `first` is the number of the first customer: a file from `first=N` holds
+    other customers than one of N rows from 0, drawn from the same seeds.
+    """
     opener = gzip.open if compress else open
     with opener(path, "wt", encoding="utf-8", newline="") as out:
         block = 100_000
         for start in range(0, count, block):
-            lines = rows(min(block, count - start), seed=seed + start, start=start)
+            lines = rows(min(block, count - start), seed=seed + start, start=first + start)
             out.writelines(lines if start == 0 else lines[1:])
     return path

@@ -55,30 +55,9 @@ def goals_yaml(endpoint: str) -> str:
     """The benchmark's connection: set, set_if_empty, add and sum, a unique-property match."""
     return f"""\
 id: {CONNECTION}
-storage: {{region: eu-west-1, endpoint_url: "{endpoint}", access_key_id: bench, secret_access_key: bench}}
+{_storage_yaml(endpoint)}
 goals:
-  - type: import-profiles
-    name: {IMPORT_GOAL}
-    source: {{bucket: {BUCKET_IN}, files: ["*.csv", "*.csv.gz"]}}
-    format:
-      field_separator: ";"
-      decimal_separator: ","
-      multi_value_separator: "|"
-      date_format: "%d-%m-%Y"
-      timezone: Europe/Amsterdam
-    match: {{column: customer_id, property: customer_id, create_missing: true}}
-    mappings:
-      - {{column: email, property: email, rule: set}}
-      - {{column: first_name, property: first_name, rule: set_if_empty}}
-      - {{column: last_name, property: last_name, rule: set}}
-      - {{column: birth_date, property: birth_date, rule: set, type: date}}
-      - {{column: last_seen, property: last_seen, rule: set, type: datetime, date_format: iso8601}}
-      - {{column: city, property: city, rule: set}}
-      - {{column: country, property: country, rule: set}}
-      - {{column: score, property: score, rule: set, type: number}}
-      - {{column: spent, property: total_spent, rule: sum, type: number}}
-      - {{column: interests, property: interests, rule: add}}
-      - {{column: vip, property: vip, rule: set, type: boolean}}
+{_import_goal_yaml(BUCKET_IN)}
   - type: export-profiles
     name: {EXPORT_GOAL}
     segment: all
@@ -99,6 +78,52 @@ goals:
       - {{header: total_spent, property: total_spent, type: number}}
       - {{header: interests, property: interests}}
       - {{header: vip, property: vip}}
+"""
+
+
+def _storage_yaml(endpoint: str) -> str:
+    return (
+        f'storage: {{region: eu-west-1, endpoint_url: "{endpoint}", '
+        "access_key_id: bench, secret_access_key: bench}"
+    )
+
+
+def _import_goal_yaml(bucket: str) -> str:
+    """The measured import goal, reading every CSV file of `bucket`."""
+    return f"""\
+  - type: import-profiles
+    name: {IMPORT_GOAL}
+    source: {{bucket: {bucket}, files: ["*.csv", "*.csv.gz"]}}
+    format:
+      field_separator: ";"
+      decimal_separator: ","
+      multi_value_separator: "|"
+      date_format: "%d-%m-%Y"
+      timezone: Europe/Amsterdam
+    match: {{column: customer_id, property: customer_id, create_missing: true}}
+    mappings:
+      - {{column: email, property: email, rule: set}}
+      - {{column: first_name, property: first_name, rule: set_if_empty}}
+      - {{column: last_name, property: last_name, rule: set}}
+      - {{column: birth_date, property: birth_date, rule: set, type: date}}
+      - {{column: last_seen, property: last_seen, rule: set, type: datetime, date_format: iso8601}}
+      - {{column: city, property: city, rule: set}}
+      - {{column: country, property: country, rule: set}}
+      - {{column: score, property: score, rule: set, type: number}}
+      - {{column: spent, property: total_spent, rule: sum, type: number}}
+      - {{column: interests, property: interests, rule: add}}
+      - {{column: vip, property: vip, rule: set, type: boolean}}"""
+
+
+def daemon_connection_yaml(endpoint: str, connection: str, bucket: str) -> str:
+    """A connection for `connector daemon`: the measured import goal on its own bucket,
+    fired at every minute boundary (UTC), so daemons started together fire together."""
+    return f"""\
+id: {connection}
+{_storage_yaml(endpoint)}
+schedule: {{timezone: UTC, every_minutes: 1, at: "00:00"}}
+goals:
+{_import_goal_yaml(bucket)}
 """
 
 
@@ -143,14 +168,16 @@ def _s3(endpoint: str) -> Any:
     return S3Client(S3Credentials("eu-west-1", endpoint, "bench", "bench"))
 
 
-async def _upload(endpoint: str, file: Path, key: str, *, suffix: bytes = b"") -> None:
+async def _upload(
+    endpoint: str, file: Path, key: str, *, suffix: bytes = b"", bucket: str = BUCKET_IN
+) -> None:
     async with _s3(endpoint) as s3:
-        for bucket in (BUCKET_IN, BUCKET_OUT):
-            await s3.ensure_bucket(bucket)
-        async for stale in s3.list_objects(BUCKET_IN, ""):
+        for name in dict.fromkeys((bucket, BUCKET_OUT)):
+            await s3.ensure_bucket(name)
+        async for stale in s3.list_objects(bucket, ""):
             if stale.key != key:  # the plain and the gzip run must not import each other's file
-                await s3.delete_object(BUCKET_IN, stale.key)
-        async with s3.open_upload(BUCKET_IN, key) as upload:
+                await s3.delete_object(bucket, stale.key)
+        async with s3.open_upload(bucket, key) as upload:
             with file.open("rb") as handle:
                 while chunk := handle.read(8 << 20):
                     await upload.write(chunk)
@@ -206,6 +233,32 @@ def sqlite_import(phase: str, endpoint: str, work: Path) -> dict[str, Any]:
     return connector_run(phase, endpoint, work, IMPORT_GOAL, work / "connector.sqlite")
 
 
+def create_database(admin_url: str, name: str) -> str:
+    """A new, empty database `name` on the admin URL's server (any stale one dropped first);
+    its URL. Raises psycopg.Error when the server cannot be reached or refuses."""
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(drop)
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database the bench made (its sessions too); a failure is said, not raised."""
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(drop)
+    except psycopg.Error as error:
+        sys.stderr.write(f"could not drop database {name}: {error}\n")
+
+
 def postgres_import(endpoint: str, work: Path, admin_url: str) -> dict[str, Any]:
     """The same fresh import into PostgreSQL, in a database made for it and dropped after.
 
@@ -213,15 +266,12 @@ def postgres_import(endpoint: str, work: Path, admin_url: str) -> dict[str, Any]
     not built yet) makes the phase `unavailable` with the error, not a failed run.
     """
     import psycopg  # noqa: PLC0415
-    from psycopg import sql  # noqa: PLC0415
 
     from connector.settings import load_settings  # noqa: PLC0415
 
     name = f"bench_{os.getpid()}"
-    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = create_database(admin_url, name)
     except psycopg.Error as error:
         return {"unavailable": f"cannot create a database: {error}".strip()}
     try:
@@ -232,12 +282,7 @@ def postgres_import(endpoint: str, work: Path, admin_url: str) -> dict[str, Any]
     except Exception as error:
         return {"unavailable": f"{type(error).__name__}: {error}"}
     finally:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-                admin.execute(drop)
-        except psycopg.Error as error:
-            sys.stderr.write(f"could not drop database {name}: {error}\n")
+        drop_database(admin_url, name)
     if result is None:
         return {"unavailable": "the database setting does not accept a PostgreSQL URL yet"}
     if result["store"] == "SQLiteStore":
@@ -334,6 +379,9 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
         suffix = b"" if phase == "upload-fresh" else b"\n"
         asyncio.run(_upload(args.endpoint, args.file, _key(args.file), suffix=suffix))
         return _result(0, args.file.stat().st_size + len(suffix), 1.0)
+    if phase == "upload-daemon":  # one connection's file of the daemons pair, in its bucket
+        asyncio.run(_upload(args.endpoint, args.file, _key(args.file), bucket=args.bucket))
+        return _result(0, args.file.stat().st_size, 1.0)
     if phase in ("import-fresh", "import-update"):
         return sqlite_import(phase, args.endpoint, args.work)
     if phase == "import-fresh-postgres":
@@ -360,6 +408,7 @@ def main() -> None:
     parser.add_argument("--endpoint", default="")
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--postgres", default=POSTGRES_ADMIN, help="a URL to create databases")
+    parser.add_argument("--bucket", default=BUCKET_IN, help="upload-daemon: the bucket to fill")
     args = parser.parse_args()
     try:
         result = run_phase(args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +55,57 @@ def spawn(command: list[str], *, env: dict[str, str] | None = None, log: Path) -
         seconds,
         round(usage.ru_maxrss / 1024, 1),
     )
+
+
+@dataclass(frozen=True)
+class Started:
+    """A process running on its own (a daemon): `stop` ends it and reads its peak RSS."""
+
+    process: subprocess.Popen[bytes]
+    started: float
+
+
+def start(command: list[str], *, env: dict[str, str] | None = None, log: Path) -> Started:
+    """Start `command` without waiting; its stderr goes to `log`, its stdout nowhere."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env=env,
+            cwd=ROOT,
+        )
+    return Started(process, started)
+
+
+def stop(running: Started, *, signum: int = signal.SIGTERM, timeout: float = 60.0) -> Finished:
+    """Send `signum` (unless it has exited) and wait for the exit, killing it after
+    `timeout` s; seconds are from spawn to exit, peak RSS from `wait4`."""
+    # os.kill, not Popen.send_signal: that polls, and a poll that reaps loses the rusage
+    process = running.process
+    deadline = time.monotonic() + timeout
+    if not exited(running):
+        os.kill(process.pid, signum)
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            os.kill(process.pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.05)
+    seconds = time.perf_counter() - running.started
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
+    return Finished("", process.returncode, seconds, round(usage.ru_maxrss / 1024, 1))
+
+
+def exited(running: Started) -> bool:
+    """Whether the process has ended on its own (it stays unreaped, for `stop`'s wait4)."""
+    flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+    return os.waitid(os.P_PID, running.process.pid, flags) is not None
 
 
 def connector_env(goals: Path, database: Path | str) -> dict[str, str]:

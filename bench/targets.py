@@ -22,8 +22,13 @@ OUR_PHASES = (
     "cli-import-fresh",
     "cli-import-update",
     "cli-export-full-gzip",
+    "daemons-one",
+    "daemons-two",
 )
 """Phases that run our code: the peak-RSS target takes the worst of them."""
+
+DAEMON_PHASES = ("daemons-one", "daemons-two")
+"""Phases of `connector daemon` processes: each daemon's own peak RSS is judged too."""
 
 Phases = dict[str, dict[str, Any]]
 
@@ -48,6 +53,7 @@ TARGETS = (
     Target("cli update >= 0.8x pandas script", "cli-import-update", 0.8, "cli-pandas"),
     Target("cli gzip export >= 200k rows/s", "cli-export-full-gzip", 200_000),
     Target("PostgreSQL import >= 0.5x SQLite", "import-fresh-postgres", 0.5, "import-fresh"),
+    Target("two daemons >= 1.6x one daemon", "daemons-two", 1.6, "daemons-one"),
 )
 
 RATIOS = {
@@ -58,6 +64,7 @@ RATIOS = {
     "cli_fresh_vs_pandas_script": ("cli-import-fresh", "cli-pandas"),
     "cli_update_vs_pandas_script": ("cli-import-update", "cli-pandas"),
     "postgres_vs_sqlite_import": ("import-fresh-postgres", "import-fresh"),
+    "daemons_two_vs_one": ("daemons-two", "daemons-one"),
 }
 
 
@@ -75,6 +82,7 @@ def judge(phases: Phases, memory: dict[str, float]) -> list[dict[str, Any]]:
     """Each target: the figure it needs, the one measured, met or not (or why not measured)."""
     verdicts = [_judge(target, phases) for target in TARGETS]
     verdicts.append(_memory(phases, memory))
+    verdicts.append(_daemon_memory(phases))
     return verdicts
 
 
@@ -126,6 +134,29 @@ def _memory(phases: Phases, memory: dict[str, float]) -> dict[str, Any]:
     }
     if not peaks:
         verdict["reason"] = "not run"
+        return verdict
+    worst = max(peaks, key=peaks.__getitem__)
+    verdict |= {"measured": peaks[worst], "met": peaks[worst] <= RSS_LIMIT_MB, "worst": worst}
+    return verdict
+
+
+def _daemon_memory(phases: Phases) -> dict[str, Any]:
+    """The worst peak RSS of any one daemon process of the daemons pair."""
+    peaks = {
+        f"{name} daemon {number} ({', '.join(daemon['connections'])})": daemon["peak_rss_mb"]
+        for name in DAEMON_PHASES
+        if not missing(phases, name)
+        for number, daemon in enumerate(phases[name].get("daemons", ()), 1)
+    }
+    verdict: dict[str, Any] = {
+        "target": f"peak RSS <= {RSS_LIMIT_MB} MB per daemon (daemons-*)",
+        "needed": RSS_LIMIT_MB,
+        "measured": None,
+        "met": False,
+    }
+    if not peaks:
+        reasons = (missing(phases, name) for name in DAEMON_PHASES)
+        verdict["reason"] = next((reason for reason in reasons if reason), "no daemons recorded")
         return verdict
     worst = max(peaks, key=peaks.__getitem__)
     verdict |= {"measured": peaks[worst], "met": peaks[worst] <= RSS_LIMIT_MB, "worst": worst}

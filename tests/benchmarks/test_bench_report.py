@@ -18,10 +18,16 @@ from connector.storage import Profile, SQLiteStore
 
 
 def _phases(**rows_per_s: int) -> dict[str, dict[str, Any]]:
-    return {
+    phases: dict[str, dict[str, Any]] = {
         name.replace("_", "-"): {"rows_per_s": rate, "peak_rss_mb": 120.0}
         for name, rate in rows_per_s.items()
     }
+    for name, layout in (("daemons-one", [["a", "b"]]), ("daemons-two", [["a"], ["b"]])):
+        if name in phases:
+            phases[name]["daemons"] = [
+                {"connections": names, "peak_rss_mb": 120.0} for names in layout
+            ]
+    return phases
 
 
 RUN = {
@@ -37,6 +43,8 @@ RUN = {
     "cli_import_fresh": 90_000,
     "cli_import_update": 70_000,
     "cli_export_full_gzip": 190_000,
+    "daemons_one": 30_000,
+    "daemons_two": 45_000,
 }
 
 
@@ -56,7 +64,9 @@ def test_each_target_is_judged_against_the_baselines_of_the_same_run() -> None:
         "cli update >= 0.8x pandas script": (64_000, True),
         "cli gzip export >= 200k rows/s": (200_000, False),
         "PostgreSQL import >= 0.5x SQLite": (80_000, False),
+        "two daemons >= 1.6x one daemon": (48_000, False),
         "peak RSS <= 300 MB (rows 100,000; every phase)": (300, True),
+        "peak RSS <= 300 MB per daemon (daemons-*)": (300, True),
     }
     assert ratios(_phases(**RUN))["import_fresh_vs_pandas"] == 1.6
 
@@ -78,7 +88,7 @@ def test_the_memory_target_takes_the_worst_phase_and_size() -> None:
     phases = _phases(**RUN)
     phases["cli-import-update"]["peak_rss_mb"] = 301.0
 
-    *_, memory = judge(phases, {"100000": 110.0, "5000000": 290.0})
+    *_, memory, _daemons = judge(phases, {"100000": 110.0, "5000000": 290.0})
 
     assert (memory["measured"], memory["met"], memory["worst"]) == (
         301.0,
