@@ -102,7 +102,11 @@ def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
 def fire_claims(url: str) -> dict[tuple[str, datetime], str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT connection, fire_time, owner FROM fire_claims").fetchall()
-    return {(connection, fire_time): owner for connection, fire_time, owner in rows}
+    # A claim's owner is the daemon's host:pid plus a per-daemon token (host:pid/token), so a
+    # daemon whose pid is reused after a restart never mistakes an old claim for its own.
+    return {
+        (connection, fire_time): owner.partition("/")[0] for connection, fire_time, owner in rows
+    }
 
 
 def minute_of(moment: datetime) -> datetime:
