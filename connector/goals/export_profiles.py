@@ -185,6 +185,8 @@ class _RowSource:
         self._parts = 0
         self.rows_written = 0
         self.tally = _Tally()
+        self.exported_ids: list[pa.Array] = []
+        """Ids of the profiles written, for the run's distinct-profile count."""
 
     def step(self) -> _Step:
         table = next(self._batches, None)
@@ -237,7 +239,10 @@ class _RowSource:
                 group_type: self._store.groups_of_profiles(id_list, group_type)
                 for group_type in self._plan.group_types
             }
-        return self._rules.admit_table(self._plan.build(ids, columns, masks, groups))
+        cells = self._plan.build(ids, columns, masks, groups)
+        admitted = self._rules.admit_mask(cells)
+        self.exported_ids.append(ids.filter(admitted))
+        return cells.filter(admitted)
 
     def _open_part(self) -> ArrowWriter:
         self._parts += 1
@@ -499,6 +504,7 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         return result
     records = sum(file.records for file in files)
     result.counts.profiles_exported = records
+    result.exported_ids.extend(source.exported_ids)
     result.counts.files = len(files)
     if not ctx.dry_run:
         result.counts.bytes_transferred = sum(f.size for f in files) + delivery.manifest_size

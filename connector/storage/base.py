@@ -218,6 +218,11 @@ class ProfileStore(ABC):
     def count_profiles_changed_in(self, change_seqs: Collection[int]) -> int:
         """Profiles whose latest change carries one of these sequence numbers."""
 
+    @abstractmethod
+    def count_changed_among(self, change_seqs: Collection[int], ids: Sequence[str]) -> int:
+        """Of the distinct profile `ids`, those whose latest change carries one of these
+        sequence numbers: what a run's imports and exports have in common."""
+
     # -- groups --------------------------------------------------------------
     @abstractmethod
     def get_group(self, group_type: str, group_id: str) -> Group | None:

@@ -49,6 +49,7 @@ from connector.storage.records import (
 )
 
 _CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
+_AMONG_CHUNK = 100_000  # ids a statement of `count_changed_among` takes at once
 _BUSY_TIMEOUT_MS = 15_000
 _CACHE_KIB = 8 * 1024
 """Page cache per connection. New profile ids are time-ordered, so an import appends to its
@@ -459,6 +460,19 @@ class SQLiteStore(ProfileStore):
                 seqs,
             ).fetchone()[0]
         )
+
+    def count_changed_among(self, change_seqs: Collection[int], ids: Sequence[str]) -> int:
+        seqs = _dumps(sorted(set(change_seqs)))
+        total = 0
+        for chunk in _chunks(ids, _AMONG_CHUNK):  # ids and seqs go in as JSON: no variable limit
+            total += int(
+                self._db.execute(
+                    "SELECT count(*) FROM profiles WHERE id IN (SELECT value FROM json_each(?)) "
+                    "AND change_seq IN (SELECT value FROM json_each(?))",
+                    (_dumps(list(chunk)), seqs),
+                ).fetchone()[0]
+            )
+        return total
 
     # -- groups ----------------------------------------------------------------------
     def get_group(self, group_type: str, group_id: str) -> Group | None:

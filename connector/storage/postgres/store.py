@@ -8,7 +8,7 @@ database, never the password.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import TypeVar
@@ -47,6 +47,8 @@ from connector.storage.records import (
 CONNECT_TIMEOUT_S = 10
 POOL_TIMEOUT_S = 30.0
 T = TypeVar("T")
+_AMONG_CHUNK = 100_000
+"""Ids a statement of `count_changed_among` takes at once."""
 
 
 class PostgresStore(ProfileStore):
@@ -332,6 +334,16 @@ class PostgresStore(ProfileStore):
         if not seqs:
             return 0
         return self._scalar("SELECT count(*) FROM profiles WHERE change_seq = ANY(%s)", (seqs,))
+
+    def count_changed_among(self, change_seqs: Collection[int], ids: Sequence[str]) -> int:
+        seqs = sorted(set(change_seqs))
+        return sum(
+            self._scalar(
+                "SELECT count(*) FROM profiles WHERE id = ANY(%s) AND change_seq = ANY(%s)",
+                (list(ids[start : start + _AMONG_CHUNK]), seqs),
+            )
+            for start in range(0, len(ids), _AMONG_CHUNK)
+        )
 
     def _scalar(self, query: str, params: tuple[object, ...] = ()) -> int:
         with self._conn() as conn:
