@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from connector.app import App
+from connector.cli.exit_codes import ExitCode
 from connector.cli.output import print_table
 from connector.cli.progress import LogProgress, TerminalProgress
 from connector.config.connection import ImportGoal
@@ -29,7 +30,7 @@ from connector.storage import RunStatus, Trigger
 
 
 def validate(app: App, args: argparse.Namespace) -> int:
-    """Exit 0 with a line per connection, or ConfigError (printed FILE:LINE: message) → 1."""
+    """Exit 0 with a line per connection, or ConfigError (printed FILE:LINE: message) → 2."""
     workspace = app.workspace
     for connection_id, connection in sorted(workspace.connections.items()):
         kinds = {"import-profiles": 0, "export-profiles": 0, "import-groups": 0}
@@ -44,7 +45,7 @@ def validate(app: App, args: argparse.Namespace) -> int:
             f"schedule {schedule}{state}\n"
         )
     sys.stdout.write(f"segments: {len(workspace.segments)} defined\n")
-    return 0
+    return ExitCode.OK
 
 
 def _import_goal(app: App, connection_id: str, goal_name: str) -> ImportGoal:
@@ -83,7 +84,7 @@ def scan(app: App, args: argparse.Namespace) -> int:
         + ", ".join(f"{count} {state}" for state, count in counts.items())
         + "\n"
     )
-    return 0
+    return ExitCode.OK
 
 
 def preview(app: App, args: argparse.Namespace) -> int:
@@ -106,11 +107,11 @@ def preview(app: App, args: argparse.Namespace) -> int:
         out.write(f"\nline {row.line}: {row.key or ''} -> {row.target}\n")
         for column, raw, prop, rule, values in row.cells:
             out.write(f"  {column} = {raw!r} -> {prop} ({rule}) {values}\n")
-    return 0
+    return ExitCode.OK
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    """Exit 0 success, 1 failure, 3 partial (some rows rejected)."""
+    """Exit 0 success, 1 failure, 3 partial (some rows rejected), 130 interrupted."""
     progress: TerminalProgress | LogProgress = (
         TerminalProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
     )
@@ -152,7 +153,11 @@ def run(app: App, args: argparse.Namespace) -> int:
         sys.stdout.write(f"  ... see `connector history --run {record.id}` for all kept rejects\n")
     for error in outcome.result.errors:
         sys.stdout.write(f"  error: {error}\n")
-    return {RunStatus.SUCCESS: 0, RunStatus.PARTIAL: 3}.get(record.status, 1)
+    return {
+        RunStatus.SUCCESS: ExitCode.OK,
+        RunStatus.PARTIAL: ExitCode.PARTIAL,
+        RunStatus.INTERRUPTED: ExitCode.INTERRUPTED,
+    }.get(record.status, ExitCode.FAILED)
 
 
 def schedule(app: App, args: argparse.Namespace) -> int:
@@ -173,9 +178,10 @@ def schedule(app: App, args: argparse.Namespace) -> int:
         )
         for moment in next_fire_times(connection.schedule, args.count, offset=offset):
             sys.stdout.write(f"  {moment.isoformat()}\n")
-    return 0
+    return ExitCode.OK
 
 
 def daemon(app: App, args: argparse.Namespace) -> int:
-    """Run until SIGTERM; exit 1 if the goals folder is invalid at start."""
-    return run_daemon(app.settings)
+    """Run until SIGTERM; exit 2 (usage or configuration) if the goals folder is invalid."""
+    code = run_daemon(app.settings)
+    return ExitCode.USAGE if code == 1 else code  # serve() says 1 for invalid goals at start

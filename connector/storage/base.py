@@ -258,8 +258,10 @@ class ProfileStore(ABC):
     def add_rejects(self, run_id: int, rejects: Iterable[RowReject]) -> None: ...
 
     @abstractmethod
-    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
-        """The latest runs first."""
+    def list_runs(
+        self, connection: str | None = None, *, limit: int = 50, since: datetime | None = None
+    ) -> list[RunRecord]:
+        """The latest runs first; with `since` (aware), only those started at or after it."""
 
     @abstractmethod
     def get_run(self, run_id: int) -> RunRecord | None: ...

@@ -591,16 +591,16 @@ class SQLiteStore(ProfileStore):
         "(SELECT count(*) FROM run_rejects WHERE run_id = runs.id), ran_by"
     )
 
-    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
-        if connection is None:
-            rows = self._db.execute(
-                f"SELECT {self._RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        else:
-            rows = self._db.execute(
-                f"SELECT {self._RUN_COLUMNS} FROM runs WHERE connection = ? ORDER BY id DESC LIMIT ?",
-                (connection, limit),
-            ).fetchall()
+    def list_runs(
+        self, connection: str | None = None, *, limit: int = 50, since: datetime | None = None
+    ) -> list[RunRecord]:
+        # started_at is ISO text in UTC with microseconds: it sorts and compares as written
+        after = since.astimezone(UTC).isoformat(timespec="microseconds") if since else ""
+        rows = self._db.execute(
+            f"SELECT {self._RUN_COLUMNS} FROM runs WHERE (? IS NULL OR connection = ?) "
+            "AND started_at >= ? ORDER BY id DESC LIMIT ?",
+            (connection, connection, after, limit),
+        ).fetchall()
         return [_run(row) for row in rows]
 
     def get_run(self, run_id: int) -> RunRecord | None:

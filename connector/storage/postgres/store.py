@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from connector.errors import StoreError, StoreUnavailableError
+from connector.errors import StoreError, StoreNotFoundError, StoreUnavailableError
 from connector.logging import register_secrets
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
@@ -28,7 +28,7 @@ from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._db import Conn
 from connector.storage.postgres._locks import RunLocks, claim_fire
 from connector.storage.postgres._profiles import fetch_profiles, having_value
-from connector.storage.postgres._schema import migrate, schema_version
+from connector.storage.postgres._schema import has_store, migrate, schema_version
 from connector.storage.postgres._transaction import PostgresTransaction
 from connector.storage.postgres._url import parse_postgres_url, redact_url, url_secrets
 from connector.storage.records import (
@@ -54,7 +54,7 @@ _AMONG_CHUNK = 100_000
 class PostgresStore(ProfileStore):
     """A `ProfileStore` in PostgreSQL; the schema is migrated on open."""
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, create: bool = True) -> None:
         register_secrets(url_secrets(url))
         try:
             address = parse_postgres_url(url)
@@ -68,6 +68,11 @@ class PostgresStore(ProfileStore):
             if row is None or row[0] is None:
                 raise StoreError(f"{self.where} has no schema to create the store in")
             self.schema = str(row[0])
+            if not create and not has_store(conn, self.schema):
+                raise StoreNotFoundError(
+                    f"no store at {redact_url(url)}: schema {self.schema!r} holds no connector "
+                    "store (a run or `connector store copy` creates one)"
+                )
             self._translate(lambda: migrate(conn, self.schema, self.where))
         self._pool = ConnectionPool(
             url,
@@ -418,9 +423,11 @@ class PostgresStore(ProfileStore):
         with self._write_conn() as conn:
             _runs.add_rejects(conn, run_id, rejects)
 
-    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+    def list_runs(
+        self, connection: str | None = None, *, limit: int = 50, since: datetime | None = None
+    ) -> list[RunRecord]:
         with self._conn() as conn:
-            return _runs.list_runs(conn, connection, limit)
+            return _runs.list_runs(conn, connection, limit, since)
 
     def get_run(self, run_id: int) -> RunRecord | None:
         with self._conn() as conn:
