@@ -477,9 +477,10 @@ class Destination(_Strict):
     """Where an export lands.
 
     `directory` and a fixed `file_name` may hold %SEGMENT_NAME% and
-    %SEGMENT_ID%; `file_name: {pattern: ...}` may hold every token of
-    FILE_NAME_MACROS. `segment_timestamp` (the default) is
+    %SEGMENT_ID%; `file_name: {pattern: ...}` may hold every file-name token
+    (FILE_NAME_MACROS). `segment_timestamp` (the default) is
     `<segment name>_<YYYYMMDDTHHMMSSZ>.csv`.
+
     """
 
     bucket: BucketName = Field(description="The S3 bucket the export is written to.")

@@ -75,6 +75,7 @@ def _generate(model: type[BaseModel], *, title: str, description: str) -> JsonSc
                 referred = definitions[field["$ref"].removeprefix("#/$defs/")]
                 field["description"] = referred.get("description", "")
 
+    _allow_variables(generated)
     for rule_model, rule in _RULES.items():
         definition = generated.get("$defs", {}).get(rule_model.__name__)
         if definition is not None:
@@ -82,7 +83,7 @@ def _generate(model: type[BaseModel], *, title: str, description: str) -> JsonSc
     return {"$schema": DRAFT, **generated, "title": title, "description": description}
 
 
-def _nodes(schema: Any) -> Iterable[dict[str, Any]]:
+def _nodes(schema: Any) -> Iterable[JsonSchema]:
     """Every object in the schema, depth first."""
     if isinstance(schema, dict):
         yield schema
@@ -91,6 +92,59 @@ def _nodes(schema: Any) -> Iterable[dict[str, Any]]:
     elif isinstance(schema, list):
         for value in schema:
             yield from _nodes(value)
+
+
+_VARIABLE_DEF = "EnvironmentVariable"
+_VARIABLE = {
+    "title": "${VAR}",
+    "description": "Replaced by the environment variable before the file is checked "
+    "(`${VAR:-default}` gives a default); `connector validate` checks the result.",
+    "type": "string",
+    "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}",
+}
+_ANNOTATIONS = frozenset({"title", "description", "default"})
+_SCALAR_TYPES = frozenset({"integer", "number", "boolean"})
+
+
+def _allow_variables(schema: JsonSchema) -> None:
+    """Let a value that holds a `${VAR}` pass where the literal text would fail.
+
+    An editor sees `every_minutes: ${MINUTES}` or `bucket: ${BUCKET}` before the loader
+    replaces the variable; `validate` judges the value after. Unconstrained text needs no
+    such alternative, and `const` (a goal's type) stays literal.
+    """
+    constrained = list(_constrained_values(schema))
+    for node in constrained:
+        value = {key: node.pop(key) for key in list(node) if key not in _ANNOTATIONS}
+        node["anyOf"] = [value, {"$ref": f"#/$defs/{_VARIABLE_DEF}"}]
+    if constrained:
+        schema.setdefault("$defs", {})[_VARIABLE_DEF] = _VARIABLE
+
+
+def _constrained_values(schema: Any) -> Iterable[JsonSchema]:
+    """The outermost constrained value schemas, outside `not` (a variable never matches one)."""
+    if isinstance(schema, dict):
+        if _constrained(schema):
+            yield schema
+            return
+        for key, value in schema.items():
+            if key != "not":
+                yield from _constrained_values(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _constrained_values(value)
+
+
+def _constrained(node: JsonSchema) -> bool:
+    """A value schema that a `${VAR}` text would fail."""
+    kind = node.get("type")
+    if not isinstance(kind, str | None):
+        return False  # a `properties` mapping with a field called `type`
+    if kind in _SCALAR_TYPES:
+        return True
+    if kind == "string":
+        return any(key in node for key in ("pattern", "enum", "anyOf", "minLength", "maxLength"))
+    return kind is None and "enum" in node
 
 
 def _given(name: str) -> JsonSchema:

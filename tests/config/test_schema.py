@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -385,3 +387,46 @@ def test_a_typo_is_rejected_by_the_real_command_too(goals_dir: Path) -> None:
     assert "crm.yaml:" in done.stderr
     assert "field_seperator" in done.stderr
     assert any("field_seperator" in error for error in _schema_errors(path))
+
+
+def test_a_variable_passes_the_schema_where_its_value_will_be_checked(
+    goals_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor sees `${VAR}` itself (the loader replaces it later): numbers, booleans,
+    bucket names and enums written as variables are not flagged; `validate` checks the values."""
+    monkeypatch.setenv("CRM_MINUTES", "30")
+    monkeypatch.setenv("CRM_BUCKET", "crm-exports")
+    path = _write_case(
+        goals_dir,
+        "crm.yaml",
+        lambda d: (
+            d.update(enabled="${CRM_ENABLED:-true}", schedule={"every_minutes": "${CRM_MINUTES}"}),
+            _importing(d)["source"].update(bucket="${CRM_BUCKET}"),
+            _importing(d)["mappings"][0].update(rule="${CRM_RULE:-set}"),
+        ),
+    )
+    schema = json.loads(SHIPPED["connection"].read_text(encoding="utf-8"))
+    as_the_editor_sees_it = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(as_the_editor_sees_it)) == []
+    assert _validate(capsys) == (0, "")
+
+    monkeypatch.setenv("CRM_MINUTES", "thirty")
+    assert _validate(capsys)[0] == 1
+
+
+def test_the_readme_examples_pass_the_schema(tmp_path: Path) -> None:
+    """The configuration reference's blocks, assembled as tests/docs does, flag nothing."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text("utf-8"), re.S)
+    goals = [block for block in blocks if block.lstrip().startswith("- type:")]
+    connection = next(block for block in blocks if block.startswith("id: crm"))
+    connection = connection.replace(
+        "goals: [...]", "goals:\n" + "\n".join(textwrap.indent(goal, "  ") for goal in goals)
+    )
+    (tmp_path / "crm.yaml").write_text(connection, encoding="utf-8")
+    segments = next(block for block in blocks if block.startswith("segments:"))
+    (tmp_path / "segments.yaml").write_text(segments, encoding="utf-8")
+
+    assert len(goals) == 3
+    assert _schema_errors(tmp_path / "crm.yaml") == []
+    assert _schema_errors(tmp_path / "segments.yaml") == []
