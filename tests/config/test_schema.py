@@ -171,19 +171,19 @@ Change = Callable[[Data], object]
 
 
 def _importing(data: Data) -> Data:
-    return data["goals"][0]  # type: ignore[no-any-return]
+    return data["goals"][0]
 
 
 def _groups(data: Data) -> Data:
-    return data["goals"][1]  # type: ignore[no-any-return]
+    return data["goals"][1]
 
 
 def _exporting(data: Data) -> Data:
-    return data["goals"][2]  # type: ignore[no-any-return]
+    return data["goals"][2]
 
 
 def _condition(data: Data) -> Data:
-    return data["segments"][0]["where"]  # type: ignore[no-any-return]
+    return data["segments"][0]["where"]
 
 
 REJECTED: dict[str, tuple[str, Change]] = {
