@@ -13,7 +13,7 @@ from pathlib import Path
 
 from connector import __version__
 from connector.app import App
-from connector.cli import inspect, operate
+from connector.cli import inspect, operate, schema_command
 from connector.cli import store as store_commands
 from connector.cli.exit_codes import ExitCode, exit_code_table
 from connector.cli.output import fail
@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
         operate.validate,
         "check every file in the goals folder",
         example=["connector validate", "connector --config /etc/connector/settings.yaml validate"],
+    )
+
+    schema = command(
+        "schema",
+        schema_command.schema,
+        "print the JSON Schema of a connection file, for YAML editors (see README)",
+        example=["connector schema > goals/connection.schema.json", "connector schema --segments"],
+    )
+    schema.add_argument(
+        "--segments", action="store_true", help="the schema of segments.yaml instead"
     )
 
     scan = command(
