@@ -288,8 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             sys.stderr.write(f"{problem}\n")
         return ExitCode.USAGE
-    except (NotFoundError, KeyError) as error:
-        fail(str(error.args[0]) if error.args else str(error))
+    except NotFoundError as error:
+        fail(str(error))
         return ExitCode.NOT_FOUND
     except ConnectorError as error:
         fail(str(error))

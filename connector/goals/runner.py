@@ -120,9 +120,9 @@ def distinct_profiles(store: ProfileStore, result: GoalResult) -> int:
     if not result.exported_ids:
         return changed
     exported = pc.unique(pa.chunked_array(result.exported_ids, pa.string()).combine_chunks())
-    ids: list[str] = exported.drop_null().to_pylist()
-    common = store.count_changed_among(result.change_seqs, ids) if changed and ids else 0
-    return changed + len(ids) - common
+    exported = exported.drop_null()
+    common = store.count_changed_among(result.change_seqs, exported) if changed else 0
+    return changed + len(exported) - common
 
 
 async def run_connection(

@@ -219,9 +219,10 @@ class ProfileStore(ABC):
         """Profiles whose latest change carries one of these sequence numbers."""
 
     @abstractmethod
-    def count_changed_among(self, change_seqs: Collection[int], ids: Sequence[str]) -> int:
-        """Of the distinct profile `ids`, those whose latest change carries one of these
-        sequence numbers: what a run's imports and exports have in common."""
+    def count_changed_among(self, change_seqs: Collection[int], ids: pa.Array) -> int:
+        """Of the distinct profile `ids` (Arrow strings), those whose latest change carries
+        one of these sequence numbers: what a run's imports and exports have in common.
+        Read in slices, so a large export never becomes one list of Python strings."""
 
     # -- groups --------------------------------------------------------------
     @abstractmethod

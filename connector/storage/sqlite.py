@@ -461,15 +461,16 @@ class SQLiteStore(ProfileStore):
             ).fetchone()[0]
         )
 
-    def count_changed_among(self, change_seqs: Collection[int], ids: Sequence[str]) -> int:
+    def count_changed_among(self, change_seqs: Collection[int], ids: pa.Array) -> int:
         seqs = _dumps(sorted(set(change_seqs)))
         total = 0
-        for chunk in _chunks(ids, _AMONG_CHUNK):  # ids and seqs go in as JSON: no variable limit
+        for start in range(0, len(ids), _AMONG_CHUNK):  # as JSON: no SQL variable limit
+            chunk = ids.slice(start, _AMONG_CHUNK).to_pylist()
             total += int(
                 self._db.execute(
                     "SELECT count(*) FROM profiles WHERE id IN (SELECT value FROM json_each(?)) "
                     "AND change_seq IN (SELECT value FROM json_each(?))",
-                    (_dumps(list(chunk)), seqs),
+                    (_dumps(chunk), seqs),
                 ).fetchone()[0]
             )
         return total

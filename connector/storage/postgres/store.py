@@ -8,12 +8,13 @@ database, never the password.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import TypeVar
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -340,12 +341,12 @@ class PostgresStore(ProfileStore):
             return 0
         return self._scalar("SELECT count(*) FROM profiles WHERE change_seq = ANY(%s)", (seqs,))
 
-    def count_changed_among(self, change_seqs: Collection[int], ids: Sequence[str]) -> int:
+    def count_changed_among(self, change_seqs: Collection[int], ids: pa.Array) -> int:
         seqs = sorted(set(change_seqs))
         return sum(
             self._scalar(
                 "SELECT count(*) FROM profiles WHERE id = ANY(%s) AND change_seq = ANY(%s)",
-                (list(ids[start : start + _AMONG_CHUNK]), seqs),
+                (ids.slice(start, _AMONG_CHUNK).to_pylist(), seqs),
             )
             for start in range(0, len(ids), _AMONG_CHUNK)
         )
