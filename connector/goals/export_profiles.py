@@ -508,12 +508,18 @@ class _Parts:
     """
 
     def __init__(
-        self, ctx: GoalContext, goal: ExportProfilesGoal, s3: S3Client | None, keys: _Keys
+        self,
+        ctx: GoalContext,
+        goal: ExportProfilesGoal,
+        s3: S3Client | None,
+        keys: _Keys,
+        first_key: str,
     ) -> None:
         self._ctx = ctx
         self._goal = goal
         self._s3 = s3
         self._keys = keys
+        self._first_key = first_key
         self._open: _Part | None = None
         self._outcome = "dry run; built, not uploaded" if ctx.dry_run else "exported"
         self.files: list[_DataFile] = []
@@ -526,7 +532,7 @@ class _Parts:
         progress, goal_name = self._ctx.progress, self._goal.name
         if self._open is None:
             key = self._keys.part(len(self.files) + 1)
-            if self.files:
+            if key != self._first_key:  # the run itself announced its first file
                 progress.file_started(goal_name, key, 0)
             self._open = await _Part.open(self._ctx, self._goal, self._s3, key)
         await self._open.write(chunk.data)
@@ -837,7 +843,7 @@ async def _deliver(
         s3 = None
         if not ctx.dry_run:
             s3 = await stack.enter_async_context(S3Client(ctx.credentials))
-        outputs = [_Parts(ctx, goal, s3, keys) for keys in streams]
+        outputs = [_Parts(ctx, goal, s3, keys, streams[0].part(1)) for keys in streams]
 
         def files() -> list[_DataFile]:
             return [file for parts in outputs for file in parts.files]

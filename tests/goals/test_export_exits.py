@@ -10,6 +10,7 @@ import gzip
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,65 @@ def test_validate_rejects_bad_exits_settings_with_their_line(
     problems = config_problems(tmp_path, text)
     assert problems, text
     assert any(re.match(r"crm\.yaml:[0-9]+: ", p) and message in p for p in problems), problems
+
+
+def test_a_profile_changed_after_the_watermark_keeps_its_old_membership_until_the_next_run(
+    store: ProfileStore,
+) -> None:
+    """A change made while an export runs is the next export's: the exit is neither written
+    early (its cells would be newer than the watermark) nor lost."""
+    from connector.config.formats import ExportFormat  # noqa: PLC0415
+    from connector.config.goals import ExportColumn  # noqa: PLC0415
+    from connector.config.segments import Segment  # noqa: PLC0415
+    from connector.formats.arrow_writer import ArrowWriter  # noqa: PLC0415
+    from connector.goals.export_columns import ExportColumns, RowRules  # noqa: PLC0415
+    from connector.goals.export_profiles import _Exits, _Previous, _RowSource  # noqa: PLC0415
+    from connector.goals.segments import SegmentIndex  # noqa: PLC0415
+
+    fmt = ExportFormat()
+    plan = ExportColumns([ExportColumn.model_validate(c) for c in STATUS_COLUMNS], fmt)
+    segments = SegmentIndex([Segment.model_validate(s) for s in SEGMENTS])
+
+    def export(since: int, until: int) -> str:
+        store.stage_export_members(CONN, "out", [], fresh=True)
+        exits = _Exits(
+            _Previous(lambda after: store.export_members(CONN, "out", after=after, limit=1), 1),
+            lambda ids: store.stage_export_members(CONN, "out", ids),
+            since,
+            to_file=False,
+        )
+        source = _RowSource(
+            store,
+            plan,
+            RowRules(plan.headers, fmt),
+            [lambda _part: ArrowWriter(fmt, gzip=False, file="test.csv")],
+            segments=segments,
+            segment_id="dutch",
+            objectives=[],
+            since=since,
+            until=until,
+            batch_size=1,
+            max_rows=None,
+            exits=exits,
+        )
+        data = b""
+        while True:
+            step = source.step()
+            data += b"".join(chunk.data for chunk in step.chunks)
+            if step.done:
+                break
+        store.set_export_watermark(CONN, "out", until, datetime.now(UTC), members=True)
+        return data.decode()
+
+    save(store, Profile("p1", dutch("ann@x.nl")), Profile("p2", dutch("bob@x.nl")))
+    first = store.change_seq()
+    assert rows(export(0, first)) == {"p1,ann@x.nl,realized", "p2,bob@x.nl,realized"}
+    save(store, Profile("p1", {"email": ["ann@x.nl"], "country": ["BE"]}))
+    save(store, Profile("p3", dutch("cas@x.nl")))
+    watermark = store.change_seq()
+    save(store, Profile("p2", {"email": ["bob@x.nl"], "country": ["BE"]}))  # after the watermark
+
+    assert rows(export(first, watermark)) == {"p1,ann@x.nl,exited", "p3,cas@x.nl,realized"}
+    assert store.export_members(CONN, "out") == ["p2", "p3"]
+    assert rows(export(watermark, store.change_seq())) == {"p2,bob@x.nl,exited"}
+    assert store.export_members(CONN, "out") == ["p3"]
