@@ -24,6 +24,13 @@ the export is exported again next time rather than lost, and the goal's
 watermark moves only after the data file (and its manifest) are complete
 in S3. A failed or dry run leaves it where it was, so delivery is at least
 once: a run that fails after its upload sends those profiles again.
+
+With exits (`exits: rows | file`), an incremental run reads every profile
+in id order beside the members of the goal's last export (also in id
+order, a page at a time) to find who left; the members it finds are staged
+in the store and replace the old ones in the transaction that moves the
+watermark, so a killed run leaves both as they were and its re-run finds
+the same exits.
 """
 
 from __future__ import annotations
@@ -569,8 +576,12 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     uploaded and the watermark stays. A key that breaks S3's rules (too long
     once the segment name is in it) fails the goal before anything is built.
 
-    Counts: `profiles_exported` rows, `files` data files (parts; manifests not
-    counted), `bytes_transferred` every byte uploaded (data and manifest).
+    With exits, the members that left since the last export are written too
+    (`exited`), in the data file or in its `_exited` sibling.
+
+    Counts: `profiles_exported` rows (exits included), `files` data files
+    (parts and `_exited` files; manifests not counted), `bytes_transferred`
+    every byte uploaded (data and manifest).
     A dry run counts the rows and files it built and transfers 0 bytes.
     """
     result = GoalResult()
