@@ -128,3 +128,14 @@ def test_a_read_command_on_a_postgresql_schema_without_a_store_creates_no_table(
     open_store(postgres_url).close()  # as a run opens it: the store is made
     assert "schema_version" in _tables(postgres_url)
     assert main(argv) == ExitCode.OK
+
+
+@pytest.mark.postgres
+def test_a_postgresql_url_naming_a_missing_schema_is_no_store(
+    goals: Path, postgres: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONNECTOR_DATABASE", f"{postgres}?options=-csearch_path%3Dno_such_schema")
+
+    assert main(["history"]) == ExitCode.NOT_FOUND
+
+    assert "error: no store at postgresql://" in capsys.readouterr().err

@@ -67,6 +67,8 @@ class PostgresStore(ProfileStore):
         with self._connect() as conn:
             row = conn.execute("SELECT current_schema()").fetchone()
             if row is None or row[0] is None:
+                if not create:
+                    raise StoreNotFoundError(f"no store at {redact_url(url)}: no schema")
                 raise StoreError(f"{self.where} has no schema to create the store in")
             self.schema = str(row[0])
             if not create and not has_store(conn, self.schema):
