@@ -74,6 +74,42 @@ def loaded_format(goals: GoalsFolder, *format_lines: str) -> ImportProfilesGoal:
             "goals[0].format.date_format: date_format must be 'iso8601' or a strftime pattern "
             "like '%d-%m-%Y', got 'dd-mm-yyyy'",
         ),
+        (
+            ['date_format: "%d-%m-%Q"'],
+            7,
+            "goals[0].format.date_format: date_format '%d-%m-%Q' has unknown directive %Q "
+            "(known: %Y %y %m %d %H %M %S %f %b %B %a %A %j %p %I %z and the others of strptime)",
+        ),
+        (
+            ['date_format: "%H:%M"'],
+            7,
+            "goals[0].format.date_format: date_format '%H:%M' does not say which date it is: "
+            "it needs a year (%Y or %y) and a month (%m, %b or %B) or a day of the year (%j)",
+        ),
+        (
+            ['date_format: "%d-%m-%Y %"'],
+            7,
+            "goals[0].format.date_format: date_format '%d-%m-%Y %' ends with a lone '%' "
+            "(write %% for a percent sign)",
+        ),
+        (
+            ['date_format: "%Y-%m-%d %Y"'],
+            7,
+            "goals[0].format.date_format: date_format '%Y-%m-%d %Y' repeats %Y",
+        ),
+        (
+            ['date_format: "%G-%m-%d"'],
+            7,
+            "goals[0].format.date_format: date_format '%G-%m-%d' cannot read the dates it "
+            "describes (ISO year directive '%G' must be used with the ISO week directive '%V' "
+            "and a weekday directive ('%A', '%a', '%w', or '%u').)",
+        ),
+        (
+            ["true_values: [ja, Y]", "false_values: [nee, y]"],
+            8,
+            "goals[0].format.false_values: 'y' is listed in both true_values and false_values (spellings "
+            "are compared ignoring case)",
+        ),
     ],
     ids=[
         "field separator two chars",
@@ -83,6 +119,12 @@ def loaded_format(goals: GoalsFolder, *format_lines: str) -> ImportProfilesGoal:
         "unknown encoding",
         "unknown timezone",
         "date_format without %",
+        "date_format unknown directive",
+        "date_format without a date",
+        "date_format lone percent",
+        "date_format repeated directive",
+        "date_format that cannot parse",
+        "boolean spelling both ways",
     ],
 )
 def test_bad_format_value_is_reported_with_the_line_of_its_key(
