@@ -174,7 +174,13 @@ class _FormatBase(BaseModel):
         seen: dict[str, str] = {}
         for role, char in roles.items():
             if char in seen:
-                raise ValueError(f"{role} and {seen[char]} are both {char!r}; they must differ")
+                # point at the key the file wrote (the other may be a default)
+                written = [key for key in (role, seen[char]) if key in self.model_fields_set]
+                raise PydanticCustomError(
+                    "separators_clash",
+                    "{role} and {other} are both {char}; they must differ",
+                    {"role": role, "other": seen[char], "char": repr(char), "at": written[:1]},
+                )
             seen[char] = role
         return self
 

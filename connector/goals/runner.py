@@ -66,6 +66,9 @@ def credentials_of(connection: Connection) -> S3Credentials:
         access_key_id=reveal(storage.access_key_id),
         secret_access_key=reveal(storage.secret_access_key),
         session_token=reveal(storage.session_token),
+        connect_timeout=storage.connect_timeout_seconds,
+        read_timeout=storage.read_timeout_seconds,
+        max_attempts=storage.max_attempts,
     )
 
 

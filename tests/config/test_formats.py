@@ -138,14 +138,6 @@ def test_bad_format_value_is_reported_with_the_line_of_its_key(
     ("format_lines", "message"),
     [
         (
-            ['field_separator: ","', 'decimal_separator: ","'],
-            "decimal_separator and field_separator are both ','; they must differ",
-        ),
-        (
-            ['field_separator: "|"'],
-            "multi_value_separator and field_separator are both '|'; they must differ",
-        ),
-        (
             ["header: false"],
             "a file without a header row (header: false) needs `columns: [...]`",
         ),
@@ -159,8 +151,6 @@ def test_bad_format_value_is_reported_with_the_line_of_its_key(
         ),
     ],
     ids=[
-        "decimal equals field",
-        "multi-value equals field",
         "no header no columns",
         "header and columns",
         "duplicate columns",
@@ -253,3 +243,40 @@ def test_export_format_options_are_read(goals: GoalsFolder) -> None:
         "NULL",
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("format_lines", "line", "message"),
+    [
+        (
+            ['field_separator: ","', 'decimal_separator: ","'],
+            8,
+            "goals[0].format.decimal_separator: decimal_separator and field_separator are both "
+            "','; they must differ",
+        ),
+        (
+            ['field_separator: "|"'],
+            7,
+            "goals[0].format.field_separator: multi_value_separator and field_separator are both "
+            "'|'; they must differ",
+        ),
+        (
+            ["field_separator: '\"'"],
+            7,
+            "goals[0].format.field_separator: quote_char and field_separator are both '\"'; "
+            "they must differ",
+        ),
+        (
+            ['multi_value_separator: ","'],
+            7,
+            "goals[0].format.multi_value_separator: multi_value_separator and field_separator "
+            "are both ','; they must differ",
+        ),
+    ],
+    ids=["decimal equals field", "field equals multi-value", "field equals quote", "multi"],
+)
+def test_separators_that_clash_are_reported_at_the_key_the_file_wrote(
+    goals: GoalsFolder, format_lines: list[str], line: int, message: str
+) -> None:
+    path = goals.write("crm.yaml", import_goal(*format_lines))
+    goals.expect(path, line, message)
