@@ -61,14 +61,22 @@ def _directives(pattern: str) -> list[str]:
     return found
 
 
-def _date_format(value: str) -> str:
-    """'iso8601', or a strftime pattern that can read a date: checked once here, not per row."""
+def _written_date_format(value: str) -> str:
+    """'iso8601' or a strftime pattern: what an export writes (glibc's %-d and %F included)."""
     if value.lower() == "iso8601":
         return "iso8601"
     if "%" not in value:
         raise ValueError(
             f"date_format must be 'iso8601' or a strftime pattern like '%d-%m-%Y', got {value!r}"
         )
+    return value
+
+
+def _date_format(value: str) -> str:
+    """'iso8601', or a strftime pattern that can read a date: checked once here, not per row."""
+    value = _written_date_format(value)
+    if value == "iso8601":
+        return value
     directives = _directives(value)
     if "" in directives:
         raise ValueError(
@@ -114,13 +122,12 @@ Character = Annotated[
 ]
 Encoding = Annotated[str, AfterValidator(_known_encoding)]
 TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
-DateFormat = Annotated[
-    str,
-    AfterValidator(_date_format),
-    WithJsonSchema(
-        {"type": "string", "anyOf": [{"pattern": "^[Ii][Ss][Oo]8601$"}, {"pattern": "%"}]}
-    ),
-]
+_DATE_FORMAT_SCHEMA = WithJsonSchema(
+    {"type": "string", "anyOf": [{"pattern": "^[Ii][Ss][Oo]8601$"}, {"pattern": "%"}]}
+)
+DateFormat = Annotated[str, AfterValidator(_date_format), _DATE_FORMAT_SCHEMA]
+"""A pattern files are read with (import goals): strptime must be able to read a date with it."""
+WrittenDateFormat = Annotated[str, AfterValidator(_written_date_format), _DATE_FORMAT_SCHEMA]
 
 
 class _FormatBase(BaseModel):
@@ -240,6 +247,10 @@ class ExportFormat(_FormatBase):
     `'""'` writes a quoted empty field (`""`) rather than two quote characters.
     """
 
+    date_format: WrittenDateFormat = Field(
+        default="iso8601",
+        description="iso8601, or a strftime pattern like %d-%m-%Y for date columns.",
+    )
     null_value: str = Field(
         default="",
         description="Written for a property the profile does not have; '\"\"' writes a quoted "

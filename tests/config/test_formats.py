@@ -280,3 +280,22 @@ def test_separators_that_clash_are_reported_at_the_key_the_file_wrote(
 ) -> None:
     path = goals.write("crm.yaml", import_goal(*format_lines))
     goals.expect(path, line, message)
+
+
+def test_an_export_date_format_may_use_what_only_strftime_writes(goals: GoalsFolder) -> None:
+    """Exports only write dates: glibc's `%-d` is fine there, though strptime cannot read it."""
+    goals.write(
+        "crm.yaml",
+        """
+        goals:
+          - type: export-profiles
+            name: out
+            destination: {bucket: crm-in}
+            format: {date_format: "%-d/%-m/%Y"}
+            columns:
+              - {header: id, value: profile_id}
+        """,
+    )
+    goal = goals.load().connection("crm").goals[0]
+    assert isinstance(goal, ExportProfilesGoal)
+    assert goal.format.date_format == "%-d/%-m/%Y"
