@@ -109,7 +109,7 @@ async def test_a_closed_port_fails_within_seconds_with_the_defaults_naming_the_e
 
     message, seconds = await list_failure(credentials(endpoint))
 
-    assert seconds < 6  # 3 attempts, backoff up to 1 s then 2 s (was 5 retries, 16-31 s)
+    assert seconds < 6  # 3 attempts, backoff up to 1 s then 2 s (was 6 attempts: up to 31 s)
     assert message.startswith(
         f"s3://{BUCKET}: listing objects failed: could not reach the S3 endpoint {endpoint}, "
         "3 attempts: "
