@@ -10,6 +10,7 @@ for a minute's turn.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from service_support import (
     CONNECTION,
@@ -127,10 +129,6 @@ def test_a_daemon_process_serves_metrics_and_its_counters_move_after_a_run(
         assert (
             value(after, "connector_next_fire_timestamp_seconds", connection=CONNECTION) > next_fire  # type: ignore[operator]
         )
-
-        with pytest.raises(urllib.error.HTTPError) as caught:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
-        assert caught.value.code == 404
     finally:
         if process.poll() is None:
             process.terminate()
@@ -212,6 +210,12 @@ async def test_each_counter_follows_the_runs_of_the_daemon(root: Path, endpoint:
         third = await asyncio.to_thread(scrape, port)
         assert value(third, "connector_reloads_total", outcome="applied") == 1
         assert value(third, "connector_reloads_total", outcome="rejected") == 1
+
+        # only /metrics is served
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            await asyncio.to_thread(urllib.request.urlopen, f"http://127.0.0.1:{port}/", timeout=5)
+        assert caught.value.code == 404
+        caught.value.close()
 
 
 async def test_a_fire_held_by_a_manual_run_counts_as_skipped(root: Path, endpoint: str) -> None:
@@ -356,3 +360,16 @@ def test_two_daemons_in_one_process_keep_their_own_numbers() -> None:
 def test_an_unknown_skip_reason_is_a_bug_not_a_new_series() -> None:
     with pytest.raises(ValueError, match="unknown skip reason"):
         DaemonMetrics().fire_skipped(CONNECTION, "in/day1.csv")
+
+
+def test_the_readme_alert_rules_name_only_metrics_the_daemon_serves() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "alert:" in b]
+    rules = yaml.safe_load(block)["groups"][0]["rules"]
+    metrics = DaemonMetrics()
+    metrics.prepare({CONNECTION: [GOAL]})
+    metrics.observe_run(outcome(1, RunStatus.SUCCESS))
+    served = {sample.name for family in metrics.registry.collect() for sample in family.samples}
+    named = {name for rule in rules for name in re.findall(r"connector_\w+", rule["expr"])}
+    assert named
+    assert named <= served
