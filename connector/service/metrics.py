@@ -125,7 +125,7 @@ class DaemonMetrics:
         is an increase a rule can see (a series born at 1 has no increase)."""
         for connection, goals in goals_by_connection.items():
             self.run_duration.labels(connection)
-            self.running.labels(connection).set(0)
+            self.running.labels(connection)  # 0 when new; a reload mid-run keeps its 1
             self.store_retries.labels(connection)
             for status in RUN_STATUSES:
                 self.runs.labels(connection, status)

@@ -27,6 +27,7 @@ from service_support import (
     CONNECTION,
     GOAL,
     closed_port,
+    connector,
     connector_env,
     customers_csv,
     eventually,
@@ -167,6 +168,13 @@ def test_a_bad_listen_address_is_refused_naming_the_variable(root: Path) -> None
     assert "CONNECTOR_METRICS__LISTEN" in process.stderr
     assert "HOST:PORT" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_the_daemon_help_says_how_to_turn_metrics_on(root: Path) -> None:
+    result = connector(root, "daemon", "--help")
+    assert result.returncode == 0
+    assert "metrics.listen" in result.stdout
+    assert "CONNECTOR_METRICS__LISTEN" in result.stdout
 
 
 # -- the daemon in this process -----------------------------------------------------------
