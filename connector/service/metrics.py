@@ -22,6 +22,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     make_wsgi_app,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -49,6 +50,9 @@ class DaemonMetrics:
     """Counters, gauges and histograms of one daemon, in its own registry."""
 
     def __init__(self, next_fires: NextFires = lambda: ()) -> None:
+        # no `*_created` twin of every counter: it doubles the series for a start time
+        # nobody alerts on (prometheus_client's switch is process-wide; the daemon owns it)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         self._successes: dict[str, float] = {}
         self._lock = threading.Lock()
