@@ -181,6 +181,18 @@ def test_the_daemon_help_says_how_to_turn_metrics_on(root: Path) -> None:
 # -- the daemon in this process -----------------------------------------------------------
 
 
+async def counted_runs(port: int, count: int) -> Samples:
+    """The first scrape that counts `count` successful runs of the connection."""
+
+    def scraped() -> Samples | None:
+        samples = scrape(port)
+        done = value(samples, "connector_runs_total", connection=CONNECTION, status="success")
+        return samples if done == count else None
+
+    found: Samples = await eventually(scraped, what=f"{count} run(s) in the metrics")
+    return found
+
+
 async def test_each_counter_follows_the_runs_of_the_daemon(root: Path, endpoint: str) -> None:
     write_connection(root / "goals", endpoint)
     await put_files(endpoint, {"in/day1.csv": customers_csv(4)})
@@ -190,9 +202,9 @@ async def test_each_counter_follows_the_runs_of_the_daemon(root: Path, endpoint:
     labels = {"connection": CONNECTION, "goal": GOAL}
     async with running_daemon(settings) as daemon:
         fire_now(daemon)
-        await eventually(lambda: len(finished_runs(database)) == 1, what="the first run")
-        first = await asyncio.to_thread(scrape, port)
-        assert value(first, "connector_runs_total", connection=CONNECTION, status="success") == 1
+        # the run's record is written a moment before the daemon counts it: wait for both
+        first = await counted_runs(port, 1)
+        assert len(finished_runs(database)) == 1
         assert value(first, "connector_profiles_created_total", **labels) == 4
         ended = finished_runs(database)[0].ended_at
         assert ended is not None
@@ -203,9 +215,7 @@ async def test_each_counter_follows_the_runs_of_the_daemon(root: Path, endpoint:
         # the same file again is skipped; a new one updates the profiles it names
         await put_files(endpoint, {"in/day2.csv": customers_csv(2, start=3)})
         fire_now(daemon)
-        await eventually(lambda: len(finished_runs(database)) == 2, what="the second run")
-        second = await asyncio.to_thread(scrape, port)
-        assert value(second, "connector_runs_total", connection=CONNECTION, status="success") == 2
+        second = await counted_runs(port, 2)
         assert value(second, "connector_files_skipped_total", **labels) == 1
         assert value(second, "connector_files_imported_total", **labels) == 2
         assert value(second, "connector_profiles_updated_total", **labels) == 2
