@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
 
-    command("daemon", operate.daemon, "run every enabled connection on its schedule")
+    daemon = command("daemon", operate.daemon, "run every enabled connection on its schedule")
+    daemon.epilog = (
+        "Prometheus metrics: set metrics.listen (HOST:PORT) in the settings, or "
+        "CONNECTOR_METRICS__LISTEN, and scrape http://HOST:PORT/metrics (off by default)."
+    )
 
     history = command("history", inspect.history, "show the run history")
     history.add_argument("connection", nargs="?")
