@@ -13,7 +13,7 @@ from pathlib import Path
 
 from connector import __version__
 from connector.app import App
-from connector.cli import inspect, operate
+from connector.cli import draft_command, inspect, operate
 from connector.cli import store as store_commands
 from connector.cli.output import fail
 from connector.errors import ConfigError, ConnectorError
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     group_get.add_argument("--json", action="store_true")
 
     store_commands.add_commands(commands)
+    draft_command.add_command(commands)
     return parser
 
 
