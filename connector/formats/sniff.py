@@ -218,17 +218,24 @@ def read_records(
     records: list[list[str]] = []
     previous = csv.field_size_limit()
     csv.field_size_limit(max(previous, len(text) + 1))
+    last_ok = False
     try:
-        for record in reader:
+        while limit is None or len(records) < limit:
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                last_ok = False  # a malformed record is left out; the reader goes on after it
+                continue
             if record:
                 records.append(record)
-            if limit is not None and len(records) > limit:
-                return records[:limit]
-    except csv.Error:
-        truncated = True
+                last_ok = True
+        else:
+            return records
     finally:
         csv.field_size_limit(previous)
-    if truncated and records:
+    if truncated and last_ok:
         records.pop()
     return records
 
