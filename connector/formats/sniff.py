@@ -476,7 +476,7 @@ def detect_date_format(values: Sequence[str]) -> DateGuess | None:
     others = " and ".join(fits[1:])
     evidence = (
         f"AMBIGUOUS: every value reads as {chosen} and as {others} (e.g. {examples}); "
-        f"{_preference(chosen)} chosen, check"
+        f"{_preference(chosen)} chosen"
     )
     return DateGuess(value_type, chosen, evidence, ambiguous=True)
 

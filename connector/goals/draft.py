@@ -30,6 +30,7 @@ __all__ = ["GoalDraft", "render_connection", "render_goal_item", "source_of"]
 PLACEHOLDER_BUCKET = "change-me"
 _NUMBERED = re.compile(r"[0-9]+(?:[-_.:T][0-9]+)*")
 _NAME_PARTS = re.compile(r"^(?P<stem>.*?)(?P<suffix>(?:\.[A-Za-z][A-Za-z0-9]{0,4})*)$")
+_EMAIL_PROPERTY = re.compile(r"(^|_)e_?mail")
 _WILDCARD_CHARACTERS = re.compile(r"[\[\]?*]")
 
 
@@ -84,11 +85,39 @@ def _yaml(value: Any) -> str:
     return text.removesuffix("\n...\n").strip()
 
 
-def _line(indent: int, text: str, comment: str = "") -> str:
-    line = " " * indent + text
-    if comment:
-        line += "  # " + comment.replace("\n", " ")
-    return line
+Line = tuple[str, str]
+"""A YAML line and its trailing comment (empty for none)."""
+_COMMENT_COLUMN = 64
+"""Trailing comments line up after the lines shorter than this; longer lines keep two spaces."""
+
+
+def _line(indent: int, text: str, comment: str = "") -> Line:
+    return " " * indent + text, comment.replace("\n", " ")
+
+
+def _aligned(lines: list[Line]) -> list[str]:
+    """Trailing comments line up within each run of lines at one indentation (a block)."""
+    out: list[str] = []
+    start = 0
+    while start < len(lines):
+        indent = _indent(lines[start][0])
+        end = start
+        while end < len(lines) and _indent(lines[end][0]) == indent:
+            end += 1
+        block = lines[start:end]
+        width = max(
+            (len(text) for text, comment in block if comment and len(text) < _COMMENT_COLUMN),
+            default=0,
+        )
+        out.extend(
+            f"{text.ljust(width)}  # {comment}" if comment else text for text, comment in block
+        )
+        start = end
+    return out
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
 
 
 def _sample_summary(sample: Sample, result: SniffResult) -> str:
@@ -107,6 +136,10 @@ def _mib(count: int | None) -> str:
 
 def render_goal_item(draft: GoalDraft, *, indent: int = 2) -> list[str]:
     """The goal as one `goals:` list item, `indent` spaces in (the examples use 2)."""
+    return _aligned(_goal_lines(draft, indent))
+
+
+def _goal_lines(draft: GoalDraft, indent: int) -> list[Line]:
     result = draft.result
     at = indent + 2
     lines = [_line(indent, "- type: import-profiles")]
@@ -129,7 +162,7 @@ def render_goal_item(draft: GoalDraft, *, indent: int = 2) -> list[str]:
     return lines
 
 
-def _format_lines(result: SniffResult, at: int) -> list[str]:
+def _format_lines(result: SniffResult, at: int) -> list[Line]:
     lines = [_line(at, "format:")]
     inner = at + 2
     encoding = result.encoding
@@ -168,7 +201,7 @@ def _match_property(result: SniffResult) -> tuple[str, str]:
     return column, PROFILE_ID if prop == PROFILE_ID else prop
 
 
-def _match_lines(draft: GoalDraft, at: int) -> list[str]:
+def _match_lines(draft: GoalDraft, at: int) -> list[Line]:
     result = draft.result
     column, prop = _match_property(result)
     match: dict[str, Any] = {"column": column, "property": prop, "create_missing": True}
@@ -179,10 +212,12 @@ def _match_lines(draft: GoalDraft, at: int) -> list[str]:
         note = f"CHECK: {note}; the first column is a placeholder"
     elif draft.normalize and draft.normalize != "trim":
         note += f"; normalize {draft.normalize} as the other goals matching {prop}"
+    elif _EMAIL_PROPERTY.search(prop):
+        note += "; e-mail addresses: consider normalize: email"
     return [_line(at, f"match: {_yaml(match)}", note)]
 
 
-def _mapping_lines(result: SniffResult, at: int) -> list[str]:
+def _mapping_lines(result: SniffResult, at: int) -> list[Line]:
     key_column, key_property = _match_property(result)
     taken = {key_property}
     lines = []

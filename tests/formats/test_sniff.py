@@ -322,7 +322,7 @@ def test_dates_that_read_both_ways_are_reported_ambiguous_with_examples() -> Non
     assert guess.date_format == "%d-%m-%Y"
     assert guess.evidence == (
         "AMBIGUOUS: every value reads as %d-%m-%Y and as %m-%d-%Y "
-        "(e.g. 01-02-2024, 03-04-2024); day first chosen, check"
+        "(e.g. 01-02-2024, 03-04-2024); day first chosen"
     )
 
 
