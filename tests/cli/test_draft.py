@@ -25,7 +25,8 @@ from helpers import BUCKET, Harness, gzipped
 from connector.cli import main
 from connector.goals.draft_sample import read_s3_sample
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "goals"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "goals"
 DEMO_FILE = EXAMPLES / "data" / "daily" / "customers-2026-11-01.csv"
 
 
@@ -221,16 +222,25 @@ def test_with_a_connection_an_s3_sample_is_read_with_its_storage_and_the_goal_pa
     harness = Harness(tmp_path, moto_endpoint)
     shutil.rmtree(harness.goals_dir)
     shutil.copytree(EXAMPLES, harness.goals_dir)
-    asyncio.run(_put(harness, "daily/customers-2026-11-02.csv", DEMO_FILE.read_bytes()))
+    asyncio.run(_put(harness, "daily/customers-2026-11-01.csv", DEMO_FILE.read_bytes()))
     env = {"CRM_S3_ENDPOINT": moto_endpoint, "CRM_KEY_ID": "testing", "CRM_SECRET": "testing"}
 
     drafted = harness.cli(
-        "draft", f"s3://{BUCKET}/daily/customers-2026-11-02.csv", "--connection", "crm", **env
+        "draft", f"s3://{BUCKET}/daily/customers-2026-11-01.csv", "--connection", "crm", **env
     )
 
     assert drafted.returncode == 0, drafted.stderr
     assert "Paste at the end of `goals:` in crm.yaml (connection crm)" in drafted.stdout
     assert "`connector preview crm customers`" in drafted.stdout
+    readme = readme_draft_example()
+    assert (
+        readme[0]
+        == f"# connector draft s3://{BUCKET}/daily/customers-2026-11-01.csv --connection crm"
+    )
+    printed = drafted.stdout.splitlines()
+    assert [line for line in readme[1:] if line not in printed] == [
+        "      # ... one line per column"
+    ]
     crm = harness.goals_dir / "crm.yaml"
     crm.write_text(crm.read_text("utf-8") + drafted.stdout, "utf-8")
     validated = harness.cli("validate", **env)
@@ -245,9 +255,18 @@ def test_with_a_connection_an_s3_sample_is_read_with_its_storage_and_the_goal_pa
     }
     previewed = harness.cli("preview", "crm", "customers", "--rows", "50", **env)
     assert previewed.returncode == 0, previewed.stderr
-    assert previewed.stdout.startswith("file daily/customers-2026-11-02.csv\n")
+    assert previewed.stdout.startswith("file daily/customers-2026-11-01.csv\n")
     assert "rejected" not in previewed.stdout
     assert len(previewed_lines(previewed.stdout)) == 7
+
+
+def readme_draft_example() -> list[str]:
+    """The README's example output of `connector draft`, line by line."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    [block] = [
+        b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "connector draft s3:" in b
+    ]
+    return block.splitlines()
 
 
 async def _put(harness: Harness, key: str, data: bytes) -> None:
