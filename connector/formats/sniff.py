@@ -260,7 +260,6 @@ def detect_quote_char(text: str, separator: str) -> Finding:
 def detect_dialect(text: str, *, truncated: bool) -> tuple[Finding, Finding]:
     """The field separator (and its quote char): the one giving the most consistent field counts."""
     best: tuple[tuple[int, float, int], str, Finding, str] | None = None
-    tried: list[str] = []
     for separator in FIELD_SEPARATORS:
         quote = detect_quote_char(text, separator)
         records = read_records(
@@ -272,10 +271,8 @@ def detect_dialect(text: str, *, truncated: bool) -> tuple[Finding, Finding]:
         fields, seen = counts.most_common(1)[0]
         consistent = seen / len(records)
         score = (int(fields > 1), round(consistent, 3), fields)
-        shown = _show_separator(separator)
-        tried.append(f"{shown}: {fields} fields on {seen} of {len(records)} records")
         if best is None or score > best[0]:
-            evidence = f"{fields} fields on {seen} of {len(records)} sampled records"
+            evidence = f"{fields} fields on {seen:,} of the first {len(records):,} records"
             best = (score, separator, quote, evidence)
     if best is None or best[0][0] == 0:
         return (
@@ -283,14 +280,7 @@ def detect_dialect(text: str, *, truncated: bool) -> tuple[Finding, Finding]:
             Finding('"', 'no quoted fields in the sample; " is the usual quote'),
         )
     _score, separator, quote, evidence = best
-    others = [line for line in tried if not line.startswith(_show_separator(separator) + ":")]
-    if others:
-        evidence += f" (next best {others[0]})" if len(others) == 1 else ""
     return Finding(separator, evidence), quote
-
-
-def _show_separator(char: str) -> str:
-    return "tab" if char == "\t" else repr(char)
 
 
 # ---------------------------------------------------------------- header and identifier
@@ -342,7 +332,7 @@ def detect_identifier(
         return None, "no column is unique and non-empty on every sampled row"
     rank, index, why = min(candidates)
     rows = len(values[index])
-    return index, f"unique and non-empty on all {rows} sampled rows, {why}"
+    return index, f"unique and non-empty on all {rows:,} sampled rows, {why}"
 
 
 def snake_case(name: str) -> str:

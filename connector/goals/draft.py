@@ -67,10 +67,11 @@ def goal_name_of(wildcard: str, taken: Collection[str]) -> str:
     return unused(base, taken)
 
 
-def unused(base: str, taken: Collection[str]) -> str:
+def unused(base: str, taken: Collection[str], joiner: str = "-") -> str:
+    """`base`, or `base-2`, `base-3`, ... whichever is not taken yet."""
     name, number = base, 2
     while name in taken:
-        name, number = f"{base}-{number}", number + 1
+        name, number = f"{base}{joiner}{number}", number + 1
     return name
 
 
@@ -224,7 +225,7 @@ def _mapping_lines(result: SniffResult, at: int) -> list[Line]:
     for column in result.columns:
         if column.name == key_column:
             continue
-        prop = unused(snake_case(column.name), taken).replace("-", "_")
+        prop = unused(snake_case(column.name), taken, "_")
         taken.add(prop)
         lines.append(_line(at, f"- {_yaml(_mapping(column, prop, result))}", _notes(column)))
     if not lines:

@@ -23,7 +23,7 @@ import yaml
 from helpers import BUCKET, Harness, gzipped
 
 from connector.cli import main
-from connector.goals.draft_sample import read_s3_sample
+from connector.goals.draft_sample import read_local_sample, read_s3_sample
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "goals"
@@ -370,3 +370,31 @@ def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "connector draft s3://crm-exports/daily/customers-2026-11-01.csv --connection crm" in out
     assert "--sample-mib N" in out
+
+
+def test_a_gzip_sample_is_inflated_only_up_to_the_limit(tmp_path: Path) -> None:
+    rows = b"".join(b"C%07d,%d\n" % (i, i) for i in range(400_000))
+    sample = tmp_path / "big.csv.gz"
+    sample.write_bytes(gzipped(b"customer_id,points\n" + rows))
+
+    read = read_local_sample(sample, 1 << 20)
+
+    assert read.compressed
+    assert read.truncated
+    assert len(read.data) == 1 << 20
+    assert read.data.startswith(b"customer_id,points\nC0000000,0\n")
+
+
+def test_a_drafted_goal_reports_ragged_records(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = tmp_path / "ragged.csv"
+    sample.write_bytes(b"customer_id,points\nC1,1\nC2,2,extra\nC3,3\n")
+
+    code, draft, _err = cli(capsys, "draft", str(sample))
+
+    assert code == 0
+    assert (
+        "    # CHECK: 1 sampled record(s) have another number of fields than the header "
+        "(data records 2); the import rejects them\n"
+    ) in draft

@@ -101,7 +101,7 @@ def test_the_separator_with_consistent_field_counts_wins(separator: str, expecte
     result = sniffed(text + "\n")
 
     assert result.field_separator.value == expected
-    assert "3 fields on 4 of 4" in result.field_separator.evidence
+    assert "3 fields on 4 of the first 4 records" in result.field_separator.evidence
 
 
 def test_a_quoted_separator_does_not_split_the_field() -> None:
@@ -377,3 +377,11 @@ def test_the_goal_date_format_is_the_most_used_one() -> None:
     assert result.date_format.evidence == "used by birth, joined"
     assert column(result, "seen").date_format == "iso8601"
     assert column(result, "seen").value_type == "datetime"
+
+
+def test_records_with_another_field_count_are_counted_not_typed() -> None:
+    result = sniffed("customer_id,points\nC1,1\nC2,2,extra\nC3,3\nC4\n")
+
+    assert result.ragged == [2, 4]
+    assert result.records == 4
+    assert column(result, "points").value_type == "number"
