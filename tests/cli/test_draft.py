@@ -398,3 +398,33 @@ def test_a_drafted_goal_reports_ragged_records(
         "    # CHECK: 1 sampled record(s) have another number of fields than the header "
         "(data records 2); the import rejects them\n"
     ) in draft
+
+
+async def test_without_a_connection_an_s3_sample_is_read_with_the_aws_default_chain(
+    tmp_path: Path, moto_endpoint: str, reset_moto: None
+) -> None:
+    harness = Harness(tmp_path, moto_endpoint)
+    await harness.put({"exports/2026/customers_20261101.csv.gz": gzipped(DEMO_FILE.read_bytes())})
+    await harness.aclose()
+
+    drafted = harness.cli(
+        "draft",
+        f"s3://{BUCKET}/exports/2026/customers_20261101.csv.gz",
+        AWS_ENDPOINT_URL=moto_endpoint,
+    )
+    missing = harness.cli("draft", f"s3://{BUCKET}/nope.csv", AWS_ENDPOINT_URL=moto_endpoint)
+
+    assert drafted.returncode == 0, drafted.stderr
+    assert "read the whole file (" in drafted.stdout
+    assert ", gzip; 7 records sampled." in drafted.stdout
+    goal = yaml.safe_load(drafted.stdout)["goals"][0]
+    assert goal["name"] == "customers"
+    assert goal["source"] == {
+        "bucket": BUCKET,
+        "prefix": "exports/2026/",
+        "files": ["customers_*.csv.gz"],
+    }
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: ")
+    assert "nope.csv" in missing.stderr
+    assert "Traceback" not in missing.stderr
