@@ -16,6 +16,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -337,7 +338,9 @@ def detect_identifier(
 
 def snake_case(name: str) -> str:
     """A property name from a column name: `First Name` and `firstName` both become first_name."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    ascii_name = unicodedata.normalize("NFKD", name.strip().replace("ß", "ss"))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", ascii_name)
     text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
     text = re.sub(r"[^0-9a-zA-Z]+", "_", text.lower()).strip("_")
     if not text:

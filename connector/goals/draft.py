@@ -13,6 +13,7 @@ for the others follows each line as a comment.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -79,10 +80,18 @@ def unused(base: str, taken: Collection[str], joiner: str = "-") -> str:
 
 
 def _yaml(value: Any) -> str:
-    """One YAML value on one line (flow style), quoted only where YAML needs it."""
-    text = yaml.safe_dump(
-        value, default_flow_style=True, sort_keys=False, width=1 << 20, allow_unicode=True
-    )
+    """One YAML value on one line (flow style), quoted only where YAML needs it.
+
+    A text with a line break or another control character is written as a
+    JSON string (valid YAML), so every mapping stays on its own line.
+    """
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_yaml(key)}: {_yaml(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml(item) for item in value) + "]"
+    if isinstance(value, str) and any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return json.dumps(value, ensure_ascii=False)
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 20, allow_unicode=True)
     return text.removesuffix("\n...\n").strip()
 
 

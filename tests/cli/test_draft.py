@@ -86,7 +86,7 @@ def as_saved(draft: str) -> str:
 
 
 def previewed_lines(out: str) -> list[str]:
-    return [line for line in out.splitlines() if line.startswith("line ")]
+    return [line for line in out.splitlines() if re.match(r"line [0-9]+: ", line)]
 
 
 CORPUS: dict[str, tuple[bytes, int]] = {
@@ -123,6 +123,12 @@ CORPUS: dict[str, tuple[bytes, int]] = {
     ),
     "headerless.csv": (b"C1,12.50,2024-01-01\nC2,3.10,2024-02-01\nC3,7,2024-02-02\n", 3),
     "packed-2026-11-01.csv.gz": (gzipped(DEMO_FILE.read_bytes()), 7),
+    "tricky-names.csv": (
+        'id,yes,"Name: full","# hash",naïve,Straße,Email,"email ","multi\nline",null\n'
+        "1,ja,Ann Lee,#1,x,y,a@x.org,A@x.org,one,\n"
+        '2,nee,Bob,#2,x,y,b@x.org,B@x.org,"two\nlines",~\n'.encode(),
+        2,
+    ),
     "utf16.csv": ("id;naam\nA1;Łukasz\nA2;Zoë\n".encode("utf-16"), 2),
 }
 

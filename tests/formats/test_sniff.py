@@ -214,6 +214,8 @@ def test_a_column_with_an_empty_or_repeated_value_is_no_identifier() -> None:
         ("  Total (EUR) ", "total_eur"),
         ("2nd phone", "c_2nd_phone"),
         ("???", "column"),
+        ("Straße", "strasse"),
+        ("naïve Größe", "naive_grosse"),
     ],
 )
 def test_property_names_are_snake_case(name: str, expected: str) -> None:
