@@ -62,7 +62,8 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 little-endian"),
     (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 big-endian"),
 )
-_ID_NAME = re.compile(r"(^|_)(id|key|uuid|guid|code|number|nr|no|nummer|ref)$")
+_ID_NAME = re.compile(r"(^|_)(id|key|uuid|guid)$")
+_NUMBER_NAME = re.compile(r"(^|_)(code|number|nr|no|nummer|ref)$")
 _EMAIL_NAME = re.compile(r"(^|_)e_?mail(_address)?$")
 _AMOUNT_NAME = re.compile(
     r"(amount|total|spent|spend|price|revenue|value|points|sum|cost|paid|balance|sales|turnover"
@@ -127,7 +128,6 @@ class ColumnGuess:
     multi_valued: bool = False
     amount: bool = False
     ambiguous: bool = False
-    filled: int = 0
 
 
 @dataclass(slots=True)
@@ -324,10 +324,12 @@ def detect_identifier(
         snake = snake_case(name)
         if _ID_NAME.search(snake):
             rank, why = 0, "an id-like name"
+        elif _NUMBER_NAME.search(snake):
+            rank, why = 1, "a number-like name"
         elif _EMAIL_NAME.search(snake):
-            rank, why = 1, "an e-mail name"
+            rank, why = 2, "an e-mail name"
         else:
-            rank, why = 2, "the first such column"
+            rank, why = 3, "the first such column"
         candidates.append((rank, index, why))
     if not candidates:
         return None, "no column is unique and non-empty on every sampled row"
@@ -535,7 +537,7 @@ def guess_column(
     name: str, column: Sequence[str], fmt: ImportFormat, *, split: str | None
 ) -> ColumnGuess:
     """The column's type: boolean, number, date, date-time, else text; every value converts."""
-    guess = ColumnGuess(name, filled=sum(1 for cell in column if cell.strip()))
+    guess = ColumnGuess(name)
     values = _pieces(column, split) if split else [c.strip() for c in column if c.strip()]
     if split and any(split in cell for cell in column):
         guess.multi_valued = True

@@ -193,6 +193,18 @@ def test_the_identifier_is_unique_non_empty_and_prefers_an_id_like_name() -> Non
     assert "unique and non-empty on all 2 sampled rows, an id-like name" in evidence
 
 
+def test_an_id_name_beats_a_number_name_which_beats_an_e_mail() -> None:
+    names = ["email", "phone_number", "member_id"]
+    values = [["a@x.org", "b@x.org"], ["0612", "0613"], ["M1", "M2"]]
+
+    assert detect_identifier(names, values)[0] == 2
+    assert detect_identifier(names[:2], values[:2]) == (
+        1,
+        "unique and non-empty on all 2 sampled rows, a number-like name",
+    )
+    assert detect_identifier(names[:1], values[:1])[1].endswith("an e-mail name")
+
+
 def test_a_column_with_an_empty_or_repeated_value_is_no_identifier() -> None:
     names = ["customer_id", "household_id", "email"]
     values = [["C1", ""], ["H1", "H1"], ["a@x.org", "b@x.org"]]
