@@ -108,6 +108,7 @@ def draft(app: App, args: argparse.Namespace) -> int:
         sample=sample,
         bucket_note=bucket_note,
         normalize=existing_normalize(matches, prop),
+        objectives=tuple(connection.objectives) if connection else (),
     )
     if connection is not None and workspace is not None:
         file_name = workspace.files[connection.id].name

@@ -206,8 +206,9 @@ def read_records(
 ) -> list[list[str]]:
     """The sample's records, blank lines left out, as the import's csv settings read them.
 
-    A truncated sample loses its last record (it may be cut in the middle),
-    and parsing stops quietly at a record the csv module cannot read.
+    A truncated sample loses its last record (it may be cut in the middle).
+    A record the csv module cannot read is left out and parsing goes on, as
+    the import rejects that record and goes on.
     """
     reader = csv.reader(
         io.StringIO(text, newline=""),

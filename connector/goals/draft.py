@@ -24,6 +24,7 @@ import yaml
 
 from connector.config.goals import PROFILE_ID
 from connector.formats.sniff import ColumnGuess, SniffResult, snake_case
+from connector.goals.consent import CONSENT_PROPERTY
 from connector.goals.draft_sample import Sample
 
 __all__ = ["GoalDraft", "render_connection", "render_goal_item", "source_of"]
@@ -31,6 +32,7 @@ __all__ = ["GoalDraft", "render_connection", "render_goal_item", "source_of"]
 PLACEHOLDER_BUCKET = "change-me"
 _NUMBERED = re.compile(r"[0-9]+(?:[-_.:T][0-9]+)*")
 _NAME_PARTS = re.compile(r"^(?P<stem>.*?)(?P<suffix>(?:\.[A-Za-z][A-Za-z0-9]{0,4})*)$")
+_CONSENT_NAME = re.compile(r"consent|objective|permission|opt.?in")
 _EMAIL_PROPERTY = re.compile(r"(^|_)e_?mail")
 _WILDCARD_CHARACTERS = re.compile(r"[\[\]?*]")
 
@@ -48,6 +50,8 @@ class GoalDraft:
     bucket_note: str = ""
     normalize: str | None = None
     """The match normalisation other goals already use for the same property."""
+    objectives: tuple[str, ...] = ()
+    """The connection's consent objectives: rows need `consented_objectives` to apply."""
 
 
 def source_of(sample: Sample) -> tuple[str, str]:
@@ -158,8 +162,21 @@ def _goal_lines(draft: GoalDraft, indent: int) -> list[Line]:
     lines.append(_line(at, f"source: {_yaml(source)}", draft.bucket_note))
     lines.extend(_format_lines(result, at))
     lines.extend(_match_lines(draft, at))
-    lines.append(_line(at, "mappings:"))
-    lines.extend(_mapping_lines(result, at + 2))
+    mappings = _mapping_lines(result, at + 2, consent=bool(draft.objectives))
+    if mappings:
+        lines.append(_line(at, "mappings:"))
+        lines.extend(mappings)
+    else:
+        note = "CHECK: the sample has no column besides the identifier"
+        lines.append(_line(at, "map_all_columns: true", note))
+    if draft.objectives and not any(_CONSENT_NAME.search(c.name.lower()) for c in result.columns):
+        lines.append(
+            _line(
+                at,
+                f"# CHECK: the connection applies rows only for profiles that consented to "
+                f"{', '.join(draft.objectives)}: map a column to {CONSENT_PROPERTY}",
+            )
+        )
     if result.ragged:
         shown = ", ".join(str(number) for number in result.ragged[:5])
         lines.append(
@@ -227,7 +244,7 @@ def _match_lines(draft: GoalDraft, at: int) -> list[Line]:
     return [_line(at, f"match: {_yaml(match)}", note)]
 
 
-def _mapping_lines(result: SniffResult, at: int) -> list[Line]:
+def _mapping_lines(result: SniffResult, at: int, *, consent: bool) -> list[Line]:
     key_column, key_property = _match_property(result)
     taken = {key_property}
     lines = []
@@ -236,9 +253,11 @@ def _mapping_lines(result: SniffResult, at: int) -> list[Line]:
             continue
         prop = unused(snake_case(column.name), taken, "_")
         taken.add(prop)
-        lines.append(_line(at, f"- {_yaml(_mapping(column, prop, result))}", _notes(column)))
-    if not lines:
-        lines.append(_line(at, "[]", "CHECK: the sample has no column besides the identifier"))
+        notes = _notes(column)
+        if consent and _CONSENT_NAME.search(column.name.lower()):
+            hint = f"CHECK: consent for this connection is read from {CONSENT_PROPERTY} (rule add)"
+            notes = f"{hint}; {notes}" if notes else hint
+        lines.append(_line(at, f"- {_yaml(_mapping(column, prop, result))}", notes))
     return lines
 
 

@@ -129,6 +129,7 @@ CORPUS: dict[str, tuple[bytes, int]] = {
         '2,nee,Bob,#2,x,y,b@x.org,B@x.org,"two\nlines",~\n'.encode(),
         2,
     ),
+    "only-ids.csv": (b"customer_id\nC1\nC2\n", 2),
     "utf16.csv": ("id;naam\nA1;Łukasz\nA2;Zoë\n".encode("utf-16"), 2),
 }
 
@@ -244,6 +245,8 @@ def test_with_a_connection_an_s3_sample_is_read_with_its_storage_and_the_goal_pa
         == f"# connector draft s3://{BUCKET}/daily/customers-2026-11-01.csv --connection crm"
     )
     printed = drafted.stdout.splitlines()
+    [consent] = [line for line in printed if "column: consent" in line]
+    assert "CHECK: consent for this connection is read from consented_objectives" in consent
     assert [line for line in readme[1:] if line not in printed] == [
         "      # ... one line per column"
     ]
