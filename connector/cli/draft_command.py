@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 from pathlib import Path
 
 from connector.app import App
@@ -53,13 +54,14 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "field separator, quote, header, decimal comma, multi-value separator, date and "
         "date-time formats (ambiguous ones are marked CHECK with examples), a likely "
         "identifier column, and one `set` mapping per column with its type. Only the first "
-        "MiB of the file are read. Without --connection the output is a whole connection "
-        "file; with it, a goal to paste at the end of that connection's `goals:` list."
+        "MiB of the file are read (--sample-mib). Without --connection the output is a whole "
+        "connection file; with it, a goal to paste at the end of that connection's `goals:` "
+        "list."
     )
     parser = commands.add_parser(
         "draft",
         help="draft an import-profiles goal from a sample file (local or s3://)",
-        description=description,
+        description=textwrap.fill(description, 80),
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -14,16 +14,15 @@ import asyncio
 import codecs
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 from helpers import BUCKET, Harness, gzipped
 
 from connector.cli import main
 from connector.goals.draft_sample import read_local_sample, read_s3_sample
+from connector.sources import S3Client, S3Credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "goals"
@@ -33,7 +32,7 @@ DEMO_FILE = EXAMPLES / "data" / "daily" / "customers-2026-11-01.csv"
 @pytest.fixture
 def workspace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, reset_moto: None
-) -> Iterator[Path]:
+) -> Path:
     """An empty goals folder, a store path, and the S3 variables the drafted storage block uses."""
     for name in ("CONNECTOR_CONFIG", "CONNECTOR_GOALS_DIR", "CONNECTOR_DATABASE"):
         monkeypatch.delenv(name, raising=False)
@@ -45,28 +44,24 @@ def workspace(
     monkeypatch.setenv("S3_ENDPOINT", moto_endpoint)
     monkeypatch.setenv("S3_KEY_ID", "testing")
     monkeypatch.setenv("S3_SECRET", "testing")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    yield folder
-    s3.close()
+    return folder
 
 
 def upload(endpoint: str, key: str, data: bytes) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    s3.put_object(Bucket=BUCKET, Key=key, Body=data)
-    s3.close()
+    """Put one object into the test bucket through the connector's own S3 client."""
+
+    async def put() -> None:
+        credentials = S3Credentials(
+            region="eu-west-1",
+            endpoint_url=endpoint,
+            access_key_id="testing",
+            secret_access_key="testing",
+        )
+        async with S3Client(credentials) as s3:
+            await s3.ensure_bucket(BUCKET)
+            await s3.put_object(BUCKET, key, data)
+
+    asyncio.run(put())
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
