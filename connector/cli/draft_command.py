@@ -88,9 +88,7 @@ def draft(app: App, args: argparse.Namespace) -> int:
     workspace = _workspace(app, required=args.connection is not None)
     connection = workspace.connection(args.connection) if workspace and args.connection else None
     sample = _read(args.sample, args.sample_mib << 20, connection)
-    result = sniff(sample.data, truncated=sample.truncated)
-    if not result.columns:
-        raise ConnectorError(f"sample {sample.name} holds no records")
+    result = sniff(sample.data, truncated=sample.truncated, name=sample.name)
     prefix, files = source_of(sample)
     bucket, bucket_note = _bucket(sample, connection)
     taken = {goal.name for goal in connection.goals} if connection else set()

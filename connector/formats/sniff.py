@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from connector.config.formats import ImportFormat
+from connector.errors import FormatError
 from connector.formats.values import ConversionError, ValueType, make_converter
 
 __all__ = [
@@ -97,6 +98,7 @@ _DATE_CANDIDATES: tuple[tuple[ValueType, str], ...] = (
     ),
 )
 _NEAR_MISS_VALUES = 2000
+_EXCEL_SEPARATOR = re.compile(r"sep=.\r?\n", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,8 @@ class SniffResult:
     records: int
     ragged: list[int]
     """Data records (1-based among the sampled ones) whose field count differs from the header's."""
+    warnings: list[str] = field(default_factory=list)
+    """What the import will trip over in this file, for the analyst to look at."""
 
     @property
     def has_header(self) -> bool:
@@ -202,13 +206,20 @@ def decode_sample(head: bytes, encoding: str, *, truncated: bool) -> str:
 
 
 def read_records(
-    text: str, separator: str, quote_char: str, *, truncated: bool, limit: int | None = None
+    text: str,
+    separator: str,
+    quote_char: str,
+    *,
+    truncated: bool,
+    limit: int | None = None,
+    problems: list[str] | None = None,
 ) -> list[list[str]]:
     """The sample's records, blank lines left out, as the import's csv settings read them.
 
     A truncated sample loses its last record (it may be cut in the middle).
     A record the csv module cannot read is left out and parsing goes on, as
-    the import rejects that record and goes on.
+    the import rejects that record and goes on; its csv error is added to
+    `problems` when given.
     """
     reader = csv.reader(
         io.StringIO(text, newline=""),
@@ -223,12 +234,15 @@ def read_records(
     last_ok = False
     try:
         while limit is None or len(records) < limit:
+            start = reader.line_num + 1
             try:
                 record = next(reader)
             except StopIteration:
                 break
-            except csv.Error:
+            except csv.Error as error:
                 last_ok = False  # a malformed record is left out; the reader goes on after it
+                if problems is not None and not (truncated and "end of data" in str(error)):
+                    problems.append(_problem(str(error), start, quote_char))
                 continue
             if record:
                 records.append(record)
@@ -240,6 +254,18 @@ def read_records(
     if truncated and last_ok:
         records.pop()
     return records
+
+
+def _problem(message: str, line: int, quote_char: str) -> str:
+    """A csv error as the analyst needs it: where, and what the import will do."""
+    if "end of data" in message:
+        return (
+            f"a field quoted with {quote_char} on line {line} is never closed: "
+            "the import fails such a file"
+        )
+    if "expected after" in message:
+        return f"line {line}: text follows a closing {quote_char}: the import rejects that record"
+    return f"line {line}: {message}: the import rejects that record"
 
 
 def detect_quote_char(text: str, separator: str) -> Finding:
@@ -621,14 +647,37 @@ def _atomic(column: Sequence[str], fmt: ImportFormat) -> bool:
 # ---------------------------------------------------------------- the whole sample
 
 
-def sniff(head: bytes, *, truncated: bool) -> SniffResult:
-    """Everything `connector draft` needs from the first bytes of a file (already inflated)."""
+def sniff(head: bytes, *, truncated: bool, name: str = "sample") -> SniffResult:
+    """Everything `connector draft` needs from the first bytes of a file (already inflated).
+
+    Raises FormatError (naming `name`) for a sample that is no delimited text.
+    """
     encoding = detect_encoding(head)
     text = decode_sample(head, encoding.value, truncated=truncated)
+    if "\x00" in text:
+        raise FormatError(
+            f"contains NUL characters as {encoding.value}: not a delimited text file",
+            file=name,
+            line=text.count("\n", 0, text.index("\x00")) + 1,
+        )
     separator, quote = detect_dialect(text, truncated=truncated)
-    records = read_records(text, separator.value, quote.value, truncated=truncated)
-    first = records[0] if records else []
-    header = detect_header(first, records[1:]) if records else Finding("true", "empty sample")
+    problems: list[str] = []
+    records = read_records(
+        text, separator.value, quote.value, truncated=truncated, problems=problems
+    )
+    if not records:
+        why = f"no line ends within the first {len(head):,} bytes" if truncated else "no records"
+        raise FormatError(f"{why}: is it a delimited text file?", file=name)
+    warnings = problems[:_EXAMPLES]
+    directive = _EXCEL_SEPARATOR.match(text)
+    if directive:
+        warnings.insert(
+            0,
+            f"the file starts with Excel's {directive[0].strip()!r} line, which the import "
+            "reads as a record: drop that line from the files",
+        )
+    first = records[0]
+    header = detect_header(first, records[1:])
     if header.value == "true":
         names = [cell.strip() for cell in first]
         data = records[1:]
@@ -667,6 +716,7 @@ def sniff(head: bytes, *, truncated: bool) -> SniffResult:
         columns=guesses,
         identifier=identifier,
         identifier_evidence=identifier_evidence,
+        warnings=warnings,
         records=len(data),
         ragged=ragged,
     )

@@ -177,6 +177,8 @@ def _goal_lines(draft: GoalDraft, indent: int) -> list[Line]:
                 f"{', '.join(draft.objectives)}: map a column to {CONSENT_PROPERTY}",
             )
         )
+    for warning in result.warnings:
+        lines.append(_line(at, f"# CHECK: {warning}"))
     if result.ragged:
         shown = ", ".join(str(number) for number in result.ragged[:5])
         lines.append(

@@ -6,6 +6,7 @@ import codecs
 
 import pytest
 
+from connector.errors import FormatError
 from connector.formats.sniff import (
     ColumnGuess,
     SniffResult,
@@ -399,3 +400,29 @@ def test_records_with_another_field_count_are_counted_not_typed() -> None:
     assert result.ragged == [2, 4]
     assert result.records == 4
     assert column(result, "points").value_type == "number"
+
+
+# ---------------------------------------------------------------- what the import will trip over
+
+
+def test_binary_or_empty_samples_are_refused_naming_the_file() -> None:
+    with pytest.raises(FormatError, match=r"^in\.bin:2: contains NUL characters as latin-1"):
+        sniff(b"ab\n\x00\x01\x02\xff", truncated=False, name="in.bin")
+    with pytest.raises(FormatError, match=r"^in\.csv: no records"):
+        sniff(b"\n\n\n", truncated=False, name="in.csv")
+    with pytest.raises(FormatError, match=r"^in\.csv: no line ends within the first 1,000 bytes"):
+        sniff(b"x" * 1000, truncated=True, name="in.csv")
+
+
+def test_an_unclosed_quote_and_an_excel_separator_line_are_warned_about() -> None:
+    unclosed = sniffed('customer_id,name\nC1,"Ann\nC2,Bob\n')
+    excel = sniffed("sep=;\ncustomer_id;name\nC1;Ann\n")
+
+    assert unclosed.warnings == [
+        'a field quoted with " on line 2 is never closed: the import fails such a file'
+    ]
+    assert excel.warnings[0].startswith("the file starts with Excel's 'sep=;' line")
+
+
+def test_a_sample_cut_inside_an_open_quote_is_no_warning() -> None:
+    assert sniffed('customer_id,name\nC1,Ann\nC2,"Bob', truncated=True).warnings == []
