@@ -286,6 +286,7 @@ def render_connection(draft: GoalDraft, connection_id: str, *, goals_dir: str = 
     """A whole connection file holding the drafted goal (no storage: the defaults apply)."""
     sample, result = draft.sample, draft.result
     lines = [
+        "# yaml-language-server: $schema=./connection.schema.json",
         f"# Drafted by `connector draft` from {sample.name}: {_sample_summary(sample, result)}.",
         f"# Save as {goals_dir}/{connection_id}.yaml, look at each CHECK, then run",
         f"# `connector validate` and `connector preview {connection_id} {draft.name}`.",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -19,8 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import BUCKET, Harness, gzipped
+from jsonschema import Draft202012Validator
 
 from connector.cli import main
+from connector.config.yaml_source import load_yaml
 from connector.goals.draft_sample import read_local_sample, read_s3_sample
 from connector.sources import S3Client, S3Credentials
 
@@ -78,6 +82,13 @@ def as_saved(draft: str) -> str:
         text = line[2:] if line.startswith(("# storage:", "#   ")) else line
         lines.append(text.replace("bucket: change-me", f"bucket: {BUCKET}"))
     return "\n".join(lines) + "\n"
+
+
+def schema_errors(path: Path) -> list[str]:
+    """What an editor holding the shipped JSON Schema flags in a saved draft."""
+    schema = json.loads((EXAMPLES / "connection.schema.json").read_text("utf-8"))
+    data = json.loads(json.dumps(load_yaml(path, dict(os.environ)).data))
+    return [error.message for error in Draft202012Validator(schema).iter_errors(data)]
 
 
 def previewed_lines(out: str) -> list[str]:
@@ -149,9 +160,12 @@ def test_a_drafted_connection_file_validates_and_previews_every_sample_row_clean
     connection_id = document["id"]
     [goal] = document["goals"]
     assert f"Save as {workspace}/{connection_id}.yaml" in draft
-    (workspace / f"{connection_id}.yaml").write_text(as_saved(draft), "utf-8")
+    saved = workspace / f"{connection_id}.yaml"
+    saved.write_text(as_saved(draft), "utf-8")
     code, out, err = cli(capsys, "validate")
     assert code == 0, f"{err}\n{draft}"
+    assert draft.startswith("# yaml-language-server: $schema=./connection.schema.json\n")
+    assert schema_errors(saved) == []
     code, out, err = cli(
         capsys, "preview", connection_id, goal["name"], "--file", f"in/{name}", "--rows", "50"
     )
