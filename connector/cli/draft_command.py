@@ -114,10 +114,14 @@ def draft(app: App, args: argparse.Namespace) -> int:
         file_name = workspace.files[connection.id].name
         sys.stdout.write(render_goal_for(goal_draft, connection.id, file_name))
     else:
+        goals_dir_path = app.settings.goals_dir
         ids = set(workspace.connections) if workspace else set()
+        if goals_dir_path.is_dir():  # so "save as goals/ID.yaml" never overwrites a file
+            ids |= {path.stem for path in goals_dir_path.iterdir()}
         connection_id = unused(goal_draft.name, ids)
-        goals_dir = str(app.settings.goals_dir)
-        sys.stdout.write(render_connection(goal_draft, connection_id, goals_dir=goals_dir))
+        sys.stdout.write(
+            render_connection(goal_draft, connection_id, goals_dir=str(goals_dir_path))
+        )
     return 0
 
 

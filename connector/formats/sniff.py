@@ -584,6 +584,9 @@ def guess_column(
             guess.notes.append("digits with leading zeros: kept as text so no zero is lost")
             return guess
         guess.value_type = "number"
+        if set(values) <= {"0", "1"}:
+            guess.notes.append("only 0 and 1: type boolean if it is a flag")
+            return guess
         fractions = [v for v in values if fmt.decimal_separator in v]
         if _AMOUNT_NAME.search(snake_case(name)) or (
             fractions and all(len(v.rpartition(fmt.decimal_separator)[2]) == 2 for v in fractions)

@@ -323,6 +323,12 @@ goals:
     code, _out, err = cli(capsys, "validate")
     assert code == 0, err
 
+    (workspace / "customers.yaml").write_text("not a connection: [", "utf-8")
+    code, whole, err = cli(capsys, "draft", str(sample))
+    assert code == 0, err
+    assert yaml.safe_load(whole)["id"] == "customers-2"
+    assert f"# Save as {workspace}/customers-2.yaml," in whole
+
 
 def test_only_the_first_mebibytes_of_a_large_file_are_read(
     workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -267,9 +267,11 @@ def test_digits_with_leading_zeros_stay_text() -> None:
 
 
 def test_booleans_in_the_import_spellings_are_boolean() -> None:
-    result = sniffed("customer_id,vip\nC1,yes\nC2,No\nC3,ja\n")
+    result = sniffed("customer_id,vip,active\nC1,yes,1\nC2,No,0\nC3,ja,1\n")
 
     assert column(result, "vip").value_type == "boolean"
+    assert column(result, "active").value_type == "number"
+    assert column(result, "active").notes == ["only 0 and 1: type boolean if it is a flag"]
 
 
 def test_lists_pick_the_multi_value_separator_and_their_items_are_typed() -> None:
