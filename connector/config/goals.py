@@ -515,7 +515,14 @@ class Destination(_Strict):
         return self.file_name == SEGMENT_TIMESTAMP
 
 
-ColumnValue = Literal["profile_id", "segments", "permission_level", "viewed_interactions", "groups"]
+ColumnValue = Literal[
+    "profile_id", "segments", "permission_level", "viewed_interactions", "groups", "segment_status"
+]
+SEGMENT_STATUS = "segment_status"
+"""The column value that says `realized` (a member) or `exited` (left since the last export)."""
+ExitsMode = Literal["rows", "file", "none"]
+EXITED_SUFFIX = "_exited"
+"""Inserted before the extensions of an `exits: file` export's sibling file."""
 HashName = Literal["sha256", "email_lc_sha256", "phone_sha256"]
 """sha256 of the value as is; of the trimmed, lower-cased e-mail; of the phone's `+` and digits."""
 
@@ -531,7 +538,8 @@ class ExportColumn(_Strict):
     value: ColumnValue | None = Field(
         default=None,
         description="A computed value: profile_id, segments, permission_level, "
-        "viewed_interactions or groups (with group_type).",
+        "viewed_interactions, groups (with group_type) or segment_status (realized, or exited "
+        "for a profile that left the segment).",
     )
     property: str | None = Field(default=None, description="The profile property written here.")
     text: str | None = Field(default=None, description="A static text written in every row.")
@@ -659,6 +667,39 @@ class ExportProfilesGoal(_Strict):
         description="Column headers that must all have a value (not null, not empty) for a row "
         "to be written.",
     )
+    exits: ExitsMode | None = Field(
+        default=None,
+        description="Incremental exports: profiles that left the segment (or withdrew consent) "
+        "since the last export go in the data file (rows), in an _exited sibling file (file) "
+        "or nowhere (none). Default: rows with a segment_status column, else none.",
+    )
+
+    @property
+    def exits_mode(self) -> ExitsMode:
+        """`exits` as given; unset, `rows` when a `segment_status` column says which rows are
+        exits, else `none` (the behaviour before exits existed). Full exports have no exits."""
+        if self.mode != "incremental":
+            return "none"
+        if self.exits is not None:
+            return self.exits
+        return "rows" if any(c.value == SEGMENT_STATUS for c in self.columns) else "none"
+
+    @model_validator(mode="after")
+    def _exits_fit(self) -> Self:
+        if self.exits in ("rows", "file") and self.mode != "incremental":
+            raise PydanticCustomError(
+                "exits_need_incremental",
+                "exits: {exits} needs mode: incremental (a full export has no exits)",
+                {"exits": self.exits, "at": ("exits",)},
+            )
+        if self.exits == "rows" and not any(c.value == SEGMENT_STATUS for c in self.columns):
+            raise PydanticCustomError(
+                "exits_need_status",
+                "exits: rows needs a column with value: segment_status, or a partner cannot "
+                "tell an exit from a member",
+                {"at": ("exits",)},
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_headers(self) -> Self:
@@ -713,7 +754,7 @@ class ExportProfilesGoal(_Strict):
         suffix = max(
             len(MANIFEST_SUFFIX) if self.manifest else 0,
             PART_SUFFIX_BYTES if self.max_rows_per_file is not None else 0,
-        )
+        ) + (len(EXITED_SUFFIX) if self.exits_mode == "file" else 0)
         name_parts = _key_parts(name)
         shortest_name = len((name_parts[-1] if name_parts else "").encode()) + suffix
         if shortest_name > MAX_NAME_BYTES:
