@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from connector.app import App
+from connector.cli.interrupts import EXIT_INTERRUPTED, stop_on_signals
 from connector.cli.output import print_table
 from connector.cli.progress import LogProgress, TerminalProgress
 from connector.config.connection import ImportGoal
@@ -110,7 +111,7 @@ def preview(app: App, args: argparse.Namespace) -> int:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    """Exit 0 success, 1 failure, 3 partial (some rows rejected)."""
+    """Exit 0 success, 1 failure, 3 partial (some rows rejected), 130 interrupted (Ctrl-C)."""
     progress: TerminalProgress | LogProgress = (
         TerminalProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
     )
@@ -132,7 +133,7 @@ def run(app: App, args: argparse.Namespace) -> int:
         await notify_run(app.settings, connection, outcome.record, result.errors, result.rejects)
         return outcome
 
-    with progress:
+    with stop_on_signals(options.stopping), progress:
         outcome = asyncio.run(run_and_notify())
     record = outcome.record
     counts = record.counts
@@ -152,7 +153,16 @@ def run(app: App, args: argparse.Namespace) -> int:
         sys.stdout.write(f"  ... see `connector history --run {record.id}` for all kept rejects\n")
     for error in outcome.result.errors:
         sys.stdout.write(f"  error: {error}\n")
-    return {RunStatus.SUCCESS: 0, RunStatus.PARTIAL: 3}.get(record.status, 1)
+    if record.status is RunStatus.INTERRUPTED:
+        sys.stdout.write(
+            f"  interrupted: files not finished are left as they were; "
+            f"`connector run {record.connection}` takes them up\n"
+        )
+    return {
+        RunStatus.SUCCESS: 0,
+        RunStatus.PARTIAL: 3,
+        RunStatus.INTERRUPTED: EXIT_INTERRUPTED,
+    }.get(record.status, 1)
 
 
 def schedule(app: App, args: argparse.Namespace) -> int:
