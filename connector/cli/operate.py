@@ -9,7 +9,7 @@ import sys
 from connector.app import App
 from connector.cli.interrupts import EXIT_INTERRUPTED, stop_on_signals
 from connector.cli.output import print_table
-from connector.cli.progress import LogProgress, TerminalProgress
+from connector.cli.progress import choose_progress
 from connector.config.connection import ImportGoal
 from connector.config.goals import ExportProfilesGoal
 from connector.errors import ConnectorError
@@ -21,6 +21,7 @@ from connector.goals.runner import (
     changed_files_note,
     credentials_of,
     run_connection,
+    skipped_files_note,
 )
 from connector.service.daemon import run_daemon
 from connector.service.mail import notify_run
@@ -112,9 +113,7 @@ def preview(app: App, args: argparse.Namespace) -> int:
 
 def run(app: App, args: argparse.Namespace) -> int:
     """Exit 0 success, 1 failure, 3 partial (some rows rejected), 130 interrupted (Ctrl-C)."""
-    progress: TerminalProgress | LogProgress = (
-        TerminalProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
-    )
+    progress = choose_progress(quiet=args.quiet)
     options = RunOptions(
         goal=args.goal,
         trigger=Trigger.MANUAL,
@@ -147,6 +146,12 @@ def run(app: App, args: argparse.Namespace) -> int:
     note = changed_files_note(counts)
     if note:
         sys.stdout.write(f"  {note}\n")
+    skipped = skipped_files_note(counts)
+    if skipped:
+        sys.stdout.write(f"  {skipped}{'' if args.verbose else ' (--verbose names them)'}\n")
+    if args.verbose:
+        for passed in outcome.result.skipped:
+            sys.stdout.write(f"  skipped {passed}\n")
     for reject in outcome.result.rejects[:20]:
         sys.stdout.write(f"  rejected {reject}\n")
     if counts.rows_rejected > 20:
