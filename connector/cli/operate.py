@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from connector.app import App
-from connector.cli.interrupts import EXIT_INTERRUPTED, stop_on_signals
+from connector.cli.interrupts import EXIT_INTERRUPTED, StopOnSignals
 from connector.cli.output import print_table
 from connector.cli.progress import choose_progress
 from connector.config.connection import ImportGoal
@@ -125,14 +125,18 @@ def run(app: App, args: argparse.Namespace) -> int:
         progress=progress,
     )
     connection = app.workspace.connection(args.connection)
+    signals = StopOnSignals(options.stopping)
 
     async def run_and_notify() -> RunOutcome:
-        outcome = await run_connection(app.store, app.workspace, args.connection, options)
-        result = outcome.result
-        await notify_run(app.settings, connection, outcome.record, result.errors, result.rejects)
+        with signals.in_loop():
+            outcome = await run_connection(app.store, app.workspace, args.connection, options)
+            result = outcome.result
+            await notify_run(
+                app.settings, connection, outcome.record, result.errors, result.rejects
+            )
         return outcome
 
-    with stop_on_signals(options.stopping), progress:
+    with signals.installed(), progress:
         outcome = asyncio.run(run_and_notify())
     record = outcome.record
     counts = record.counts

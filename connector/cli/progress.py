@@ -139,13 +139,13 @@ def choose_progress(*, quiet: bool) -> TerminalProgress | LogProgress:
 
 
 class LogProgress:
-    """For pipes and journald: one structured line per file and every `interval` seconds."""
+    """For pipes and journald: a structured line every `interval` seconds, with the file's
+    percentage read when its size is known; nothing drawn."""
 
     def __init__(self, interval: float = 5.0) -> None:
         self._interval = interval
-        self._rows = 0
-        self._started = time.monotonic()
-        self._last = self._started
+        self._tally = _FileTally(0)
+        self._last = self._tally.started
 
     def __enter__(self) -> LogProgress:
         return self
@@ -153,23 +153,25 @@ class LogProgress:
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    def file_started(self, goal: str, key: str, size: int) -> None:
-        self._rows = 0
-        self._started = self._last = time.monotonic()
-
     def files_planned(self, goal: str, count: int) -> None:
         return None
 
+    def file_started(self, goal: str, key: str, size: int) -> None:
+        self._tally = _FileTally(size)
+        self._last = self._tally.started
+
     def bytes_read(self, done: int) -> None:
-        return None
+        self._tally.bytes = done
 
     def advance(self, rows: int) -> None:
-        self._rows += rows
+        tally = self._tally
+        tally.rows += rows
         now = time.monotonic()
         if now - self._last >= self._interval:
             self._last = now
-            rate = self._rows / max(now - self._started, 1e-9)
-            log.info("progress", rows=self._rows, rows_per_second=round(rate))
+            rate = tally.rows / max(now - tally.started, 1e-9)
+            percent = {"percent": round(100 * tally.bytes / tally.size)} if tally.size else {}
+            log.info("progress", rows=tally.rows, rows_per_second=round(rate), **percent)
 
     def file_finished(self, goal: str, key: str, outcome: str) -> None:
         return None

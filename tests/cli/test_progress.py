@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import CONNECTION, Harness, csv_bytes, import_goal
 from rich.console import Console
+from structlog.testing import capture_logs
 
 from connector.cli.progress import LogProgress, TerminalProgress, choose_progress
 from connector.goals.context import SizedProgress
@@ -109,3 +110,13 @@ async def test_a_piped_run_prints_no_progress(harness: Harness) -> None:
     assert "%" not in output
     assert "ETA" not in output
     assert result.stdout.startswith("run 1 success: 1 file(s), 2000 rows read")
+
+
+def test_the_log_line_of_a_piped_run_gives_the_percentage_read() -> None:
+    progress = LogProgress(interval=0)
+    with capture_logs() as logs:
+        progress.file_started("customers", "in/a.csv", 1000)
+        progress.bytes_read(250)
+        progress.advance(10)
+    [line] = [event for event in logs if event["event"] == "progress"]
+    assert (line["rows"], line["percent"]) == (10, 25)
