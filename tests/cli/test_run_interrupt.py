@@ -209,3 +209,27 @@ async def test_ctrl_c_mid_file_on_postgresql_rolls_the_file_back(
         assert_next_run_applies_each_file_once(harness, BIG_FILES, BIG_ROWS)
     finally:
         await harness.aclose()
+
+
+async def test_a_second_ctrl_c_exits_at_once_and_the_next_run_still_applies_each_file_once(
+    harness: Harness,
+) -> None:
+    await put_big_files(harness)
+    run = RunProcess(harness)
+    run.wait_for(started("in/part-1.csv"))
+    time.sleep(0.3)
+    run.ctrl_c()
+    time.sleep(0.2)  # the first one is being handled: the file is still open
+    run.ctrl_c()
+    code, out, err = run.finish()
+    assert code == INTERRUPTED, out + err
+    assert "Traceback" not in out + err
+    assert "second interrupt: exiting now" in err
+    assert_next_run_applies_each_file_once(harness, BIG_FILES, BIG_ROWS)
+    store = open_store(harness.database)
+    try:
+        first = store.get_run(1)
+        assert first is not None
+        assert first.status is RunStatus.INTERRUPTED  # marked when the next run took the lock
+    finally:
+        store.close()
