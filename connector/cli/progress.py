@@ -77,6 +77,7 @@ class TerminalProgress:
         )
         self._files: TaskID | None = None
         self._file: TaskID | None = None
+        self._goal = ""
         self._planned = 0
         self._started = 0
         self._tally = _FileTally(0)
@@ -98,12 +99,14 @@ class TerminalProgress:
 
     def files_planned(self, goal: str, count: int) -> None:
         assert self._files is not None  # noqa: S101 -- entered before use
-        self._planned, self._started = count, 0
+        self._goal, self._planned, self._started = goal, count, 0
         self._bar.reset(self._files, total=count or None, description=goal, detail="")
 
     def file_started(self, goal: str, key: str, size: int) -> None:
         assert self._files is not None  # noqa: S101 -- entered before use
         assert self._file is not None  # noqa: S101
+        if goal != self._goal:  # a goal that plans no files (an export): count from one
+            self.files_planned(goal, 0)
         with self._lock:
             self._tally = _FileTally(size)
             self._started += 1

@@ -120,3 +120,16 @@ def test_the_log_line_of_a_piped_run_gives_the_percentage_read() -> None:
         progress.advance(10)
     [line] = [event for event in logs if event["event"] == "progress"]
     assert (line["rows"], line["percent"]) == (10, 25)
+
+
+def test_a_goal_that_plans_no_files_counts_its_own_from_one() -> None:
+    console = terminal()
+    with TerminalProgress(console) as progress:
+        progress.files_planned("customers", 1)
+        progress.file_started("customers", "in/a.csv", 10)
+        progress.file_finished("customers", "in/a.csv", "imported")
+        progress.file_started("export", "out/profiles.csv", 0)
+    shown = drawn(console)
+    assert "file 1 of 1" in shown
+    assert "export" in shown
+    assert "file 2" not in shown
