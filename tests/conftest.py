@@ -135,6 +135,8 @@ POSTGRES_TOO = {
     "test_import_on_change",
     "test_match_normalize",
     "test_export_uploads",
+    "test_export_exits",
+    "test_export_exits_killed",
 }
 """Goal test modules that run on PostgreSQL as well as SQLite (issue 14: same tests, both
 stores). The rest of the goal tests exercise parsing and writing files, not the store, and

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from connector import __version__
 from connector.app import App
-from connector.cli import inspect, operate
+from connector.cli import inspect, operate, schema_command
 from connector.cli import store as store_commands
 from connector.cli.output import fail
 from connector.errors import ConfigError, ConnectorError
@@ -39,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
         return sub
 
     command("validate", operate.validate, "check every file in the goals folder")
+
+    schema = command(
+        "schema",
+        schema_command.schema,
+        "print the JSON Schema of a connection file, for YAML editors (see README)",
+    )
+    schema.add_argument(
+        "--segments", action="store_true", help="the schema of segments.yaml instead"
+    )
 
     scan = command("scan", operate.scan, "list the files an import goal matches, with their state")
     scan.add_argument("connection")

@@ -20,11 +20,22 @@ class StorageSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
+    region: str = Field(default="us-east-1", description="The AWS region of the buckets.")
+    endpoint_url: str | None = Field(
+        default=None,
+        description="http(s) URL of S3-compatible storage; empty or absent: AWS itself.",
+    )
+    access_key_id: SecretStr | None = Field(
+        default=None,
+        description="With secret_access_key; without keys the AWS default chain applies. "
+        "Put it in the environment: ${VAR}.",
+    )
+    secret_access_key: SecretStr | None = Field(
+        default=None, description="With access_key_id; put it in the environment: ${VAR}."
+    )
+    session_token: SecretStr | None = Field(
+        default=None, description="For temporary credentials; put it in the environment: ${VAR}."
+    )
 
     @field_validator("endpoint_url")
     @classmethod
@@ -43,10 +54,17 @@ class StorageSettings(BaseModel):
 
 
 class Notifications(BaseModel):
+    """Who gets mail about runs."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: list[str] = Field(default_factory=list)
-    on_success: bool = False
+    email: list[str] = Field(
+        default_factory=list,
+        description="Addresses mailed when a run fails (and succeeds, with on_success).",
+    )
+    on_success: bool = Field(
+        default=False, description="Mail after successful runs too (failures always mail)."
+    )
 
     @field_validator("email")
     @classmethod
@@ -62,14 +80,33 @@ class Connection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    id: str
-    name: str = ""
-    enabled: bool = True
-    storage: StorageSettings = Field(default_factory=StorageSettings)
-    schedule: Schedule | None = None
-    notifications: Notifications = Field(default_factory=Notifications)
-    objectives: list[str] = Field(default_factory=list)
-    goals: list[Goal] = Field(min_length=1)
+    id: str = Field(
+        description="Default: the file's stem. Letters, digits, _ - and ., starting with a "
+        "letter or digit.",
+        json_schema_extra={"pattern": _CONNECTION_ID.pattern},
+    )
+
+    name: str = Field(default="", description="A title for people (default: the id).")
+    enabled: bool = Field(default=True, description="A disabled connection is never scheduled.")
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings, description="S3 access for every goal of the connection."
+    )
+    schedule: Schedule | None = Field(
+        default=None,
+        description="When the daemon runs the connection; absent: on demand only (connector run).",
+    )
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="Mail about runs."
+    )
+    objectives: list[str] = Field(
+        default_factory=list,
+        description="Consent: only profiles whose consented_objectives hold at least one of "
+        "these are processed (default none: every profile).",
+    )
+    goals: list[Goal] = Field(
+        min_length=1,
+        description="Run in this order; at least one, names unique within the connection.",
+    )
 
     @field_validator("id")
     @classmethod

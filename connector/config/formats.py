@@ -6,7 +6,7 @@ import codecs
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 _ESCAPED_CHARACTERS = {"\\t": "\t", "tab": "\t", "\\n": "\n", "\\r": "\r"}
 
@@ -49,24 +49,68 @@ def _date_format(value: str) -> str:
     return value
 
 
-Character = Annotated[str, AfterValidator(_single_character)]
+# The JSON Schema says what the validators accept as far as a schema can (see config/schema.py).
+Character = Annotated[
+    str,
+    AfterValidator(_single_character),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "anyOf": [
+                {"minLength": 1, "maxLength": 1, "not": {"enum": ["\n", "\r"]}},
+                {"enum": ["\\t", "tab"]},
+            ],
+        }
+    ),
+]
 Encoding = Annotated[str, AfterValidator(_known_encoding)]
 TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
-DateFormat = Annotated[str, AfterValidator(_date_format)]
+DateFormat = Annotated[
+    str,
+    AfterValidator(_date_format),
+    WithJsonSchema(
+        {"type": "string", "anyOf": [{"pattern": "^[Ii][Ss][Oo]8601$"}, {"pattern": "%"}]}
+    ),
+]
 
 
 class _FormatBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    field_separator: Character = ","
-    decimal_separator: Character = "."
-    multi_value_separator: Character = "|"
-    quote_char: Character = '"'
-    escape_char: Character | None = None
-    encoding: Encoding = "utf-8"
-    date_format: DateFormat = "iso8601"
-    timezone: TimeZoneName = "UTC"
-    header: bool = True
+    field_separator: Character = Field(
+        default=",", description='One character between fields; "\\t" (or tab) for a tab.'
+    )
+    decimal_separator: Character = Field(
+        default=".", description="The character between a number's whole and decimal part."
+    )
+    multi_value_separator: Character = Field(
+        default="|", description="The character between the values of a multi-valued cell."
+    )
+    quote_char: Character = Field(
+        default='"', description="The character that quotes a field holding separators."
+    )
+    escape_char: Character | None = Field(
+        default=None,
+        description="A character escaping quotes (e.g. a backslash); default none: quotes "
+        "are escaped by doubling.",
+    )
+    encoding: Encoding = Field(
+        default="utf-8",
+        description="Any Python codec, e.g. utf-8 (a BOM is ignored), latin-1, cp1252.",
+    )
+    date_format: DateFormat = Field(
+        default="iso8601",
+        description="iso8601, or a strftime pattern like %d-%m-%Y for date columns.",
+    )
+    timezone: TimeZoneName = Field(
+        default="UTC",
+        description="An IANA time zone (Europe/Amsterdam): the zone of date-times without "
+        "an offset.",
+    )
+    header: bool = Field(
+        default=True,
+        description="The first row holds the column names; false needs `columns` on import.",
+    )
 
     @model_validator(mode="after")
     def _separators_differ(self) -> Self:
@@ -90,10 +134,17 @@ class ImportFormat(_FormatBase):
     """The dialect of an incoming file. Booleans accept the listed spellings, case-insensitively."""
 
     columns: list[str] | None = Field(
-        default=None, description="column names for files without a header row"
+        default=None,
+        description="The column names of a file without a header row (header: false).",
     )
-    true_values: list[str] = Field(default_factory=lambda: ["true", "yes", "y", "1", "ja", "t"])
-    false_values: list[str] = Field(default_factory=lambda: ["false", "no", "n", "0", "nee", "f"])
+    true_values: list[str] = Field(
+        default_factory=lambda: ["true", "yes", "y", "1", "ja", "t"],
+        description="Spellings of true in boolean columns (and delete_column), case-insensitive.",
+    )
+    false_values: list[str] = Field(
+        default_factory=lambda: ["false", "no", "n", "0", "nee", "f"],
+        description="Spellings of false in boolean columns, case-insensitive.",
+    )
 
     @model_validator(mode="after")
     def _columns_when_headerless(self) -> Self:
@@ -120,8 +171,22 @@ class ExportFormat(_FormatBase):
     `'""'` writes a quoted empty field (`""`) rather than two quote characters.
     """
 
-    null_value: str = ""
-    empty_value: str = ""
-    quote_all: bool = False
-    formula_guard: bool = True
-    line_terminator: Literal["\n", "\r\n"] = "\n"
+    null_value: str = Field(
+        default="",
+        description="Written for a property the profile does not have; '\"\"' writes a quoted "
+        "empty field.",
+    )
+    empty_value: str = Field(
+        default="", description="Written for a property the profile has with an empty text."
+    )
+    quote_all: bool = Field(
+        default=False, description="Quote every field, not only those that need it."
+    )
+    formula_guard: bool = Field(
+        default=True,
+        description="Prefix a cell starting with =, +, -, @, tab or CR with ' so spreadsheet "
+        "programs do not run it as a formula.",
+    )
+    line_terminator: Literal["\n", "\r\n"] = Field(
+        default="\n", description='"\\n" (default) or "\\r\\n" after each row.'
+    )

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     WrapValidator,
     field_validator,
     model_validator,
@@ -59,8 +60,17 @@ def _check_goal_name(name: str) -> str:
     return name
 
 
-BucketName = Annotated[str, AfterValidator(check_bucket_name)]
-GoalName = Annotated[str, AfterValidator(_check_goal_name)]
+# The JSON Schema says what the validators accept as far as a schema can (see config/schema.py).
+BucketName = Annotated[
+    str,
+    AfterValidator(check_bucket_name),
+    WithJsonSchema({"type": "string", "pattern": _BUCKET_NAME.pattern}),
+]
+GoalName = Annotated[
+    str,
+    AfterValidator(_check_goal_name),
+    WithJsonSchema({"type": "string", "pattern": _GOAL_NAME.pattern}),
+]
 
 
 class _Strict(BaseModel):
@@ -70,13 +80,27 @@ class _Strict(BaseModel):
 class Source(_Strict):
     """Where an import goal finds its files: `files` are wildcards (or `regex:...`)."""
 
-    bucket: BucketName
-    prefix: str = ""
-    files: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
-    modified_since: date | datetime | None = None
-    """Ignore files last modified before this (a first run on a bucket with years of history)."""
-    max_age_days: int | None = Field(default=None, ge=1)
-    """Ignore files last modified more than this many days before the run."""
+    bucket: BucketName = Field(description="The S3 bucket the files are listed in.")
+    prefix: str = Field(
+        default="", description='Only keys under this prefix are listed (default "": all).'
+    )
+    files: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description="Wildcards matched against the key below the prefix (`*` and `?` do not "
+        "cross `/`, `**` does), or `regex:PATTERN`. Default: every file.",
+    )
+    modified_since: date | datetime | None = Field(
+        default=None,
+        description="Ignore files last modified before this date (00:00 UTC) or date-time "
+        "(a first run on a bucket with years of history). Not with max_age_days.",
+    )
+    max_age_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Ignore files last modified more than this many days before the run. "
+        "Not with modified_since.",
+    )
 
     @model_validator(mode="after")
     def _one_age_limit(self) -> Self:
@@ -112,12 +136,23 @@ class Source(_Strict):
 class Mapping(_Strict):
     """One column into one property by one rule; `sum` works on numbers only."""
 
-    column: str
-    property: str
-    rule: RuleName = "set"
-    type: ValueType | None = None
-    date_format: DateFormat | None = None
-    """Overrides the goal's format.date_format for this column (a file may mix date styles)."""
+    column: str = Field(description="The column name, as in the file's header (or `columns`).")
+    property: str = Field(description="The profile (or group) property the column's values reach.")
+    rule: RuleName = Field(
+        default="set",
+        description="set: overwrite; set_if_empty: write only an empty property; add: append to "
+        "a unique list (split on the multi-value separator); sum: add numerically.",
+    )
+    type: ValueType | None = Field(
+        default=None,
+        description="How cells are converted: text, number, date, datetime or boolean "
+        "(default: number for sum, text otherwise).",
+    )
+    date_format: DateFormat | None = Field(
+        default=None,
+        description="Overrides the goal's format.date_format for this column "
+        "(a file may mix date styles): iso8601 or a strftime pattern.",
+    )
 
     @model_validator(mode="after")
     def _sum_needs_numbers(self) -> Self:
@@ -136,13 +171,23 @@ class Mapping(_Strict):
 class ProfileMatch(_Strict):
     """How a row finds its profile: by the profile id or by a unique property."""
 
-    column: str
-    property: str = PROFILE_ID
-    create_missing: bool = False
-    normalize: KeyNormalization = "trim"
-    """How key cells, and the stored values of `property`, are written before they are
-    compared: `trim` (spaces around), `lowercase` (and trim), `email` (lowercase, and a
-    cell that is no e-mail address rejects its row)."""
+    column: str = Field(description="The column that identifies the profile.")
+    property: str = Field(
+        default=PROFILE_ID,
+        description="profile_id (the column holds profile ids), or a property that becomes "
+        "a unique, indexed identifier.",
+    )
+    create_missing: bool = Field(
+        default=False,
+        description="Create a profile for a row that matches none (default false: the row is "
+        "skipped and counted).",
+    )
+    normalize: KeyNormalization = Field(
+        default="trim",
+        description="How key cells, and the stored values of `property`, are written before "
+        "they are compared: `trim` (spaces around), `lowercase` (and trim), `email` "
+        "(lowercase, and a cell that is no e-mail address rejects its row).",
+    )
 
     @model_validator(mode="after")
     def _normalize_a_property(self) -> Self:
@@ -155,7 +200,13 @@ class ProfileMatch(_Strict):
 
 
 class MoveTo(_Strict):
-    move_to: str = Field(min_length=1)
+    """Move an imported file under another prefix."""
+
+    move_to: str = Field(
+        min_length=1,
+        description="The prefix an imported file moves to (with its key below the source "
+        "prefix); used literally, so end it with `/`. Not under the source prefix.",
+    )
 
 
 _AFTER_IMPORT_WORDS = ("keep", "done_suffix")
@@ -174,15 +225,30 @@ AfterImport = Annotated[Literal["keep", "done_suffix"] | MoveTo, WrapValidator(_
 
 
 class _ImportGoal(_Strict):
-    name: GoalName
-    enabled: bool = True
-    source: Source
-    format: ImportFormat = Field(default_factory=ImportFormat)
-    property_prefix: str = ""
-    map_all_columns: bool = False
-    mappings: list[Mapping] = Field(default_factory=list)
-    after_import: AfterImport = "keep"
-    """keep the file, rename it to KEY.done, or move it under another prefix once applied."""
+    name: GoalName = Field(
+        description="Unique in the connection; letters, digits, _ - and ., "
+        "starting with a letter or digit."
+    )
+    enabled: bool = Field(default=True, description="A disabled goal is skipped by every run.")
+    source: Source = Field(description="Where the goal finds its files.")
+    format: ImportFormat = Field(
+        default_factory=ImportFormat, description="The dialect of the files (every key optional)."
+    )
+    property_prefix: str = Field(
+        default="", description="Prefix of the property names map_all_columns creates."
+    )
+    map_all_columns: bool = Field(
+        default=False,
+        description="Every column without a mapping becomes a property of its name, rule set.",
+    )
+    mappings: list[Mapping] = Field(
+        default_factory=list, description="One column into one property by one rule, each."
+    )
+    after_import: AfterImport = Field(
+        default="keep",
+        description="Once a file is applied: keep it, rename it to KEY.done (done_suffix), "
+        "or move it under another prefix ({move_to: PREFIX}).",
+    )
 
     @model_validator(mode="after")
     def _moved_files_leave_the_source(self) -> Self:
@@ -212,14 +278,20 @@ class _ImportGoal(_Strict):
 
 
 class ImportProfilesGoal(_ImportGoal):
-    type: Literal["import-profiles"]
-    match: ProfileMatch
-    delete_column: str | None = None
-    """A column whose true value (format.true_values) deletes the matched profile."""
-    on_change: Literal["reapply", "replace"] = "reapply"
-    """A changed file (new content, or a changed goal configuration) is applied again:
-    `reapply` on top of what its earlier version did (sums add again); `replace` takes the
-    earlier version's sums and added values back first, so each file counts once."""
+    """Rows of delimited files from S3 into profiles, by mapping rules."""
+
+    type: Literal["import-profiles"] = Field(description="The goal type.")
+    match: ProfileMatch = Field(description="How a row finds its profile.")
+    delete_column: str | None = Field(
+        default=None,
+        description="A column whose true value (format.true_values) deletes the matched profile.",
+    )
+    on_change: Literal["reapply", "replace"] = Field(
+        default="reapply",
+        description="A changed file (new content, or a changed goal configuration) is applied "
+        "again: `reapply` on top of what its earlier version did (sums add again); `replace` "
+        "takes the earlier version's sums and added values back first, so each file counts once.",
+    )
 
     @model_validator(mode="after")
     def _something_to_import(self) -> Self:
@@ -229,24 +301,43 @@ class ImportProfilesGoal(_ImportGoal):
 
 
 class GroupMatch(_Strict):
-    column: str
+    """How a row finds its group."""
+
+    column: str = Field(
+        description="The column holding the group id; an empty one rejects the row."
+    )
 
 
 class Members(_Strict):
     """A column of profile identifiers (multi-valued) that belong to the group."""
 
-    column: str
-    property: str = PROFILE_ID
+    column: str = Field(
+        description="The column of member identifiers, split on the multi-value separator."
+    )
+    property: str = Field(
+        default=PROFILE_ID,
+        description="The property the identifiers are values of (default profile_id).",
+    )
 
 
 class ImportGroupsGoal(_ImportGoal):
-    type: Literal["import-groups"]
-    group_type: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
-    match: GroupMatch
-    members: Members | None = None
-    members_mode: Literal["add", "replace"] = "add"
-    """`add`: a row's members join its group. `replace`: a group's members are exactly
-    those of its latest row; the others leave, and an empty member list removes the group."""
+    """Rows of delimited files from S3 into groups of one type, with their members."""
+
+    type: Literal["import-groups"] = Field(description="The goal type.")
+    group_type: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        description="The type of the groups: lower-case letters, digits, _ and -.",
+    )
+    match: GroupMatch = Field(description="How a row finds its group.")
+    members: Members | None = Field(
+        default=None, description="The column of the group's member profiles (optional)."
+    )
+    members_mode: Literal["add", "replace"] = Field(
+        default="add",
+        description="`add`: a row's members join its group. `replace`: a group's members are "
+        "exactly those of its latest row; the others leave, and an empty member list removes "
+        "the group.",
+    )
 
     @model_validator(mode="after")
     def _replace_needs_members(self) -> Self:
@@ -309,8 +400,16 @@ class FileNamePattern(_Strict):
     is refused here instead of landing literally in a partner's file name.
     """
 
-    pattern: str = Field(min_length=1)
-    custom_text: str | None = None
+    pattern: str = Field(
+        min_length=1,
+        description="The file name with tokens: %SEGMENT_NAME%, %SEGMENT_ID%, %DESTINATION% "
+        "(the goal name), %DATETIME% (YYYYMMDD_HHMMSS, UTC), %TIMESTAMP% (Unix seconds), "
+        "%CUSTOM_TEXT%.",
+    )
+    custom_text: str | None = Field(
+        default=None,
+        description="The text of %CUSTOM_TEXT%: letters, digits and ! _ . * ' ( ) -.",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -378,14 +477,23 @@ class Destination(_Strict):
     """Where an export lands.
 
     `directory` and a fixed `file_name` may hold %SEGMENT_NAME% and
-    %SEGMENT_ID%; `file_name: {pattern: ...}` may hold every token of
-    FILE_NAME_MACROS. `segment_timestamp` (the default) is
+    %SEGMENT_ID%; `file_name: {pattern: ...}` may hold every file-name token
+    (FILE_NAME_MACROS). `segment_timestamp` (the default) is
     `<segment name>_<YYYYMMDDTHHMMSSZ>.csv`.
+
     """
 
-    bucket: BucketName
-    directory: str = ""
-    file_name: FileName = SEGMENT_TIMESTAMP
+    bucket: BucketName = Field(description="The S3 bucket the export is written to.")
+    directory: str = Field(
+        default="",
+        description='The key prefix of the files (default ""); may hold %SEGMENT_NAME% and '
+        "%SEGMENT_ID%.",
+    )
+    file_name: FileName = Field(
+        default=SEGMENT_TIMESTAMP,
+        description="segment_timestamp (a new <segment name>_<YYYYMMDDTHHMMSSZ>.csv each run), "
+        "a fixed name replaced each run, or {pattern: ..., custom_text: ...}.",
+    )
 
     @field_validator("directory")
     @classmethod
@@ -407,7 +515,14 @@ class Destination(_Strict):
         return self.file_name == SEGMENT_TIMESTAMP
 
 
-ColumnValue = Literal["profile_id", "segments", "permission_level", "viewed_interactions", "groups"]
+ColumnValue = Literal[
+    "profile_id", "segments", "permission_level", "viewed_interactions", "groups", "segment_status"
+]
+SEGMENT_STATUS = "segment_status"
+"""The column value that says `realized` (a member) or `exited` (left since the last export)."""
+ExitsMode = Literal["rows", "file", "none"]
+EXITED_SUFFIX = "_exited"
+"""Inserted before the extensions of an `exits: file` export's sibling file."""
 HashName = Literal["sha256", "email_lc_sha256", "phone_sha256"]
 """sha256 of the value as is; of the trimmed, lower-cased e-mail; of the phone's `+` and digits."""
 
@@ -419,14 +534,32 @@ class ExportColumn(_Strict):
     audiences on hashed identifiers and must never receive them in clear.
     """
 
-    header: str
-    value: ColumnValue | None = None
-    property: str | None = None
-    text: str | None = None
-    segments: list[str] | None = None
-    group_type: str | None = None
-    type: ValueType = "text"
-    hash: HashName | None = None
+    header: str = Field(description="The column's header, as written.")
+    value: ColumnValue | None = Field(
+        default=None,
+        description="A computed value: profile_id, segments, permission_level, "
+        "viewed_interactions, groups (with group_type) or segment_status (realized, or exited "
+        "for a profile that left the segment).",
+    )
+    property: str | None = Field(default=None, description="The profile property written here.")
+    text: str | None = Field(default=None, description="A static text written in every row.")
+    segments: list[str] | None = Field(
+        default=None,
+        description="With `value: segments`: only these segment ids (default: every segment).",
+    )
+    group_type: str | None = Field(
+        default=None, description="With `value: groups`: the type of the groups written."
+    )
+    type: ValueType = Field(
+        default="text",
+        description="How values are formatted: text, number (decimal separator), date or "
+        "datetime (date_format, timezone), boolean.",
+    )
+    hash: HashName | None = Field(
+        default=None,
+        description="Write the SHA-256 (hex) of each value instead: sha256 as is, "
+        "email_lc_sha256 trimmed and lower-cased, phone_sha256 of `+` and digits.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -452,7 +585,11 @@ class ExportColumn(_Strict):
 
 
 class Encryption(_Strict):
-    public_key_file: str
+    """OpenPGP encryption of the exported file, with the system gpg."""
+
+    public_key_file: str = Field(
+        description="The partner's public key (ASCII-armoured), relative to the goals folder."
+    )
 
 
 def _shortest(template: str, tokens: tuple[str, ...], custom_text: str | None = None) -> str:
@@ -474,26 +611,95 @@ def _key_parts(path: str) -> list[str]:
 
 
 class ExportProfilesGoal(_Strict):
-    type: Literal["export-profiles"]
-    name: GoalName
-    enabled: bool = True
-    segment: str = "all"
-    destination: Destination
-    mode: Literal["full", "incremental"] = "full"
-    format: ExportFormat = Field(default_factory=ExportFormat)
-    compression: Literal["none", "gzip"] = "none"
-    manifest: bool = False
-    encryption: Encryption | None = None
-    columns: list[ExportColumn] = Field(min_length=1)
-    max_rows_per_file: int | None = Field(default=None, ge=1)
-    abandoned_upload_hours: float = Field(default=24.0, gt=0)
-    """Multipart uploads of this connection that a killed export left open are aborted by
-    a later export once they are older than this (their parts cost storage)."""
-    """Split the export into numbered parts of at most this many rows, each a whole file."""
-    dedupe_by: list[str] = Field(default_factory=list)
-    """Column headers: one row per distinct combination of their written values; first wins."""
-    required: list[str] = Field(default_factory=list)
-    """Column headers that must all have a value (not null, not empty) for a row to be written."""
+    """The profiles of a segment, written as a delimited file to S3."""
+
+    type: Literal["export-profiles"] = Field(description="The goal type.")
+    name: GoalName = Field(
+        description="Unique in the connection; letters, digits, _ - and ., "
+        "starting with a letter or digit."
+    )
+    enabled: bool = Field(default=True, description="A disabled goal is skipped by every run.")
+    segment: str = Field(
+        default="all", description="A segment id from segments.yaml, or all (every profile)."
+    )
+    destination: Destination = Field(description="Where the export lands.")
+    mode: Literal["full", "incremental"] = Field(
+        default="full",
+        description="full: every member; incremental: the profiles changed since this goal's "
+        "last successful export.",
+    )
+    format: ExportFormat = Field(
+        default_factory=ExportFormat, description="The dialect of the written file."
+    )
+    compression: Literal["none", "gzip"] = Field(
+        default="none", description="gzip appends .gz to the file name."
+    )
+    manifest: bool = Field(
+        default=False,
+        description="Write <data key>.manifest.json (keys, sizes, counts, checksums) once "
+        "every data file is complete.",
+    )
+    encryption: Encryption | None = Field(
+        default=None, description="Encrypt the file to a partner's OpenPGP public key."
+    )
+    columns: list[ExportColumn] = Field(
+        min_length=1, description="The output columns, in this order."
+    )
+    max_rows_per_file: int | None = Field(
+        default=None,
+        ge=1,
+        description="Split the export into numbered parts of at most this many rows, "
+        "each a whole file.",
+    )
+    abandoned_upload_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Multipart uploads of this connection that a killed export left open are "
+        "aborted by a later export once they are older than this (their parts cost storage).",
+    )
+    dedupe_by: list[str] = Field(
+        default_factory=list,
+        description="Column headers: one row per distinct combination of their written values; "
+        "first wins.",
+    )
+    required: list[str] = Field(
+        default_factory=list,
+        description="Column headers that must all have a value (not null, not empty) for a row "
+        "to be written.",
+    )
+    exits: ExitsMode | None = Field(
+        default=None,
+        description="Incremental exports: profiles that left the segment (or withdrew consent) "
+        "since the last export go in the data file (rows), in an _exited sibling file (file) "
+        "or nowhere (none). Default: rows with a segment_status column, else none.",
+    )
+
+    @property
+    def exits_mode(self) -> ExitsMode:
+        """`exits` as given; unset, `rows` when a `segment_status` column says which rows are
+        exits, else `none` (the behaviour before exits existed). Full exports have no exits."""
+        if self.mode != "incremental":
+            return "none"
+        if self.exits is not None:
+            return self.exits
+        return "rows" if any(c.value == SEGMENT_STATUS for c in self.columns) else "none"
+
+    @model_validator(mode="after")
+    def _exits_fit(self) -> Self:
+        if self.exits in ("rows", "file") and self.mode != "incremental":
+            raise PydanticCustomError(
+                "exits_need_incremental",
+                "exits: {exits} needs mode: incremental (a full export has no exits)",
+                {"exits": self.exits, "at": ("exits",)},
+            )
+        if self.exits == "rows" and not any(c.value == SEGMENT_STATUS for c in self.columns):
+            raise PydanticCustomError(
+                "exits_need_status",
+                "exits: rows needs a column with value: segment_status, or a partner cannot "
+                "tell an exit from a member",
+                {"at": ("exits",)},
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_headers(self) -> Self:
@@ -548,7 +754,7 @@ class ExportProfilesGoal(_Strict):
         suffix = max(
             len(MANIFEST_SUFFIX) if self.manifest else 0,
             PART_SUFFIX_BYTES if self.max_rows_per_file is not None else 0,
-        )
+        ) + (len(EXITED_SUFFIX) if self.exits_mode == "file" else 0)
         name_parts = _key_parts(name)
         shortest_name = len((name_parts[-1] if name_parts else "").encode()) + suffix
         if shortest_name > MAX_NAME_BYTES:

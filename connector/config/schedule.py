@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from connector.config.formats import TimeZoneName
 
@@ -20,6 +27,9 @@ SCHEDULE_FORMS = (
     "weekday_of_month",
 )
 _TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_DIVISORS_OF_A_DAY = [n for n in range(1, 1441) if 1440 % n == 0]
+# the validators below give the messages; these only tell the JSON Schema (config/schema.py)
+_DayOfMonth = Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 31})]
 
 
 class WeekdayOfMonth(BaseModel):
@@ -27,8 +37,8 @@ class WeekdayOfMonth(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ordinal: Literal[1, 2, 3, 4, 5, "last"]
-    weekday: Weekday
+    ordinal: Literal[1, 2, 3, 4, 5, "last"] = Field(description="1 to 5, or last.")
+    weekday: Weekday = Field(description="mon, tue, wed, thu, fri, sat or sun.")
 
 
 class Schedule(BaseModel):
@@ -36,18 +46,53 @@ class Schedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: TimeZoneName = "UTC"
-    every_minutes: int | None = Field(default=None, ge=1, le=1440)
-    every_hours: int | None = None
-    times_per_day: int | None = Field(default=None, ge=1, le=1440)
-    days_of_week: list[Weekday] | None = Field(default=None, min_length=1)
-    days_of_month: list[int] | None = Field(default=None, min_length=1)
-    weekday_of_month: WeekdayOfMonth | None = None
-    at: str = "00:00"
-    spread_minutes: int | None = Field(default=None, ge=0, le=1440)
-    """Fire each time later by a fixed amount in [0, N) minutes derived from the connection's
-    id, so many connections on one schedule do not all fire in the same second. Default:
-    the daemon's `schedule_spread_minutes` (0: no spread)."""
+    timezone: TimeZoneName = Field(
+        default="UTC", description="An IANA time zone (Europe/Amsterdam) for `at` and the days."
+    )
+    every_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description="Every N minutes of elapsed time, counted from `at` (one schedule form).",
+    )
+    every_hours: (
+        Annotated[int, WithJsonSchema({"type": "integer", "enum": list(EVERY_HOURS_CHOICES)})]
+        | None
+    ) = Field(
+        default=None,
+        description="Every N hours (3, 6, 8, 12 or 24) of wall-clock time from `at` "
+        "(one schedule form).",
+    )
+    times_per_day: (
+        Annotated[int, WithJsonSchema({"type": "integer", "enum": _DIVISORS_OF_A_DAY})] | None
+    ) = Field(
+        default=None,
+        description="N times a day, evenly spread from `at`; N divides 1440 (one schedule form).",
+    )
+    days_of_week: list[Weekday] | None = Field(
+        default=None, min_length=1, description="Those days at `at` (one schedule form)."
+    )
+    days_of_month: list[_DayOfMonth] | None = Field(
+        default=None,
+        min_length=1,
+        description="Those days (1-31) at `at`; a day a month lacks is skipped (one schedule form).",
+    )
+    weekday_of_month: WeekdayOfMonth | None = Field(
+        default=None,
+        description="The n-th or last weekday of every month at `at` (one schedule form).",
+    )
+    at: Annotated[str, WithJsonSchema({"type": "string", "pattern": _TIME_OF_DAY.pattern})] = Field(
+        default="00:00",
+        description='A quoted time of day, "HH:MM" (default 00:00): the anchor of every form.',
+    )
+    spread_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=1440,
+        description="Fire each time later by a fixed amount in [0, N) minutes derived from the "
+        "connection's id, so many connections on one schedule do not all fire in the same "
+        "second. Default: the daemon's `schedule_spread_minutes` (0: no spread).",
+    )
 
     @field_validator("every_hours")
     @classmethod

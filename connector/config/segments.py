@@ -39,7 +39,7 @@ Scalar = Annotated[
 Bound = Annotated[
     float | date | datetime, _one_error("gt, gte, lt and lte compare with a number or a date")
 ]
-_OPERATORS = ("exists", "equals", "one_of", "gt", "gte", "lt", "lte")
+CONDITION_OPERATORS = ("exists", "equals", "one_of", "gt", "gte", "lt", "lte")
 
 
 class Condition(BaseModel):
@@ -51,21 +51,42 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    all: list[Condition] | None = None
-    any: list[Condition] | None = None
-    property: str | None = None
-    exists: bool | None = None
-    equals: Scalar | None = None
-    one_of: list[Scalar] | None = None
-    gt: Bound | None = None
-    gte: Bound | None = None
-    lt: Bound | None = None
-    lte: Bound | None = None
+    all: list[Condition] | None = Field(
+        default=None, description="Every one of these conditions holds (nest freely)."
+    )
+    any: list[Condition] | None = Field(
+        default=None, description="At least one of these conditions holds (nest freely)."
+    )
+    property: str | None = Field(
+        default=None, description="The profile property the operators beside it test."
+    )
+    exists: bool | None = Field(
+        default=None, description="true: the property has a value; false: it has none."
+    )
+    equals: Scalar | None = Field(
+        default=None,
+        description="A value of the property equals this text, number, boolean or date.",
+    )
+    one_of: list[Scalar] | None = Field(
+        default=None, description="A value of the property is one of these."
+    )
+    gt: Bound | None = Field(
+        default=None, description="A value of the property is greater than this number or date."
+    )
+    gte: Bound | None = Field(
+        default=None, description="A value of the property is at least this number or date."
+    )
+    lt: Bound | None = Field(
+        default=None, description="A value of the property is less than this number or date."
+    )
+    lte: Bound | None = Field(
+        default=None, description="A value of the property is at most this number or date."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
         groups = [name for name in ("all", "any") if getattr(self, name) is not None]
-        operators = [name for name in _OPERATORS if getattr(self, name) is not None]
+        operators = [name for name in CONDITION_OPERATORS if getattr(self, name) is not None]
         if groups and (operators or self.property is not None):
             raise ValueError("a condition is either `all`/`any` or a property test, not both")
         if len(groups) > 1:
@@ -75,17 +96,24 @@ class Condition(BaseModel):
                 raise ValueError("a condition needs `all`, `any` or `property`")
             if not operators:
                 raise ValueError(
-                    f"condition on {self.property!r} needs an operator: {', '.join(_OPERATORS)}"
+                    f"condition on {self.property!r} needs an operator: {', '.join(CONDITION_OPERATORS)}"
                 )
         return self
 
 
 class Segment(BaseModel):
+    """A named condition on profile properties; export goals name it by its id."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    name: str = ""
-    where: Condition
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Letters, digits, _ - and .; `all` is built in and cannot be used.",
+    )
+    name: str = Field(
+        default="", description="A title for people (default: the id); %SEGMENT_NAME% in exports."
+    )
+    where: Condition = Field(description="Which profiles are members.")
 
     @model_validator(mode="after")
     def _not_reserved(self) -> Self:
@@ -99,9 +127,11 @@ class Segment(BaseModel):
 
 
 class SegmentsFile(BaseModel):
+    """The goals folder's `segments.yaml`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    segments: list[Segment] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list, description="The segments; ids unique.")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Self:

@@ -32,13 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.config.formats import ExportFormat
-from connector.config.goals import PROFILE_ID, ExportColumn, HashName
+from connector.config.goals import PROFILE_ID, SEGMENT_STATUS, ExportColumn, HashName
 from connector.config.segments import ALL_SEGMENT
 from connector.engine.segments import has_values
 from connector.formats.writer import format_date
 
 __all__ = [
+    "EXITED",
     "PERMISSION_LEVEL",
+    "REALIZED",
     "VIEWED_INTERACTIONS",
     "ExportColumns",
     "GroupsByType",
@@ -46,6 +48,8 @@ __all__ = [
     "hasher",
 ]
 
+REALIZED = "realized"
+EXITED = "exited"
 PERMISSION_LEVEL = "permission_level"
 VIEWED_INTERACTIONS = "viewed_interactions"
 
@@ -101,11 +105,13 @@ class _Batch:
         properties: Mapping[str, pa.ListArray],
         segments: Mapping[str, pa.BooleanArray],
         groups: GroupsByType,
+        exited: pa.BooleanArray | None = None,
     ) -> None:
         self.ids = ids
         self.properties = properties
         self.segments = segments
         self.groups = groups
+        self.exited = exited
         self.rows = len(ids)
 
 
@@ -134,6 +140,7 @@ class ExportColumns:
         self.needs_segments = any(column.value == "segments" for column in columns)
         self._fmt = fmt
         self._separator = fmt.multi_value_separator
+        self._columns = list(columns)
         self._cells = [self._compile(column) for column in columns]
 
     def has_property_value(self, properties: Mapping[str, pa.ListArray], rows: int) -> pa.Array:
@@ -149,10 +156,27 @@ class ExportColumns:
         properties: Mapping[str, pa.ListArray],
         segments: Mapping[str, pa.BooleanArray],
         groups: GroupsByType,
+        exited: pa.BooleanArray | None = None,
     ) -> pa.Table:
-        """The batch's cells: one nullable text column per configured column, in order."""
-        batch = _Batch(ids, properties, segments, groups)
+        """The batch's cells: one nullable text column per configured column, in order.
+
+        `exited` marks the profiles that left the segment (`segment_status` says
+        `exited`); without it every row is a member (`realized`).
+        """
+        batch = _Batch(ids, properties, segments, groups, exited)
         arrays = [cell(batch) for cell in self._cells]
+        return pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))])
+
+    def build_deleted(self, ids: pa.StringArray) -> pa.Table:
+        """Exit rows of deleted profiles: the id columns and `segment_status` only, since
+        nothing else of them is left to write."""
+        batch = _Batch(ids, {}, {}, {}, pa.repeat(pa.scalar(value=True), len(ids)))
+        arrays = [
+            cell(batch)
+            if column.value in (PROFILE_ID, SEGMENT_STATUS)
+            else pa.nulls(len(ids), pa.string())
+            for column, cell in zip(self._columns, self._cells, strict=True)
+        ]
         return pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))])
 
     def _compile(self, column: ExportColumn) -> Cells:
@@ -172,6 +196,8 @@ class ExportColumns:
             return self._group_cells(column.group_type or "")
         if column.value in (PERMISSION_LEVEL, VIEWED_INTERACTIONS):
             return self._property_cells(column.value, None, None)
+        if column.value == SEGMENT_STATUS:
+            return _status_cells
         raise ValueError(f"column {column.header!r} has no source")
 
     def _convert(self, column: ExportColumn) -> Callable[[pa.StringArray], pa.StringArray] | None:
@@ -332,6 +358,13 @@ class RowRules:
             digest.update(len(data).to_bytes(8, "little"))
             digest.update(data)
         return int.from_bytes(digest.digest(), "little")
+
+
+def _status_cells(batch: _Batch) -> pa.StringArray:
+    if batch.exited is None:
+        return _repeat(REALIZED, batch.rows)
+    result: pa.StringArray = pc.if_else(batch.exited, EXITED, REALIZED)
+    return result
 
 
 # -- helpers over Arrow arrays ----------------------------------------------------------------

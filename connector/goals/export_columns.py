@@ -7,7 +7,9 @@ the goal's view of it (the names the export and its tests use).
 from __future__ import annotations
 
 from connector.engine.columns import (
+    EXITED,
     PERMISSION_LEVEL,
+    REALIZED,
     VIEWED_INTERACTIONS,
     ExportColumns,
     GroupsByType,
@@ -16,7 +18,9 @@ from connector.engine.columns import (
 )
 
 __all__ = [
+    "EXITED",
     "PERMISSION_LEVEL",
+    "REALIZED",
     "VIEWED_INTERACTIONS",
     "ExportColumns",
     "GroupsByType",

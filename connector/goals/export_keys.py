@@ -31,6 +31,7 @@ from connector.config.goals import (
     CUSTOM_TEXT_MACRO,
     DATETIME_MACRO,
     DESTINATION_MACRO,
+    EXITED_SUFFIX,
     MANIFEST_SUFFIX,
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
@@ -50,6 +51,7 @@ __all__ = [
     "check_key",
     "clean_key",
     "data_key",
+    "exited_key",
     "manifest_key",
     "part_key",
     "part_number",
@@ -182,6 +184,17 @@ def part_key(key: str, number: int) -> str:
     short alphabetic extension such as `.csv`, so the part keeps the type a
     partner's tools recognise; a name without one gets it at the end.
     """
+    return _before_extensions(key, f"_part{number:04d}")
+
+
+def exited_key(key: str) -> str:
+    """The key of the exits file beside the data file `key` (`exits: file`): `_exited` goes
+    where a part number would, so `profiles.csv.gz` → `profiles_exited.csv.gz`, and its parts
+    are `profiles_exited_part0001.csv.gz`."""
+    return _before_extensions(key, EXITED_SUFFIX)
+
+
+def _before_extensions(key: str, text: str) -> str:
     folder, slash, name = key.rpartition("/")
     stem, tail = name, ""
     for extension in _CONTENT_EXTENSIONS:
@@ -190,7 +203,7 @@ def part_key(key: str, number: int) -> str:
     extension_match = _EXTENSION.search(stem)
     if extension_match is not None:
         stem, tail = stem[: extension_match.start()], extension_match.group() + tail
-    return f"{folder}{slash}{stem}_part{number:04d}{tail}"
+    return f"{folder}{slash}{stem}{text}{tail}"
 
 
 def manifest_key(key: str) -> str:

@@ -24,11 +24,19 @@ the export is exported again next time rather than lost, and the goal's
 watermark moves only after the data file (and its manifest) are complete
 in S3. A failed or dry run leaves it where it was, so delivery is at least
 once: a run that fails after its upload sends those profiles again.
+
+With exits (`exits: rows | file`), an incremental run reads every profile
+in id order beside the members of the goal's last export (also in id
+order, a page at a time) to find who left; the members it finds are staged
+in the store and replace the old ones in the transaction that moves the
+watermark, so a killed run leaves both as they were and its re-run finds
+the same exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import hashlib
 import json
@@ -54,6 +62,7 @@ from connector.goals.export_columns import ExportColumns, RowRules
 from connector.goals.export_keys import (
     check_key,
     data_key,
+    exited_key,
     manifest_key,
     part_key,
     part_number,
@@ -88,6 +97,8 @@ class _Chunk:
 
     data: bytes
     part_rows: int | None = None
+    stream: int = 0
+    """0: the data file; 1: the `_exited` sibling (`exits: file`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +141,65 @@ class _Keys:
     def manifest(self) -> str:
         return check_key(manifest_key(self.base))
 
+    def exited(self) -> _Keys:
+        """The keys of the `_exited` sibling (`exits: file`)."""
+        return _Keys(exited_key(self.base), self.split)
+
+
+class _Previous:
+    """The members of the goal's last export, read in pages in id order beside the profiles.
+
+    Profiles come in id order too, so each batch takes the previous members up
+    to its last id: those not in the batch were deleted since. Memory holds one
+    page, whatever the segment size.
+    """
+
+    def __init__(self, fetch: Callable[[str], list[str]], page: int) -> None:
+        self._fetch = fetch
+        self._page = page
+        self._buffer: list[str] = []
+        self._after = ""
+        self._exhausted = False
+
+    def through(self, last: str | None) -> list[str]:
+        """The previous members up to and including `last` (every one left when None)."""
+        taken: list[str] = []
+        while True:
+            if not self._buffer:
+                if self._exhausted:
+                    return taken
+                self._buffer = self._fetch(self._after)
+                self._exhausted = len(self._buffer) < self._page
+                if not self._buffer:
+                    return taken
+                self._after = self._buffer[-1]
+            cut = len(self._buffer) if last is None else bisect.bisect_right(self._buffer, last)
+            taken += self._buffer[:cut]
+            self._buffer = self._buffer[cut:]
+            if self._buffer:
+                return taken
+
+
+@dataclass(frozen=True, slots=True)
+class _Exits:
+    """An incremental export that reports exits: the last export's members, where the members
+    found now are staged (None in a dry run), and whether exits go to their own file."""
+
+    previous: _Previous
+    stage: Callable[[list[str]], None] | None
+    since: int | None
+    to_file: bool
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One output file (split into parts): the data file, or the `_exited` sibling."""
+
+    number: int
+    new_writer: Callable[[int], ArrowWriter]
+    writer: ArrowWriter | None = None
+    parts: int = 0
+
 
 class _RowSource:
     """The producing half, called in a worker thread one Arrow batch at a time.
@@ -143,9 +213,18 @@ class _RowSource:
     this object touches the store during the export, from one thread at a
     time, as the store asks.
 
+    With exits, every profile is read (in id order) beside the last export's
+    members: a member written as `realized` when it changed since or entered,
+    a former member that left (or withdrew consent) as `exited`, a former
+    member no longer in the store as its id alone; the members found now are
+    staged for the transaction that completes the export. A profile changed
+    after the export's watermark keeps its former membership and is the next
+    run's, so no exit is lost or written twice.
+
     A part is opened at its first row, so a part never ends up empty; only
-    an export without any row gets one (header-only) file, because an empty
-    segment is news too.
+    an export without any row gets one (header-only) file when `empty_file`
+    (a full or first export), because an empty segment is news too. With
+    exits in their own file, a run that writes either file writes both.
     """
 
     def __init__(
@@ -153,7 +232,7 @@ class _RowSource:
         store: ProfileStore,
         plan: ExportColumns,
         rules: RowRules,
-        new_writer: Callable[[int], ArrowWriter],
+        new_writers: list[Callable[[int], ArrowWriter]],
         *,
         segments: SegmentIndex,
         segment_id: str,
@@ -162,16 +241,21 @@ class _RowSource:
         until: int | None,
         batch_size: int,
         max_rows: int | None,
+        exits: _Exits | None = None,
+        exit_rules: RowRules | None = None,
     ) -> None:
         self._store = store
         self._plan = plan
         self._rules = rules
-        self._new_writer = new_writer
+        self._exit_rules = exit_rules or rules
+        self._streams = [_Stream(n, new) for n, new in enumerate(new_writers)]
         self._segments = segments
         self._segment_id = segment_id
         self._objectives = objectives
         self._until = until
         self._max_rows = max_rows
+        self._exits = exits
+        self._empty_file = since is None
         wanted = [*plan.properties, *segments.properties(segment_id)]
         if plan.needs_segments:
             wanted += segments.properties()
@@ -179,45 +263,54 @@ class _RowSource:
             wanted.append(CONSENT_PROPERTY)
         self._properties = list(dict.fromkeys(wanted))
         self._batches = store.profile_batches(
-            self._properties, changed_after=since, batch_size=batch_size
+            self._properties,
+            changed_after=since if exits is None else None,
+            batch_size=batch_size,
         )
-        self._writer: ArrowWriter | None = None
-        self._parts = 0
         self.rows_written = 0
+        self.exits_written = 0
         self.tally = _Tally()
 
     def step(self) -> _Step:
         table = next(self._batches, None)
-        cells = self._rows(table) if table is not None else None
-        rows = cells.num_rows if cells is not None else 0
-        chunks: list[_Chunk] = []
-        start = 0
-        while cells is not None and start < rows:
-            writer = self._writer or self._open_part()
-            end = rows if self._max_rows is None else start + self._max_rows - writer.rows_written
-            writer.write_table(cells.slice(start, min(end, rows) - start))
-            chunks += self._drain(writer)
-            start = end
-            if self._max_rows is not None and writer.rows_written >= self._max_rows:
-                chunks.append(self._close_part())
         done = table is None
-        if done and (self._writer is not None or self._parts == 0):
-            if self._writer is None:
-                self._open_part()
-            chunks.append(self._close_part())
-        elif self._writer is not None:
-            chunks += self._drain(self._writer)
+        outputs = self._rows(table) if table is not None else self._rest()
+        chunks: list[_Chunk] = []
+        rows = 0
+        for stream, cells in zip(self._streams, outputs, strict=True):
+            chunks += self._write(stream, cells)
+            rows += cells.num_rows
+        if done:
+            wrote = any(stream.parts or stream.writer for stream in self._streams)
+            for stream in self._streams:
+                if stream.writer is not None or (stream.parts == 0 and (wrote or self._empty_file)):
+                    if stream.writer is None:
+                        self._open_part(stream)
+                    chunks.append(self._close_part(stream))
         self.rows_written += rows
         return _Step(chunks, rows, done)
 
-    def _rows(self, table: pa.Table) -> pa.Table:
-        """The batch's rows to write: members selected, cells built, row rules applied."""
+    def _write(self, stream: _Stream, cells: pa.Table) -> list[_Chunk]:
+        chunks: list[_Chunk] = []
+        rows, start = cells.num_rows, 0
+        while start < rows:
+            writer = stream.writer or self._open_part(stream)
+            end = rows if self._max_rows is None else start + self._max_rows - writer.rows_written
+            writer.write_table(cells.slice(start, min(end, rows) - start))
+            chunks += self._drain(stream, writer)
+            start = end
+            if self._max_rows is not None and writer.rows_written >= self._max_rows:
+                chunks.append(self._close_part(stream))
+        return chunks
+
+    def _rows(self, table: pa.Table) -> list[pa.Table]:
+        """The batch's rows to write, per stream: members selected, cells built, rules applied."""
         count = table.num_rows
         self.tally.examined += count
         columns = profile_columns(table, self._properties)
         selected = self._segments.mask(self._segment_id, columns, count)
         # an incremental run stops at the sequence it read first; later changes are the next run's
-        if self._until is not None:
+        if self._until is not None and self._exits is None:
             selected = pc.and_(selected, pc.less_equal(table.column(1), self._until))
         self.tally.in_segment += _count(selected)
         if self._objectives:
@@ -225,8 +318,66 @@ class _RowSource:
             self.tally.without_consent += _count(pc.and_not(selected, consented))
             selected = pc.and_(selected, consented)
         valued = self._plan.has_property_value(columns, count)
+        if self._exits is not None:
+            return self._with_exits(self._exits, table, selected, valued)
         self.tally.without_value += _count(pc.and_not(selected, valued))
         members = table.filter(pc.and_(selected, valued))
+        return self._arrange(self._rules.admit_table(self._cells(members)), None)
+
+    def _with_exits(
+        self, exits: _Exits, table: pa.Table, member: pa.Array, valued: pa.Array
+    ) -> list[pa.Table]:
+        ids = table.column(0).combine_chunks()
+        seqs = table.column(1)
+        last = ids[-1].as_py() if len(ids) else ""
+        previous = pa.array(exits.previous.through(last), pa.string())
+        was_member = pc.is_in(ids, value_set=previous)
+        deleted = previous.filter(pc.invert(pc.is_in(previous, value_set=ids)))
+        # changes after the watermark are the next run's: such a profile keeps its old membership
+        fresh = pc.less_equal(seqs, self._until)
+        news = pc.invert(was_member)
+        if exits.since is not None:
+            news = pc.or_(news, pc.greater(seqs, exits.since))
+        realized = pc.and_(pc.and_(member, fresh), pc.and_(news, valued))
+        left = pc.and_(pc.and_(was_member, fresh), pc.invert(member))
+        if exits.stage is not None:
+            keep = pc.or_(pc.and_(member, fresh), pc.and_(pc.invert(fresh), was_member))
+            exits.stage(ids.filter(keep).to_pylist())
+        written = pc.or_(realized, left)
+        exited = left.filter(written)
+        cells = self._cells(table.filter(written), exited)
+        members = self._rules.admit_table(cells.filter(pc.invert(exited)))
+        return self._arrange(members, self._exit_cells(cells.filter(exited), deleted))
+
+    def _rest(self) -> list[pa.Table]:
+        """After the last batch: the previous members beyond the last profile were deleted."""
+        if self._exits is None:
+            return [self._plan.build_deleted(pa.array([], pa.string()))] * len(self._streams)
+        deleted = pa.array(self._exits.previous.through(None), pa.string())
+        return self._arrange(None, self._exit_cells(None, deleted))
+
+    def _exit_cells(self, left: pa.Table | None, deleted: pa.Array) -> pa.Table:
+        tables = [] if left is None else [left]
+        if len(deleted):
+            tables.append(self._plan.build_deleted(deleted))
+        if not tables:
+            return self._plan.build_deleted(deleted)
+        cells = self._exit_rules.admit_table(pa.concat_tables(tables))
+        self.exits_written += cells.num_rows
+        return cells
+
+    def _arrange(self, members: pa.Table | None, exits: pa.Table | None) -> list[pa.Table]:
+        """One table per stream: exits after the members, or in the second (`_exited`) stream."""
+        empty = self._plan.build_deleted(pa.array([], pa.string()))
+        members = empty if members is None else members
+        exits = empty if exits is None else exits
+        if len(self._streams) == 2:
+            return [members, exits]
+        if exits.num_rows == 0:
+            return [members]
+        return [pa.concat_tables([members, exits])]
+
+    def _cells(self, members: pa.Table, exited: pa.Array | None = None) -> pa.Table:
         ids = members.column(0).combine_chunks()
         columns = profile_columns(members, self._properties)
         masks = self._segments.masks(columns, len(ids)) if self._plan.needs_segments else {}
@@ -237,27 +388,27 @@ class _RowSource:
                 group_type: self._store.groups_of_profiles(id_list, group_type)
                 for group_type in self._plan.group_types
             }
-        return self._rules.admit_table(self._plan.build(ids, columns, masks, groups))
+        return self._plan.build(ids, columns, masks, groups, exited)
 
-    def _open_part(self) -> ArrowWriter:
-        self._parts += 1
-        writer = self._new_writer(self._parts)
+    def _open_part(self, stream: _Stream) -> ArrowWriter:
+        stream.parts += 1
+        writer = stream.new_writer(stream.parts)
         writer.write_header(self._plan.headers)
-        self._writer = writer
+        stream.writer = writer
         return writer
 
-    def _close_part(self) -> _Chunk:
-        writer, self._writer = self._writer, None
+    def _close_part(self, stream: _Stream) -> _Chunk:
+        writer, stream.writer = stream.writer, None
         if writer is None:
             raise RuntimeError("no part is open")
-        return _Chunk(writer.finish(), writer.rows_written)
+        return _Chunk(writer.finish(), writer.rows_written, stream.number)
 
     @staticmethod
-    def _drain(writer: ArrowWriter) -> list[_Chunk]:
+    def _drain(stream: _Stream, writer: ArrowWriter) -> list[_Chunk]:
         """The writer's ready bytes, in pieces of its chunk size (an upload gets bounded parts)."""
         chunks = []
         while data := writer.drain():
-            chunks.append(_Chunk(data))
+            chunks.append(_Chunk(data, stream=stream.number))
         return chunks
 
 
@@ -364,12 +515,18 @@ class _Parts:
     """
 
     def __init__(
-        self, ctx: GoalContext, goal: ExportProfilesGoal, s3: S3Client | None, keys: _Keys
+        self,
+        ctx: GoalContext,
+        goal: ExportProfilesGoal,
+        s3: S3Client | None,
+        keys: _Keys,
+        first_key: str,
     ) -> None:
         self._ctx = ctx
         self._goal = goal
         self._s3 = s3
         self._keys = keys
+        self._first_key = first_key
         self._open: _Part | None = None
         self._outcome = "dry run; built, not uploaded" if ctx.dry_run else "exported"
         self.files: list[_DataFile] = []
@@ -382,7 +539,7 @@ class _Parts:
         progress, goal_name = self._ctx.progress, self._goal.name
         if self._open is None:
             key = self._keys.part(len(self.files) + 1)
-            if self.files:
+            if key != self._first_key:  # the run itself announced its first file
                 progress.file_started(goal_name, key, 0)
             self._open = await _Part.open(self._ctx, self._goal, self._s3, key)
         await self._open.write(chunk.data)
@@ -419,8 +576,12 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     uploaded and the watermark stays. A key that breaks S3's rules (too long
     once the segment name is in it) fails the goal before anything is built.
 
-    Counts: `profiles_exported` rows, `files` data files (parts; manifests not
-    counted), `bytes_transferred` every byte uploaded (data and manifest).
+    With exits, the members that left since the last export are written too
+    (`exited`), in the data file or in its `_exited` sibling.
+
+    Counts: `profiles_exported` rows (exits included), `files` data files
+    (parts and `_exited` files; manifests not counted), `bytes_transferred`
+    every byte uploaded (data and manifest).
     A dry run counts the rows and files it built and transfers 0 bytes.
     """
     result = GoalResult()
@@ -432,18 +593,23 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     keys, moment = await _name_run(ctx, goal, previous, segment_name)
     plan = ExportColumns(goal.columns, goal.format)
     rules = RowRules(plan.headers, goal.format, required=goal.required, dedupe_by=goal.dedupe_by)
+    exits = _exits(ctx, goal, since)
+    streams = [keys, keys.exited()] if exits is not None and exits.to_file else [keys]
     source = _RowSource(
         store,
         plan,
         rules,
-        functools.partial(_new_writer, goal, keys),
+        [functools.partial(_new_writer, goal, stream) for stream in streams],
         segments=ctx.segments,
         segment_id=goal.segment,
         objectives=ctx.connection.objectives,
         since=since,
-        until=watermark if since is not None else None,
+        until=watermark if since is not None or exits is not None else None,
         batch_size=max(ctx.batch_size, EXPORT_BATCH_ROWS),
         max_rows=goal.max_rows_per_file,
+        exits=exits,
+        # an exit is reported whatever it lacks: `required` would drop a deleted profile
+        exit_rules=RowRules(plan.headers, goal.format, dedupe_by=goal.dedupe_by),
     )
     run_log = log.bind(
         connection=ctx.connection.id,
@@ -454,7 +620,12 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         key=keys.base,
     )
     run_log.info(
-        "export started", mode=goal.mode, since=since, watermark=watermark, dry_run=ctx.dry_run
+        "export started",
+        mode=goal.mode,
+        exits=goal.exits_mode,
+        since=since,
+        watermark=watermark,
+        dry_run=ctx.dry_run,
     )
     first_key = keys.part(1)
     if not ctx.dry_run:
@@ -462,17 +633,29 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     ctx.progress.file_started(goal.name, first_key, 0)
     started = time.monotonic()
     try:
+        if exits is not None and exits.stage is not None:
+            # what a killed run staged is dropped: this run finds the members again
+            await asyncio.to_thread(
+                store.stage_export_members, ctx.connection.id, goal.name, [], fresh=True
+            )
         delivery = await _deliver(
             ctx,
             goal,
-            keys,
+            streams,
             source,
             manifest=_ManifestFacts(segment_name, moment, since, watermark),
             run_log=run_log,
         )
         if not ctx.dry_run:
             await asyncio.to_thread(
-                store.set_export_watermark, ctx.connection.id, goal.name, watermark, moment
+                functools.partial(
+                    store.set_export_watermark,
+                    ctx.connection.id,
+                    goal.name,
+                    watermark,
+                    moment,
+                    members=exits is not None,
+                )
             )
     except _Stopped:
         ctx.progress.file_finished(goal.name, first_key, "stopped; nothing uploaded")
@@ -511,6 +694,7 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     run_log.info(
         "export built (dry run, nothing uploaded)" if ctx.dry_run else "export finished",
         rows=records,
+        exits=source.exits_written,
         size=sum(file.size for file in files),
         parts=len(files),
         examined=tally.examined,
@@ -539,10 +723,37 @@ def _run_keys(goal: ExportProfilesGoal, segment_name: str, moment: datetime) -> 
         ),
         split=goal.max_rows_per_file is not None,
     )
-    keys.part(1)
-    if goal.manifest:
-        check_key(keys.manifest)
+    for checked in [keys, keys.exited()] if goal.exits_mode == "file" else [keys]:
+        checked.part(1)
+        if goal.manifest:
+            check_key(checked.manifest)
     return keys
+
+
+MEMBER_PAGE = 16384
+"""Previous members read from the store at once, beside each batch of profiles."""
+
+
+def _exits(ctx: GoalContext, goal: ExportProfilesGoal, since: int | None) -> _Exits | None:
+    """What an export with exits reads and stages; None when the goal reports no exits."""
+    mode = goal.exits_mode
+    if mode == "none":
+        return None
+    store, connection = ctx.store, ctx.connection.id
+
+    def fetch(after: str) -> list[str]:
+        return store.export_members(connection, goal.name, after=after, limit=MEMBER_PAGE)
+
+    def stage(profile_ids: list[str]) -> None:
+        if profile_ids:
+            store.stage_export_members(connection, goal.name, profile_ids)
+
+    return _Exits(
+        _Previous(fetch, MEMBER_PAGE),
+        None if ctx.dry_run else stage,
+        since,
+        to_file=mode == "file",
+    )
 
 
 async def _tidy_uploads(ctx: GoalContext, goal: ExportProfilesGoal, run_log: Any) -> int:
@@ -591,7 +802,10 @@ async def _free_keys(
     bucket = goal.destination.bucket
     async with S3Client(ctx.credentials) as s3:
         for _attempt in range(NAME_ATTEMPTS):
-            names = [keys.part(1), *([keys.manifest] if goal.manifest else [])]
+            both = [keys, keys.exited()] if goal.exits_mode == "file" else [keys]
+            names = [
+                name for k in both for name in [k.part(1), *([k.manifest] if goal.manifest else [])]
+            ]
             taken = [name for name in names if await s3.object_exists(bucket, name)]
             if not taken:
                 return keys, moment
@@ -625,74 +839,90 @@ class _ManifestFacts:
 async def _deliver(
     ctx: GoalContext,
     goal: ExportProfilesGoal,
-    keys: _Keys,
+    streams: list[_Keys],
     source: _RowSource,
     *,
     manifest: _ManifestFacts,
     run_log: Any,
 ) -> _Delivery:
-    """Data files, then the manifest, then stale parts; a failure deletes the parts it completed."""
+    """Data files, then the manifests, then stale parts; a failure deletes the parts it completed.
+
+    `streams` holds the data file's keys and, with `exits: file`, the `_exited` sibling's:
+    each file gets its own parts and manifest.
+    """
     async with AsyncExitStack() as stack:
         s3 = None
         if not ctx.dry_run:
             s3 = await stack.enter_async_context(S3Client(ctx.credentials))
-        parts = _Parts(ctx, goal, s3, keys)
+        outputs = [_Parts(ctx, goal, s3, keys, streams[0].part(1)) for keys in streams]
+
+        def files() -> list[_DataFile]:
+            return [file for parts in outputs for file in parts.files]
+
         try:
-            wrote = await _write_data(ctx, source, parts, skip_if_empty=manifest.since is not None)
+            wrote = await _write_data(ctx, source, outputs)
             if not wrote or s3 is None:
-                return _Delivery(parts.files)
+                return _Delivery(files())
             manifest_size = 0
             if goal.manifest:
-                manifest_size = await _put_manifest(
-                    s3, ctx, goal=goal, key=keys.manifest, files=parts.files, facts=manifest
-                )
+                for keys, parts in zip(streams, outputs, strict=True):
+                    manifest_size += await _put_manifest(
+                        s3,
+                        ctx,
+                        goal=goal,
+                        key=keys.manifest,
+                        files=parts.files,
+                        facts=manifest,
+                        contents=_contents(goal, exited=keys is not streams[0]),
+                    )
         except BaseException:
-            if s3 is not None and parts.files:
-                await _delete_quietly(s3, goal.destination.bucket, parts.files, run_log)
+            if s3 is not None and files():
+                await _delete_quietly(s3, goal.destination.bucket, files(), run_log)
             raise
         stale_error = None
-        if keys.split and not goal.destination.time_based:
-            stale_error = await _delete_stale_parts(s3, goal, keys, len(parts.files), run_log)
-        return _Delivery(parts.files, manifest_size, stale_error)
+        for keys, parts in zip(streams, outputs, strict=True):
+            if keys.split and not goal.destination.time_based:
+                stale_error = (
+                    await _delete_stale_parts(s3, goal, keys, len(parts.files), run_log)
+                    or stale_error
+                )
+        return _Delivery(files(), manifest_size, stale_error)
 
 
-async def _write_data(
-    ctx: GoalContext, source: _RowSource, parts: _Parts, *, skip_if_empty: bool
-) -> bool:
+def _contents(goal: ExportProfilesGoal, *, exited: bool) -> str:
+    """What a manifest's files hold, for a partner's loader."""
+    if exited:
+        return "exits"
+    return "members and exits" if goal.exits_mode == "rows" else "members"
+
+
+async def _write_data(ctx: GoalContext, source: _RowSource, outputs: list[_Parts]) -> bool:
     """Stream the rows into the parts; False when an incremental run has nothing to write.
 
     A part's upload (and gpg) open at its first bytes, so a skipped run
     creates nothing. Completing a part completes gpg, then the upload; an
-    exception kills gpg and aborts the open upload, so no partial object is
+    exception kills gpg and aborts the open uploads, so no partial object is
     left (the caller deletes the parts already completed).
     """
     prefetch = _Prefetch(source.step)
     try:
-        return await _pump(ctx, prefetch, source, parts, skip_if_empty=skip_if_empty)
+        return await _pump(ctx, prefetch, outputs)
     except BaseException as error:
-        await parts.abort(error)
+        for parts in outputs:
+            await parts.abort(error)
         raise
     finally:
         await prefetch.close()
 
 
-async def _pump(
-    ctx: GoalContext,
-    prefetch: _Prefetch,
-    source: _RowSource,
-    parts: _Parts,
-    *,
-    skip_if_empty: bool,
-) -> bool:
+async def _pump(ctx: GoalContext, prefetch: _Prefetch, outputs: list[_Parts]) -> bool:
     while True:
         step = await prefetch.next()
-        if step.done and skip_if_empty and not parts.started and source.rows_written == 0:
-            return False
         for chunk in step.chunks:
-            await parts.add(chunk)
+            await outputs[chunk.stream].add(chunk)
         ctx.progress.advance(step.rows)
         if step.done:
-            return True
+            return any(parts.started for parts in outputs)
         if ctx.stopping.is_set():
             raise _Stopped
 
@@ -753,6 +983,7 @@ async def _put_manifest(
     key: str,
     files: list[_DataFile],
     facts: _ManifestFacts,
+    contents: str,
 ) -> int:
     """Write the run's manifest after every data object is complete; returns its size.
 
@@ -770,6 +1001,7 @@ async def _put_manifest(
         since=facts.since,
         watermark=facts.watermark,
         files=files,
+        contents=contents,
     )
     data = json.dumps(document, indent=2).encode("utf-8") + b"\n"
     await s3.put_object(
@@ -828,12 +1060,14 @@ def _manifest_document(
     since: int | None,
     watermark: int,
     files: list[_DataFile],
+    contents: str = "members",
 ) -> dict[str, Any]:
     """The manifest's JSON: what was exported, how, and how to check it arrived whole.
 
     `incremental_since` is null when the file holds every member (a full
     export, or the first incremental one); otherwise only members changed
-    after that change sequence, up to `watermark`, are in it.
+    after that change sequence, up to `watermark`, are in it. With exits, `contents` says
+    whether the files hold members, exits (the `_exited` sibling) or both (`exits: rows`).
     """
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -842,6 +1076,7 @@ def _manifest_document(
         "run_id": run_id,
         "segment": {"id": goal.segment, "name": segment_name},
         "mode": goal.mode,
+        **({"contents": contents} if goal.exits_mode != "none" else {}),
         "incremental_since": since,
         "watermark": watermark,
         "exported_at": exported_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),

@@ -38,7 +38,9 @@ COUNTED = (
     "runs",
     "run_rejects",
     "export_watermarks",
+    "export_members",
 )
+_MEMBER_PAGE = 10000
 _ALL = 2**62
 T = TypeVar("T")
 
@@ -124,7 +126,10 @@ def copy_store(
         for file, contributions in src.contributions():
             tx.replace_file_contributions(file, contributions)
     for mark in src.watermarks():
-        target.set_export_watermark(mark.connection, mark.goal, mark.change_seq, mark.exported_at)
+        _copy_members(source, target, mark.connection, mark.goal)
+        target.set_export_watermark(
+            mark.connection, mark.goal, mark.change_seq, mark.exported_at, members=True
+        )
     dst.restore_change_seq(source.change_seq())
     expected, copied = src.counts(), dst.counts()
     if copied != expected:
@@ -135,6 +140,19 @@ def copy_store(
         }
         raise StoreError(f"the copy does not match its source: {_listing(differ)}")
     return copied
+
+
+def _copy_members(source: ProfileStore, target: ProfileStore, connection: str, goal: str) -> None:
+    """Stage the goal's export members in `target`, page by page (they become its members with
+    the watermark)."""
+    after, fresh = "", True
+    while True:
+        page = source.export_members(connection, goal, after=after, limit=_MEMBER_PAGE)
+        target.stage_export_members(connection, goal, page, fresh=fresh)
+        fresh = False
+        if len(page) < _MEMBER_PAGE:
+            return
+        after = page[-1]
 
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

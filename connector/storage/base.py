@@ -300,8 +300,29 @@ class ProfileStore(ABC):
 
     @abstractmethod
     def set_export_watermark(
-        self, connection: str, goal: str, change_seq: int, exported_at: datetime
-    ) -> None: ...
+        self,
+        connection: str,
+        goal: str,
+        change_seq: int,
+        exported_at: datetime,
+        *,
+        members: bool = False,
+    ) -> None:
+        """Record an export as complete; with `members`, the staged members become the goal's
+        members in the same transaction (so a killed export changes neither)."""
+
+    # -- export members (exits) ----------------------------------------------
+    @abstractmethod
+    def export_members(
+        self, connection: str, goal: str, *, after: str = "", limit: int = 10000
+    ) -> list[str]:
+        """Profile ids that were members at the goal's last export, in id order, after `after`."""
+
+    @abstractmethod
+    def stage_export_members(
+        self, connection: str, goal: str, profile_ids: Sequence[str], *, fresh: bool = False
+    ) -> None:
+        """Add to the members a running export found (`fresh` drops what a killed run staged)."""
 
     # -- lifecycle -----------------------------------------------------------
     @abstractmethod

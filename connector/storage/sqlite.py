@@ -679,13 +679,55 @@ class SQLiteStore(ProfileStore):
         return [upload for upload in uploads if upload.started_at < started_before]
 
     def set_export_watermark(
-        self, connection: str, goal: str, change_seq: int, exported_at: datetime
+        self,
+        connection: str,
+        goal: str,
+        change_seq: int,
+        exported_at: datetime,
+        *,
+        members: bool = False,
     ) -> None:
         with self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO export_watermarks (connection, goal, change_seq, exported_at) "
                 "VALUES (?, ?, ?, ?)",
                 (connection, goal, change_seq, exported_at.isoformat()),
+            )
+            if members:
+                key = (connection, goal)
+                db.execute("DELETE FROM export_members WHERE connection = ? AND goal = ?", key)
+                db.execute(
+                    "INSERT INTO export_members (connection, goal, profile_id) "
+                    "SELECT connection, goal, profile_id FROM export_members_next "
+                    "WHERE connection = ? AND goal = ?",
+                    key,
+                )
+                db.execute("DELETE FROM export_members_next WHERE connection = ? AND goal = ?", key)
+
+    # -- export members (exits) -----------------------------------------------------------
+    def export_members(
+        self, connection: str, goal: str, *, after: str = "", limit: int = 10000
+    ) -> list[str]:
+        rows = self._db.execute(
+            "SELECT profile_id FROM export_members WHERE connection = ? AND goal = ? "
+            "AND profile_id > ? ORDER BY profile_id LIMIT ?",
+            (connection, goal, after, limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def stage_export_members(
+        self, connection: str, goal: str, profile_ids: Sequence[str], *, fresh: bool = False
+    ) -> None:
+        with self._write() as db:
+            if fresh:
+                db.execute(
+                    "DELETE FROM export_members_next WHERE connection = ? AND goal = ?",
+                    (connection, goal),
+                )
+            db.executemany(
+                "INSERT OR IGNORE INTO export_members_next (connection, goal, profile_id) "
+                "VALUES (?, ?, ?)",
+                ((connection, goal, profile_id) for profile_id in profile_ids),
             )
 
     def close(self) -> None:

@@ -171,7 +171,7 @@ def test_missing_variable_is_named_and_no_secret_is_printed(
     out, err = capsys.readouterr()
     crm = examples / "crm.yaml"
     assert err.splitlines() == [
-        f"{crm}:10: environment variable CRM_KEY_ID is not set (used as ${{CRM_KEY_ID}})"
+        f"{crm}:11: environment variable CRM_KEY_ID is not set (used as ${{CRM_KEY_ID}})"
     ]
     assert SECRET not in out + err
 
@@ -184,7 +184,7 @@ def test_invalid_endpoint_from_a_secret_variable_is_reported_without_it(
     out, err = capsys.readouterr()
     crm = examples / "crm.yaml"
     assert err.splitlines() == [
-        f"{crm}:9: storage.endpoint_url: endpoint_url must start with http:// or https://"
+        f"{crm}:10: storage.endpoint_url: endpoint_url must start with http:// or https://"
     ]
     assert SECRET not in out + err
 

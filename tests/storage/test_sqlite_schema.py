@@ -31,6 +31,8 @@ EXPECTED_TABLES = {
     "run_rejects",
     "run_locks",
     "export_watermarks",
+    "export_members",
+    "export_members_next",
 }
 
 

@@ -35,6 +35,8 @@ _CLEARED = (
     "ledger",
     "contributions",
     "export_watermarks",
+    "export_members",
+    "export_members_next",
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -197,6 +197,45 @@ def set_export_watermark(
         "VALUES (%s, %s, %s, %s) ON CONFLICT (connection, goal) DO UPDATE SET "
         "change_seq = excluded.change_seq, exported_at = excluded.exported_at",
         (connection, goal, change_seq, exported_at),
+    )
+
+
+def replace_export_members(conn: Conn, connection: str, goal: str) -> None:
+    """The staged members become the goal's members (inside the caller's transaction)."""
+    key = (connection, goal)
+    conn.execute("DELETE FROM export_members WHERE connection = %s AND goal = %s", key)
+    conn.execute(
+        "INSERT INTO export_members (connection, goal, profile_id) "
+        "SELECT connection, goal, profile_id FROM export_members_next "
+        "WHERE connection = %s AND goal = %s",
+        key,
+    )
+    conn.execute("DELETE FROM export_members_next WHERE connection = %s AND goal = %s", key)
+
+
+def export_members(conn: Conn, connection: str, goal: str, after: str, limit: int) -> list[str]:
+    rows = conn.execute(
+        "SELECT profile_id FROM export_members WHERE connection = %s AND goal = %s "
+        "AND profile_id > %s ORDER BY profile_id LIMIT %s",
+        (connection, goal, after, limit),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def stage_export_members(
+    conn: Conn, connection: str, goal: str, profile_ids: Sequence[str], *, fresh: bool
+) -> None:
+    if fresh:
+        conn.execute(
+            "DELETE FROM export_members_next WHERE connection = %s AND goal = %s",
+            (connection, goal),
+        )
+    if not profile_ids:
+        return
+    conn.execute(
+        "INSERT INTO export_members_next (connection, goal, profile_id) "
+        "SELECT %s, %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
+        (connection, goal, list(profile_ids)),
     )
 
 

@@ -8,7 +8,7 @@ database, never the password.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import TypeVar
@@ -466,10 +466,31 @@ class PostgresStore(ProfileStore):
             return _runs.export_watermark(conn, connection, goal)
 
     def set_export_watermark(
-        self, connection: str, goal: str, change_seq: int, exported_at: datetime
+        self,
+        connection: str,
+        goal: str,
+        change_seq: int,
+        exported_at: datetime,
+        *,
+        members: bool = False,
     ) -> None:
         with self._write_conn() as conn:
             _runs.set_export_watermark(conn, connection, goal, change_seq, exported_at)
+            if members:
+                _runs.replace_export_members(conn, connection, goal)
+
+    # -- export members (exits) -----------------------------------------------------------------
+    def export_members(
+        self, connection: str, goal: str, *, after: str = "", limit: int = 10000
+    ) -> list[str]:
+        with self._conn() as conn:
+            return _runs.export_members(conn, connection, goal, after, limit)
+
+    def stage_export_members(
+        self, connection: str, goal: str, profile_ids: Sequence[str], *, fresh: bool = False
+    ) -> None:
+        with self._write_conn() as conn:
+            _runs.stage_export_members(conn, connection, goal, profile_ids, fresh=fresh)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
