@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
         "--dry-run", action="store_true", help="report what would change, write nothing"
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="name each file the run skipped, and why (unchanged, before the window, no match)",
+    )
 
     daemon = command("daemon", operate.daemon, "run every enabled connection on its schedule")
     daemon.epilog = (

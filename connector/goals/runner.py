@@ -115,6 +115,13 @@ def changed_files_note(counts: RunCounts) -> str | None:
     return "; ".join(notes) or None
 
 
+def skipped_files_note(counts: RunCounts) -> str | None:
+    """What the run summary and `history --run` say of the files a run did not import again."""
+    if not counts.files_skipped:
+        return None
+    return f"{counts.files_skipped} file(s) skipped: already imported, unchanged"
+
+
 def run_status(result: GoalResult) -> RunStatus:
     if result.errors:
         return RunStatus.FAILURE
