@@ -15,6 +15,7 @@ from connector import __version__
 from connector.app import App
 from connector.cli import inspect, operate, schema_command
 from connector.cli import store as store_commands
+from connector.cli.draft_command import add_command as add_draft_command
 from connector.cli.output import fail
 from connector.errors import ConfigError, ConnectorError
 from connector.gc_tuning import tune_garbage_collector
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     preview.add_argument("goal")
     preview.add_argument("--file", dest="key", help="object key (default: the first matching file)")
     preview.add_argument("--rows", type=int, default=5, help="rows to show (default 5)")
+    add_draft_command(commands)
 
     run = command("run", operate.run, "run a connection (or one goal) now, in the foreground")
     run.add_argument("connection")
@@ -66,8 +68,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
         "--dry-run", action="store_true", help="report what would change, write nothing"
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="name each file the run skipped, and why (unchanged, before the window, no match)",
+    )
 
-    command("daemon", operate.daemon, "run every enabled connection on its schedule")
+    daemon = command("daemon", operate.daemon, "run every enabled connection on its schedule")
+    daemon.epilog = (
+        "Prometheus metrics: set metrics.listen (HOST:PORT) in the settings, or "
+        "CONNECTOR_METRICS__LISTEN, and scrape http://HOST:PORT/metrics (off by default)."
+    )
 
     history = command("history", inspect.history, "show the run history")
     history.add_argument("connection", nargs="?")
