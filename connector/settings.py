@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -20,13 +20,56 @@ from connector.logging import register_secrets
 from connector.storage.postgres._url import is_postgres_url, parse_postgres_url, url_secrets
 
 CONFIG_ENV = "CONNECTOR_CONFIG"
+ENV_PREFIX = "CONNECTOR_"
+NESTED_DELIMITER = "__"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:PORT` for IPv6) as (host, port); ValueError says what is expected."""
+    expected = f"expected HOST:PORT such as 127.0.0.1:9464 or [::1]:9464; got {text!r}"
+    host, colon, port_text = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{expected} (put an IPv6 address in brackets)")
+    if not colon or not host or not port_text.isdigit():
+        raise ValueError(expected)
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range 1-65535; {expected}")
+    return host, port
+
+
+class MetricsSettings(BaseModel):
+    """The Prometheus endpoint: off unless `listen` is given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str | None = None
+    """`HOST:PORT` where the daemon serves `/metrics`; None (default): no endpoint."""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to bind, or None when the endpoint is off."""
+        return parse_listen(self.listen) if self.listen is not None else None
 
 
 class Settings(BaseSettings):
     """What the daemon needs to know that is not about one connection."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CONNECTOR_", extra="forbid", hide_input_in_errors=True, frozen=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,  # CONNECTOR_METRICS__LISTEN
+        extra="forbid",
+        hide_input_in_errors=True,
+        frozen=True,
     )
 
     goals_dir: Path = Path("goals")
@@ -71,6 +114,8 @@ class Settings(BaseSettings):
     each further retry waits twice as long, up to `database_retry_max`."""
     database_retry_max: float = Field(default=120.0, gt=0)
     """The longest wait between two retries of an unreachable store."""
+    metrics: MetricsSettings = MetricsSettings()
+    """The Prometheus `/metrics` endpoint (off by default)."""
 
     @field_validator("database", mode="before")
     @classmethod
@@ -110,9 +155,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError([ConfigProblem(path, 1, "a settings file must be a mapping")])
         file_values = document.data or {}
     # pydantic-settings reads variable names case-insensitively; so must "env wins"
-    present = {name.upper() for name in os.environ}
-    env_names = {name for name in Settings.model_fields if f"CONNECTOR_{name.upper()}" in present}
-    values = {str(k): v for k, v in file_values.items() if k not in env_names}
+    present = {name.upper() for name in os.environ if name.upper().startswith(ENV_PREFIX)}
+    values = _without_environment(file_values, present)
     if path is not None:
         values = _anchor_paths(values, path.parent)
     try:
@@ -120,9 +164,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as error:
         problems = []
         for detail in error.errors(include_input=False, include_url=False):
-            field = detail["loc"][0] if detail["loc"] else None
-            if document is None or field in env_names:
-                problems.append(_environment_problem(detail))
+            variable = _variable_of(tuple(map(str, detail["loc"])), present)
+            if document is None or variable is not None:
+                problems.append(_environment_problem(detail, variable))
             else:
                 problems.append(document.problem_for(detail))
         raise ConfigError(problems) from None
@@ -153,10 +197,41 @@ def _anchor_paths(values: dict[str, Any], folder: Path) -> dict[str, Any]:
     return anchored
 
 
-def _environment_problem(detail: ErrorDetails) -> ConfigProblem:
+def _variable(loc: tuple[str, ...]) -> str:
+    return ENV_PREFIX + NESTED_DELIMITER.join(loc).upper()
+
+
+def _variable_of(loc: tuple[str, ...], present: set[str]) -> str | None:
+    """The `CONNECTOR_*` variable that set the value at `loc` (`CONNECTOR_METRICS__LISTEN`
+    or all of `CONNECTOR_METRICS`), or None when the value came from elsewhere."""
+    for end in range(len(loc), 0, -1):
+        if _variable(loc[:end]) in present:
+            return _variable(loc[:end])
+    return None
+
+
+def _without_environment(file_values: dict[Any, Any], present: set[str]) -> dict[str, Any]:
+    """The settings file's values less those the environment sets: a variable wins over
+    the file, down to one key of a nested section (`CONNECTOR_METRICS__LISTEN`)."""
+    values: dict[str, Any] = {}
+    for key, value in file_values.items():
+        name = str(key)
+        if _variable((name,)) in present:
+            continue
+        if isinstance(value, dict):
+            values[name] = {
+                k: v for k, v in value.items() if _variable((name, str(k))) not in present
+            }
+        else:
+            values[name] = value
+    return values
+
+
+def _environment_problem(detail: ErrorDetails, variable: str | None = None) -> ConfigProblem:
     """A bad `CONNECTOR_*` value, named by its variable; the value itself is never shown."""
-    variable = f"CONNECTOR_{'.'.join(map(str, detail['loc'])).upper()}"
-    return ConfigProblem("environment", None, f"{variable}: {detail['msg']}")
+    name = variable or _variable(tuple(map(str, detail["loc"])))
+    message = detail["msg"].removeprefix("Value error, ")
+    return ConfigProblem("environment", None, f"{name}: {message}")
 
 
-__all__ = ["CONFIG_ENV", "Settings", "load_settings"]
+__all__ = ["CONFIG_ENV", "MetricsSettings", "Settings", "load_settings", "parse_listen"]

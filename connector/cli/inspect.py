@@ -11,7 +11,7 @@ from connector.cli.history_table import print_run, print_runs
 from connector.cli.output import fail, print_json, print_properties, print_table
 from connector.errors import ConfigError
 from connector.formats.keys import stored_key_normalizer
-from connector.goals.runner import changed_files_note
+from connector.goals.runner import changed_files_note, skipped_files_note
 from connector.goals.segments import SegmentIndex
 from connector.storage import Profile
 
@@ -102,9 +102,9 @@ def history(app: App, args: argparse.Namespace) -> int:
             print_run(run)
             if run.ran_by:
                 sys.stdout.write(f"  ran by    {run.ran_by}\n")
-            note = changed_files_note(run.counts)
-            if note:
-                sys.stdout.write(f"  {note}\n")
+            for note in (changed_files_note(run.counts), skipped_files_note(run.counts)):
+                if note:
+                    sys.stdout.write(f"  {note}\n")
             for reject in rejects:
                 sys.stdout.write(f"  rejected {reject}\n")
         return ExitCode.OK

@@ -15,6 +15,7 @@ from connector import __version__
 from connector.app import App
 from connector.cli import inspect, operate, schema_command
 from connector.cli import store as store_commands
+from connector.cli.draft_command import add_command as add_draft_command
 from connector.cli.exit_codes import ExitCode, exit_code_table
 from connector.cli.output import fail
 from connector.cli.since import parse_since
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     preview.add_argument("goal", help="name of an import goal of that connection")
     preview.add_argument("--file", dest="key", help="object key (default: the first matching file)")
     preview.add_argument("--rows", type=int, default=5, help="rows to show (default 5)")
+    add_draft_command(commands)
 
     run = command(
         "run",
@@ -112,12 +114,22 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
         "--dry-run", action="store_true", help="report what would change, write nothing"
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="name each file the run skipped, and why (unchanged, before the window, no match)",
+    )
 
-    command(
+    daemon = command(
         "daemon",
         operate.daemon,
         "run every enabled connection on its schedule",
         example=["connector daemon", "connector --config /etc/connector/settings.yaml daemon"],
+    )
+    daemon.description = (
+        "Run every enabled connection on its schedule. Prometheus metrics: set "
+        "metrics.listen (HOST:PORT) in the settings, or CONNECTOR_METRICS__LISTEN, and scrape "
+        "http://HOST:PORT/metrics (off by default)."
     )
 
     history = command(

@@ -8,8 +8,9 @@ import sys
 
 from connector.app import App
 from connector.cli.exit_codes import ExitCode
+from connector.cli.interrupts import StopOnSignals
 from connector.cli.output import print_table
-from connector.cli.progress import LogProgress, TerminalProgress
+from connector.cli.progress import choose_progress
 from connector.config.connection import ImportGoal
 from connector.config.goals import ExportProfilesGoal
 from connector.errors import ConnectorError
@@ -21,6 +22,7 @@ from connector.goals.runner import (
     changed_files_note,
     credentials_of,
     run_connection,
+    skipped_files_note,
 )
 from connector.service.daemon import run_daemon
 from connector.service.mail import notify_run
@@ -111,10 +113,8 @@ def preview(app: App, args: argparse.Namespace) -> int:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    """Exit 0 success, 1 failure, 3 partial (some rows rejected), 130 interrupted."""
-    progress: TerminalProgress | LogProgress = (
-        TerminalProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
-    )
+    """Exit 0 success, 1 failure, 3 partial (some rows rejected), 130 interrupted (Ctrl-C)."""
+    progress = choose_progress(quiet=args.quiet)
     options = RunOptions(
         goal=args.goal,
         trigger=Trigger.MANUAL,
@@ -126,14 +126,18 @@ def run(app: App, args: argparse.Namespace) -> int:
         progress=progress,
     )
     connection = app.workspace.connection(args.connection)
+    signals = StopOnSignals(options.stopping)
 
     async def run_and_notify() -> RunOutcome:
-        outcome = await run_connection(app.store, app.workspace, args.connection, options)
-        result = outcome.result
-        await notify_run(app.settings, connection, outcome.record, result.errors, result.rejects)
+        with signals.in_loop():
+            outcome = await run_connection(app.store, app.workspace, args.connection, options)
+            result = outcome.result
+            await notify_run(
+                app.settings, connection, outcome.record, result.errors, result.rejects
+            )
         return outcome
 
-    with progress:
+    with signals.installed(), progress:
         outcome = asyncio.run(run_and_notify())
     record = outcome.record
     counts = record.counts
@@ -147,12 +151,23 @@ def run(app: App, args: argparse.Namespace) -> int:
     note = changed_files_note(counts)
     if note:
         sys.stdout.write(f"  {note}\n")
+    skipped = skipped_files_note(counts)
+    if skipped:
+        sys.stdout.write(f"  {skipped}{'' if args.verbose else ' (--verbose names them)'}\n")
+    if args.verbose:
+        for passed in outcome.result.skipped:
+            sys.stdout.write(f"  skipped {passed}\n")
     for reject in outcome.result.rejects[:20]:
         sys.stdout.write(f"  rejected {reject}\n")
     if counts.rows_rejected > 20:
         sys.stdout.write(f"  ... see `connector history --run {record.id}` for all kept rejects\n")
     for error in outcome.result.errors:
         sys.stdout.write(f"  error: {error}\n")
+    if record.status is RunStatus.INTERRUPTED:
+        sys.stdout.write(
+            f"  interrupted: files not finished are left as they were; "
+            f"`connector run {record.connection}` takes them up\n"
+        )
     return {
         RunStatus.SUCCESS: ExitCode.OK,
         RunStatus.PARTIAL: ExitCode.PARTIAL,
@@ -182,6 +197,5 @@ def schedule(app: App, args: argparse.Namespace) -> int:
 
 
 def daemon(app: App, args: argparse.Namespace) -> int:
-    """Run until SIGTERM; exit 2 (usage or configuration) if the goals folder is invalid."""
-    code = run_daemon(app.settings)
-    return ExitCode.USAGE if code == 1 else code  # serve() says 1 for invalid goals at start
+    """Run until SIGTERM or Ctrl-C (0); 2 if the goals folder is invalid at start."""
+    return run_daemon(app.settings)

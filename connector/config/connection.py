@@ -37,6 +37,26 @@ class StorageSettings(BaseModel):
     session_token: SecretStr | None = Field(
         default=None, description="For temporary credentials; put it in the environment: ${VAR}."
     )
+    connect_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=300,
+        description="Seconds to open a connection to the endpoint, per attempt (default 1.5).",
+    )
+    read_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Seconds without a byte from the endpoint, before an answer or mid-body, "
+        "before the request is given up (default 20).",
+    )
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description="Attempts per request, the first included (default 3); retries back off "
+        "exponentially with jitter.",
+    )
 
     @field_validator("endpoint_url")
     @classmethod

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 _ESCAPED_CHARACTERS = {"\\t": "\t", "tab": "\t", "\\n": "\n", "\\r": "\r"}
 
@@ -39,13 +42,67 @@ def _known_timezone(value: str) -> str:
     return value
 
 
-def _date_format(value: str) -> str:
+_STRPTIME_DIRECTIVES = frozenset("aAwdbBmyYHIpMSfzZjUWVGucxX%")
+"""What `datetime.strptime` reads (Python 3.11); any other directive fails every row."""
+_YEAR_DIRECTIVES = frozenset("YyGcx")
+_MONTH_DIRECTIVES = frozenset("mbBjUWVcx")
+_SAMPLE_MOMENT = datetime(2024, 11, 28, 13, 45, 30, 123456, tzinfo=UTC)
+"""Two-digit day, month and hour, so a pattern that reads its own output is unambiguous."""
+
+
+def _directives(pattern: str) -> list[str]:
+    """The directive letters of a strftime pattern; `%` at the very end is reported as ''."""
+    found: list[str] = []
+    index = pattern.find("%")
+    while index != -1:
+        directive = pattern[index + 1 : index + 2]
+        found.append(directive)
+        index = pattern.find("%", index + 2)
+    return found
+
+
+def _written_date_format(value: str) -> str:
+    """'iso8601' or a strftime pattern: what an export writes (glibc's %-d and %F included)."""
     if value.lower() == "iso8601":
         return "iso8601"
     if "%" not in value:
         raise ValueError(
             f"date_format must be 'iso8601' or a strftime pattern like '%d-%m-%Y', got {value!r}"
         )
+    return value
+
+
+def _date_format(value: str) -> str:
+    """'iso8601', or a strftime pattern that can read a date: checked once here, not per row."""
+    value = _written_date_format(value)
+    if value == "iso8601":
+        return value
+    directives = _directives(value)
+    if "" in directives:
+        raise ValueError(
+            f"date_format {value!r} ends with a lone '%' (write %% for a percent sign)"
+        )
+    unknown = sorted({f"%{d}" for d in directives if d not in _STRPTIME_DIRECTIVES})
+    if unknown:
+        raise ValueError(
+            f"date_format {value!r} has unknown directive {', '.join(unknown)} "
+            "(known: %Y %y %m %d %H %M %S %f %b %B %a %A %j %p %I %z and the others of strptime)"
+        )
+    used = set(directives)
+    repeated = sorted({f"%{d}" for d in directives if d != "%" and directives.count(d) > 1})
+    if repeated:
+        raise ValueError(f"date_format {value!r} repeats {', '.join(repeated)}")
+    if not used & _YEAR_DIRECTIVES or not used & _MONTH_DIRECTIVES:
+        raise ValueError(
+            f"date_format {value!r} does not say which date it is: it needs a year (%Y or %y) "
+            "and a month (%m, %b or %B) or a day of the year (%j)"
+        )
+    try:
+        datetime.strptime(_SAMPLE_MOMENT.strftime(value), value)
+    except (ValueError, re.error) as error:
+        raise ValueError(
+            f"date_format {value!r} cannot read the dates it describes ({error})"
+        ) from None
     return value
 
 
@@ -65,13 +122,12 @@ Character = Annotated[
 ]
 Encoding = Annotated[str, AfterValidator(_known_encoding)]
 TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
-DateFormat = Annotated[
-    str,
-    AfterValidator(_date_format),
-    WithJsonSchema(
-        {"type": "string", "anyOf": [{"pattern": "^[Ii][Ss][Oo]8601$"}, {"pattern": "%"}]}
-    ),
-]
+_DATE_FORMAT_SCHEMA = WithJsonSchema(
+    {"type": "string", "anyOf": [{"pattern": "^[Ii][Ss][Oo]8601$"}, {"pattern": "%"}]}
+)
+DateFormat = Annotated[str, AfterValidator(_date_format), _DATE_FORMAT_SCHEMA]
+"""A pattern files are read with (import goals): strptime must be able to read a date with it."""
+WrittenDateFormat = Annotated[str, AfterValidator(_written_date_format), _DATE_FORMAT_SCHEMA]
 
 
 class _FormatBase(BaseModel):
@@ -125,7 +181,13 @@ class _FormatBase(BaseModel):
         seen: dict[str, str] = {}
         for role, char in roles.items():
             if char in seen:
-                raise ValueError(f"{role} and {seen[char]} are both {char!r}; they must differ")
+                # point at the key the file wrote (the other may be a default)
+                written = [key for key in (role, seen[char]) if key in self.model_fields_set]
+                raise PydanticCustomError(
+                    "separators_clash",
+                    "{role} and {other} are both {char}; they must differ",
+                    {"role": role, "other": seen[char], "char": repr(char), "at": written[:1]},
+                )
             seen[char] = role
         return self
 
@@ -158,6 +220,20 @@ class ImportFormat(_FormatBase):
                 raise ValueError(f"duplicate column names: {', '.join(duplicates)}")
         return self
 
+    @model_validator(mode="after")
+    def _booleans_differ(self) -> Self:
+        both = {value.strip().casefold() for value in self.true_values} & {
+            value.strip().casefold() for value in self.false_values
+        }
+        if both:
+            raise PydanticCustomError(
+                "boolean_spelling_twice",
+                "{spellings} is listed in both true_values and false_values (spellings are "
+                "compared ignoring case)",
+                {"spellings": ", ".join(map(repr, sorted(both))), "at": ("false_values",)},
+            )
+        return self
+
 
 class ExportFormat(_FormatBase):
     """The dialect of an exported file.
@@ -171,6 +247,10 @@ class ExportFormat(_FormatBase):
     `'""'` writes a quoted empty field (`""`) rather than two quote characters.
     """
 
+    date_format: WrittenDateFormat = Field(
+        default="iso8601",
+        description="iso8601, or a strftime pattern like %d-%m-%Y for date columns.",
+    )
     null_value: str = Field(
         default="",
         description="Written for a property the profile does not have; '\"\"' writes a quoted "

@@ -1,15 +1,16 @@
 """Wall-clock fields to UTC microseconds and back to today's canonical text, on whole columns.
 
 Naive times are read in the format's zone exactly as `_datetime_converter`
-does: `moment - zone.utcoffset(moment)` with `fold=0` (an ambiguous time takes
-the first occurrence; a time in a gap takes the offset before the change).
-The offset is asked of the same `zoneinfo` zone once per distinct wall-clock
-day, at its first and its last microsecond. When both agree the whole day has
+does: `moment - zone.utcoffset(moment)`. The offset is asked of the same
+`zoneinfo` zone once per distinct wall-clock day, at its first and its last
+microsecond, with `fold=0` and `fold=1`. When all four agree the whole day has
 that offset: in the tz database every zone's `fold=0` change points lie more
 than two days apart (`tests/engine/test_convert.py` checks this for every
-zone), so a day holds at most one change, and a change makes its ends differ.
-Days that hold a change are asked per hour the same way; hours that hold one
-are left to the per-cell converter.
+zone), so a day holds at most one change, and a change makes its ends differ
+(or, for a gap or overlap touching an end, its folds). Days that hold a change
+are asked per hour the same way; hours that hold one are left to the per-cell
+converter, which rejects a wall-clock time that does not exist (clocks go
+forward) or happens twice (clocks go back) in the zone.
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ def _offsets(walls: pa.Int64Array, zone: tzinfo, span: int) -> pa.Int64Array:
             offsets.append(None)
             continue
         start = _YEAR_ONE + timedelta(microseconds=bucket * span)
-        first = zone.utcoffset(start)
-        last = zone.utcoffset(start + timedelta(microseconds=span - 1))
-        if first is None or first != last:
+        end = start + timedelta(microseconds=span - 1)
+        first, last = zone.utcoffset(start), zone.utcoffset(end)
+        # fold=1 differs from fold=0 only inside a gap or an overlap: those go per cell
+        doubt = (zone.utcoffset(start.replace(fold=1)), zone.utcoffset(end.replace(fold=1)))
+        if first is None or first != last or doubt != (first, last):
             offsets.append(None)
         else:
             offsets.append(first // timedelta(microseconds=1))

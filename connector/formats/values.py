@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import MAX_EMAX as _MAX_EMAX
 from decimal import MAX_PREC as _MAX_PREC
 from decimal import MIN_EMIN as _MIN_EMIN
@@ -268,6 +268,8 @@ def _datetime_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
             if moment.tzinfo is not None:
                 return moment.astimezone(UTC).isoformat()
             offset = zone.utcoffset(moment)
+            if offset != zone.utcoffset(moment.replace(fold=1)):
+                raise ConversionError(_daylight_saving_reason(value, moment, zone))
             if offset:
                 moment -= offset
         except OverflowError:
@@ -275,6 +277,32 @@ def _datetime_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
         return moment.isoformat() + "+00:00"
 
     return convert
+
+
+def _daylight_saving_reason(value: str, moment: datetime, zone: tzinfo) -> str:
+    """Why a naive wall-clock time in a daylight-saving change is rejected, naming the zone.
+
+    Policy: never guess. A time in the gap does not exist; a time in the overlap
+    happens twice, and picking either occurrence could move an event by an hour.
+    """
+    before = zone.utcoffset(moment) or timedelta(0)
+    after = zone.utcoffset(moment.replace(fold=1)) or timedelta(0)
+    if after > before:
+        return (
+            f"{_show(value)} does not exist in time zone {zone} (the clocks go forward "
+            "at that moment); write it with its UTC offset or fix the time"
+        )
+    return (
+        f"{_show(value)} happens twice in time zone {zone} (the clocks go back at that "
+        f"moment); write it with its UTC offset ({_offset_text(before)} for the first, "
+        f"{_offset_text(after)} for the second)"
+    )
+
+
+def _offset_text(offset: timedelta) -> str:
+    minutes = offset // timedelta(minutes=1)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _zone(name: str) -> tzinfo:
@@ -314,8 +342,9 @@ def make_converter(value_type: ValueType, fmt: ImportFormat) -> Callable[[str], 
     """The function turning one non-empty cell of `value_type` into its canonical string.
 
     Build it once per mapping and call it per cell. Naive date-times are read in
-    `fmt.timezone` (an ambiguous wall-clock time during a DST change takes the
-    first occurrence); dates written with an offset are taken in that zone too.
+    `fmt.timezone`; one that does not exist or happens twice there (a
+    daylight-saving change) is rejected with the reason. Dates written with an
+    offset are taken in that zone too.
     Raises ValueError at once if a spelling is both a true and a false value.
     """
     if value_type == "text":

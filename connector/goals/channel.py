@@ -29,6 +29,8 @@ class ChunkChannel:
         self._abandoned = threading.Event()
         self._recorded: list[bytes] | None = None
         self._replay: list[bytes] = []
+        self.consumed = 0
+        """Bytes handed to the consumer so far (a replayed chunk counts once): its progress."""
 
     def record(self) -> None:
         """Keep the chunks read from now on, so a second reader can start from them."""
@@ -68,7 +70,10 @@ class ChunkChannel:
 
     def __iter__(self) -> Iterator[bytes]:
         replay, self._replay = self._replay, []
-        yield from replay
+        self.consumed -= sum(len(chunk) for chunk in replay)
+        for chunk in replay:
+            self.consumed += len(chunk)
+            yield chunk
         while True:
             try:
                 item = self._queue.get(timeout=_POLL_SECONDS)
@@ -82,4 +87,5 @@ class ChunkChannel:
                 return
             if self._recorded is not None:
                 self._recorded.append(item)
+            self.consumed += len(item)
             yield item

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -13,6 +13,9 @@ from connector.config import Connection
 from connector.goals.segments import SegmentIndex
 from connector.sources import S3Credentials
 from connector.storage import ProfileStore, RowReject, RunCounts
+
+if TYPE_CHECKING:
+    from connector.goals.files import SkippedFile
 
 
 class Progress(Protocol):
@@ -23,6 +26,26 @@ class Progress(Protocol):
     def advance(self, rows: int) -> None: ...
 
     def file_finished(self, goal: str, key: str, outcome: str) -> None: ...
+
+
+@runtime_checkable
+class SizedProgress(Progress, Protocol):
+    """A progress that also shows totals: how many files a goal will import, and how many
+    bytes of the current file are read. Optional: a plain `Progress` is told neither."""
+
+    def files_planned(self, goal: str, count: int) -> None: ...
+
+    def bytes_read(self, done: int) -> None: ...
+
+
+def tell_files_planned(progress: Progress, goal: str, count: int) -> None:
+    if isinstance(progress, SizedProgress):
+        progress.files_planned(goal, count)
+
+
+def tell_bytes_read(progress: Progress, done: int) -> None:
+    if isinstance(progress, SizedProgress):
+        progress.bytes_read(done)
 
 
 class NoProgress:
@@ -61,7 +84,8 @@ class GoalContext:
 
 @dataclass
 class GoalResult:
-    """Counts, kept rejects (bounded), file-level errors, and the change sequences written."""
+    """Counts, kept rejects (bounded), file-level errors, the change sequences written,
+    and the objects under the goal's prefix that were not imported, with why."""
 
     counts: RunCounts = field(default_factory=RunCounts)
     rejects: list[RowReject] = field(default_factory=list)
@@ -70,6 +94,7 @@ class GoalResult:
     exported_ids: list[pa.Array] = field(default_factory=list)
     """Ids of the profiles exported (Arrow string arrays): with `change_seqs`, what the run's
     distinct-profile count is made of, so a profile imported and exported counts once."""
+    skipped: list[SkippedFile] = field(default_factory=list)
 
     def reject(self, reject: RowReject, limit: int) -> None:
         self.counts.rows_rejected += 1
@@ -82,3 +107,4 @@ class GoalResult:
         self.errors.extend(other.errors)
         self.change_seqs.extend(other.change_seqs)
         self.exported_ids.extend(other.exported_ids)
+        self.skipped.extend(other.skipped)

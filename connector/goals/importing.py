@@ -29,8 +29,16 @@ from connector.errors import (
     StoreError,
 )
 from connector.goals.channel import ChunkChannel
-from connector.goals.context import GoalContext, GoalResult
-from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
+from connector.goals.context import GoalContext, GoalResult, tell_bytes_read, tell_files_planned
+from connector.goals.files import (
+    DONE_SUFFIX,
+    FileState,
+    ScannedFile,
+    SkippedFile,
+    goal_fingerprint,
+    scan_files,
+    unchanged_reason,
+)
 from connector.goals.parsing import ParsedBatch, parse_batches, parse_batches_in_child
 from connector.goals.rows import RowChanges, RowPlan
 from connector.sources import S3Client, S3Object
@@ -38,7 +46,6 @@ from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransactio
 from connector.storage.batches import BatchTransaction
 
 log = structlog.get_logger("connector.import")
-DONE_SUFFIX = ".done"
 
 
 class Applier(Protocol):
@@ -70,14 +77,16 @@ async def run_import(
     fingerprint = goal_fingerprint(goal, ctx.connection.objectives)
     ledger = await asyncio.to_thread(ctx.store.ledger, ctx.connection.id, goal.name)
     async with S3Client(ctx.credentials) as s3:
-        files = await scan_files(s3, goal, ledger, fingerprint)
+        files = await scan_files(s3, goal, ledger, fingerprint, result.skipped)
         todo = [scanned for scanned in files if scanned.state is not FileState.IMPORTED]
         done = 0
+        tell_files_planned(ctx.progress, goal.name, len(todo))
         streams = _Downloads(s3, goal.source.bucket)
         try:
             for scanned in files:
                 if scanned.state is FileState.IMPORTED:
                     result.counts.files_skipped += 1
+                    result.skipped.append(SkippedFile(scanned.key, unchanged_reason(scanned)))
                     if goal.after_import != "keep" and not ctx.dry_run:
                         await _mark_left_over(ctx, goal, s3, scanned.object)
                     continue
@@ -171,6 +180,7 @@ async def _import_one(
         outcome = "changed while read; left for the next run"
         file_log.warning("file changed while it was read; nothing applied, retried next run")
         result.counts.files_skipped += 1
+        result.skipped.append(SkippedFile(obj.key, "changed while read; left for the next run"))
     except RunStopped as error:
         outcome = "stopped; rolled back"
         file_log.warning("stop requested: file rolled back, imported again next run")
@@ -315,6 +325,7 @@ def apply_file(
                     rejects = applier.apply(piece)
                     for reject in sorted(rejects, key=lambda reject: reject.line):
                         result.reject(reject, ctx.max_rejects)
+                    tell_bytes_read(ctx.progress, chunks.consumed)
                     ctx.progress.advance(piece.records)
                     read += piece.records
                 _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
@@ -341,6 +352,7 @@ def apply_file(
                     # parse rejects come before the applier's: keep the history in line order
                     for reject in sorted(rejects, key=lambda reject: reject.line):
                         result.reject(reject, ctx.max_rejects)
+                    tell_bytes_read(ctx.progress, chunks.consumed)
                     ctx.progress.advance(batch.rows_read - read)
                     read = batch.rows_read
             _finish_file(ctx, goal, obj, fingerprint, row_applier.finish(), read, result, tx)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import signal
 import threading
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import suppress
@@ -190,6 +191,9 @@ def _child_main(
     def send(message: tuple[Any, ...]) -> None:
         batches_out.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
+    # Ctrl-C reaches the whole process group: the parent decides (it rolls the file back
+    # and stops feeding this child); a KeyboardInterrupt here would only print a trace
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
 
     def take_credit() -> None:

@@ -16,6 +16,7 @@ from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, Mapping
 from connector.errors import FormatError
 from connector.formats import ConversionError, Row, RowProblem, make_converter
 from connector.formats.keys import key_normalizer
+from connector.formats.separators import wrong_separator_hint
 from connector.rules import RULES, Rule
 from connector.storage import RowReject
 
@@ -75,8 +76,10 @@ class RowPlan:
             wanted.append(delete_column)
         missing = sorted({name for name in wanted if name not in positions})
         if missing:
+            hint = wrong_separator_hint(columns, goal.format.field_separator)
             raise FormatError(
-                f"the header has no column {', '.join(map(repr, missing))} "
+                hint
+                or f"the header has no column {', '.join(map(repr, missing))} "
                 f"(columns: {', '.join(columns)})",
                 file=file,
                 line=1 if goal.format.header else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -49,10 +50,22 @@ class RunOptions:
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass(frozen=True)
+class GoalOutcome:
+    """One goal of a run, on its own: what the daemon's metrics count per goal."""
+
+    name: str
+    type: str
+    status: RunStatus
+    counts: RunCounts
+    seconds: float
+
+
 @dataclass
 class RunOutcome:
     record: RunRecord
     result: GoalResult
+    goals: list[GoalOutcome] = field(default_factory=list)
 
 
 def credentials_of(connection: Connection) -> S3Credentials:
@@ -68,6 +81,9 @@ def credentials_of(connection: Connection) -> S3Credentials:
         access_key_id=reveal(storage.access_key_id),
         secret_access_key=reveal(storage.secret_access_key),
         session_token=reveal(storage.session_token),
+        connect_timeout=storage.connect_timeout_seconds,
+        read_timeout=storage.read_timeout_seconds,
+        max_attempts=storage.max_attempts,
     )
 
 
@@ -102,6 +118,13 @@ def changed_files_note(counts: RunCounts) -> str | None:
             "(on_change: replace)"
         )
     return "; ".join(notes) or None
+
+
+def skipped_files_note(counts: RunCounts) -> str | None:
+    """What the run summary and `history --run` say of the files a run did not import again."""
+    if not counts.files_skipped:
+        return None
+    return f"{counts.files_skipped} file(s) skipped: already imported, unchanged"
 
 
 def run_status(result: GoalResult) -> RunStatus:
@@ -159,23 +182,30 @@ async def run_connection(
             stopping=options.stopping,
         )
         total = GoalResult()
+        outcomes: list[GoalOutcome] = []
         for goal in goals:
             if options.stopping.is_set():
                 total.errors.append("stopped before all goals ran")
                 break
+            started = time.monotonic()
+            result = GoalResult()
             try:
                 result = await _run_goal(ctx, goal)
             except ConnectorError as error:
                 run_log.error("goal failed", goal=goal.name, error=str(error))
-                total.errors.append(f"{goal.name}: {error}")
-                continue
+                result.errors.append(f"{goal.name}: {error}")
             except Exception as error:  # noqa: BLE001 -- a bug in one goal must not stop the others
                 # a bug, not bad input: record it, keep the daemon alive, show the trace in the log
                 run_log.exception("goal failed unexpectedly", goal=goal.name)
-                total.errors.append(
+                result.errors.append(
                     f"{goal.name}: unexpected error {type(error).__name__}: {error}"
                 )
-                continue
+            goal_status = RunStatus.INTERRUPTED if options.stopping.is_set() else run_status(result)
+            outcomes.append(
+                GoalOutcome(
+                    goal.name, goal.type, goal_status, result.counts, time.monotonic() - started
+                )
+            )
             total.merge(result, options.max_rejects)
         total.counts.unique_profiles = await asyncio.to_thread(distinct_profiles, store, total)
         status = RunStatus.INTERRUPTED if options.stopping.is_set() else run_status(total)
@@ -184,6 +214,6 @@ async def run_connection(
         summary = redact_text("; ".join(total.errors)) if total.errors else None
         record = await asyncio.to_thread(store.finish_run, record.id, status, total.counts, summary)
         run_log.info("run finished", status=str(status), **total.counts.as_dict())
-        return RunOutcome(record, total)
+        return RunOutcome(record, total, outcomes)
     finally:
         await asyncio.to_thread(store.release_run_lock, connection.id, owner)

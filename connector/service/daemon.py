@@ -14,6 +14,8 @@
   (`database_retry_initial` doubling up to `database_retry_max`) until the
   server answers or the daemon stops; the daemon and its other connections
   keep running, and later fires of the same connection wait for this one.
+- `metrics.listen` set: `/metrics` is served there for Prometheus (see metrics.py);
+  an address it cannot listen on stops the start, like invalid goal files.
 """
 
 from __future__ import annotations
@@ -55,10 +57,18 @@ from connector.service.mail import (
     send_mail,
     warn_unverified_tls,
 )
+from connector.service.metrics import DaemonMetrics, MetricsServer
 from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger, spread_of
 from connector.settings import Settings
-from connector.storage import ProfileStore, Trigger, default_owner, open_store
+from connector.storage import (
+    ProfileStore,
+    RunRecord,
+    RunStatus,
+    Trigger,
+    default_owner,
+    open_store,
+)
 
 log = structlog.get_logger("connector.daemon")
 Snapshot = dict[Path, tuple[int, int]]
@@ -82,20 +92,25 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._snapshot: Snapshot = {}
         self._signals = 0
+        self.metrics = DaemonMetrics(self._next_fires)
+        self._metrics_server: MetricsServer | None = None
         # who claims fires: host:pid, and a token for this daemon, so a retry knows its own
         # claim even where two daemons share a pid (a restart, or two daemons in one process)
         self.claimant = f"{default_owner()}/{secrets.token_hex(4)}"
 
     # -- lifecycle -------------------------------------------------------------
     async def serve(self) -> int:
-        """Run until stopped; 0 on a clean stop, 1 when the goals cannot be loaded at start."""
+        """Run until stopped: 0 on a clean stop, 2 (a configuration error, as the command line's
+        exit codes say) when the goals cannot be loaded at start, 1 when metrics cannot listen."""
         try:
             self.workspace = load_workspace(self.settings.goals_dir)
         except ConfigError as error:
             for problem in error.problems:
                 log.error("invalid goal file", problem=str(problem))  # noqa: TRY400 -- no trace for bad YAML
-            return 1
+            return 2
         self._snapshot = self._goal_files_snapshot()
+        if not self._serve_metrics():
+            return 1
         loop = asyncio.get_running_loop()
         for signum, handler in (
             (signal.SIGTERM, self.request_stop),
@@ -111,6 +126,8 @@ class Daemon:
         self._scheduler.start()
         self._schedule(self.workspace)
         helpers = [asyncio.create_task(self._reload_loop())]
+        if self._metrics_server is not None:
+            helpers.append(asyncio.create_task(self._seed_last_success(self.workspace)))
         if self.settings.watch_goals:
             helpers.append(asyncio.create_task(self._watch_goal_files()))
         interval = watchdog_interval()
@@ -158,7 +175,58 @@ class Daemon:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         await asyncio.gather(*helpers, return_exceptions=True)
+        if self._metrics_server is not None:
+            self._metrics_server.close()
         log.info("daemon stopped")
+
+    # -- metrics ---------------------------------------------------------------
+    def _serve_metrics(self) -> bool:
+        """Start the `/metrics` endpoint if `metrics.listen` asks; False when it cannot."""
+        address = self.settings.metrics.address
+        if address is None:
+            return True
+        try:
+            self._metrics_server = MetricsServer(self.metrics.registry, *address)
+        except OSError as error:
+            log.error(  # noqa: TRY400 -- an operator's setting: the message says it all
+                "metrics endpoint cannot listen; fix the setting metrics.listen",
+                listen=self.settings.metrics.listen,
+                error=str(error),
+            )
+            return False
+        log.info("metrics endpoint listening", url=f"http://{self.settings.metrics.listen}/metrics")
+        return True
+
+    def _next_fires(self) -> list[tuple[str, datetime | None]]:
+        """Each scheduled connection's next fire; called from the endpoint's thread."""
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running:
+            return []
+        return [(job.id, job.next_run_time) for job in scheduler.get_jobs()]
+
+    async def _seed_last_success(self, workspace: Workspace) -> None:
+        """Read each connection's last successful run from the history, so the gauge
+        is right from the first scrape after a restart, not only after the next run."""
+        connections = sorted(workspace.connections)
+
+        def read() -> list[RunRecord]:
+            store = open_store(self.settings.database)
+            try:
+                found = []
+                for connection in connections:
+                    runs = store.list_runs(connection)
+                    found += [run for run in runs if run.status is RunStatus.SUCCESS][:1]
+                return found
+            finally:
+                store.close()
+
+        try:
+            successes = await asyncio.to_thread(read)
+        except ConnectorError as error:
+            log.warning("last successful runs not read for the metrics", error=str(error))
+            return
+        for record in successes:
+            self.metrics.note_success(record)
 
     # -- scheduling ------------------------------------------------------------
     def _schedule(self, workspace: Workspace) -> None:
@@ -172,6 +240,9 @@ class Daemon:
         for job in scheduler.get_jobs():
             if job.id not in wanted:
                 job.remove()
+        self.metrics.prepare(
+            {key: [goal.name for goal in connection.goals] for key, connection in wanted.items()}
+        )
         for connection_id, connection in wanted.items():
             assert connection.schedule is not None  # noqa: S101 -- filtered above
             scheduler.add_job(
@@ -190,6 +261,7 @@ class Daemon:
     def _on_skipped_fire(self, event: JobExecutionEvent) -> None:
         reason = "still running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
         log.warning("scheduled run skipped", connection=event.job_id, reason=reason)
+        self.metrics.fire_skipped(event.job_id, reason.replace(" ", "_"))
 
     def _on_submitted_fire(self, event: JobSubmissionEvent) -> None:
         # dispatched before the job's coroutine starts: the time it was scheduled for
@@ -226,11 +298,13 @@ class Daemon:
         """One fire, retried with backoff while the store's server cannot be reached."""
         backoff = Backoff(self.settings.database_retry_initial, self.settings.database_retry_max)
         self.notifier.status(f"running {connection_id}")
+        self.metrics.running.labels(connection_id).set(1)
         try:
             while True:
                 try:
                     await self._attempt(connection_id, fire_time)
                 except StoreUnavailableError as error:
+                    self.metrics.store_retry(connection_id)
                     delay = backoff.next_delay()
                     report = log.error if backoff.failures == 1 else log.warning
                     report(
@@ -252,14 +326,18 @@ class Daemon:
                 return
         except RunInProgressError as error:
             log.warning("scheduled run skipped", connection=connection_id, reason=str(error))
+            self.metrics.fire_skipped(connection_id, "run_in_progress")
         except ConnectorError as error:
             log.error(  # noqa: TRY400 -- an expected failure: its message says it all
                 "scheduled run failed", connection=connection_id, error=str(error)
             )
+            self.metrics.run_failed(connection_id)
         except Exception:
             # a bug, not bad input: the daemon and the other connections keep running
             log.exception("scheduled run failed unexpectedly", connection=connection_id)
+            self.metrics.run_failed(connection_id)
         finally:
+            self.metrics.running.labels(connection_id).set(0)
             self.notifier.status(self._status())
 
     async def _attempt(self, connection_id: str, fire_time: datetime | None) -> None:
@@ -279,6 +357,7 @@ class Daemon:
                     reason="another daemon claimed this fire",
                     fire_time=fire_time.isoformat(),
                 )
+                self.metrics.fire_skipped(connection_id, "claimed_elsewhere")
                 return
             options = RunOptions(
                 trigger=Trigger.SCHEDULE,
@@ -290,6 +369,7 @@ class Daemon:
                 stopping=self.stopping,
             )
             outcome = await run_connection(store, workspace, connection_id, options)
+            self.metrics.observe_run(outcome)
             await notify_run(
                 self.settings,
                 connection,
@@ -329,6 +409,7 @@ class Daemon:
                     "reload rejected: invalid goal file; previous configuration kept",
                     problem=problem,
                 )
+            self.metrics.reloaded(applied=False)
             await self._mail_config_problems(problems)
             self.notifier.ready(self._status())
             return False
@@ -342,6 +423,8 @@ class Daemon:
         )
         self.workspace = workspace
         self._schedule(workspace)
+        self.metrics.forget(old.keys() - new.keys())
+        self.metrics.reloaded(applied=True)
         self.notifier.ready(self._status())
         return True
 

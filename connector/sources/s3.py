@@ -26,6 +26,7 @@ from botocore.exceptions import (
     ChecksumError,
     ClientError,
     ConnectionClosedError,
+    ConnectTimeoutError,
     FlexibleChecksumError,
     IncompleteReadError,
     NoCredentialsError,
@@ -48,11 +49,16 @@ MIN_PART_SIZE = 5 << 20
 MAX_PARTS = 10_000
 """S3 refuses part numbers above 10,000."""
 
-DEFAULT_MAX_ATTEMPTS = 5
-"""Retries per request after the first attempt (botocore's `max_attempts`), with backoff."""
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 60.0
-"""Seconds without a byte from S3 before a read fails, mid-body included."""
+DEFAULT_MAX_ATTEMPTS = 3
+"""Attempts per request, the first included (botocore's `total_max_attempts`, its standard
+mode's default): with the connect timeout, a dead endpoint fails in about 5 s, not 20."""
+DEFAULT_CONNECT_TIMEOUT = 1.5
+"""Seconds to open a TCP connection: S3 (or a local MinIO) answers in milliseconds, and one
+lost SYN (retransmitted after 1 s) still fits."""
+DEFAULT_READ_TIMEOUT = 20.0
+"""Seconds without a byte from S3 before a read fails, mid-body included. The clock starts
+once a request's body is sent, and S3 keeps slow answers (a large CompleteMultipartUpload or
+CopyObject) alive with whitespace, so this bounds silence, not the length of a request."""
 
 # Everything botocore/aiobotocore raise for a failed request; raw TimeoutError,
 # aiohttp's errors (ClientPayloadError: the body broke off) and a plain
@@ -89,6 +95,11 @@ class S3Credentials:
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
+    connect_timeout: float | None = None
+    """Seconds; None is `DEFAULT_CONNECT_TIMEOUT` (the same for the two below)."""
+    read_timeout: float | None = None
+    max_attempts: int | None = None
+    """Attempts per request, the first included."""
 
 
 def _strip_quotes(etag: str) -> str:
@@ -128,16 +139,22 @@ class S3Client:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
     ) -> None:
-        # the module defaults are read here, not bound at import, so tests can shorten them
-        max_attempts = DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts
-        connect_timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
-        read_timeout = DEFAULT_READ_TIMEOUT if read_timeout is None else read_timeout
+        # an argument wins over the connection's setting, which wins over the module default
+        # (read here, not bound at import, so tests can shorten them)
+        if max_attempts is None:
+            max_attempts = credentials.max_attempts or DEFAULT_MAX_ATTEMPTS
+        if connect_timeout is None:
+            connect_timeout = credentials.connect_timeout or DEFAULT_CONNECT_TIMEOUT
+        if read_timeout is None:
+            read_timeout = credentials.read_timeout or DEFAULT_READ_TIMEOUT
         self._credentials = credentials
         self._config = Config(
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
+        self._attempts = max_attempts
+        self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         if credentials.endpoint_url:
             self._endpoint = _safe_url(credentials.endpoint_url)
@@ -244,7 +261,7 @@ class S3Client:
                         return
                     except _S3_ERRORS as exc:
                         raise self._error(
-                            exc, "reading the object", bucket=obj_bucket, key=key
+                            exc, "reading the object", bucket=obj_bucket, key=key, retried=False
                         ) from exc
                     yield chunk
         finally:
@@ -389,9 +406,19 @@ class S3Client:
     # -- errors ----------------------------------------------------------------
 
     def _error(
-        self, exc: BaseException, action: str, *, bucket: str, key: str | None = None
+        self,
+        exc: BaseException,
+        action: str,
+        *,
+        bucket: str,
+        key: str | None = None,
+        retried: bool = True,
     ) -> SourceError:
-        """Turn a botocore failure into a SourceError an analyst can act on."""
+        """Turn a botocore failure into a SourceError an analyst can act on.
+
+        `retried` is False for a body that broke off or stalled after its answer began:
+        botocore cannot retry those, so the message does not count attempts.
+        """
         if isinstance(exc, ClientError):
             code, status = _code(exc), _status(exc)
             if status == 412 or code == "PreconditionFailed":
@@ -403,7 +430,7 @@ class S3Client:
                 )
             reason = self._client_error_reason(exc, code, status, has_key=key is not None)
         else:
-            reason = self._transport_error_reason(exc)
+            reason = self._transport_error_reason(exc, retried=retried)
         return SourceError(f"{action} failed: {self._scrub(reason)}", bucket=bucket, key=key)
 
     def _scrub(self, text: str) -> str:
@@ -413,7 +440,12 @@ class S3Client:
         messages, and this message goes to logs, the run history and mails.
         """
         creds = self._credentials
-        for secret in (creds.secret_access_key, creds.session_token, creds.access_key_id):
+        secrets = [creds.secret_access_key, creds.session_token, creds.access_key_id]
+        if creds.endpoint_url:
+            # botocore's connection errors quote the request URL, user info and all
+            parts = urlsplit(creds.endpoint_url)
+            secrets += [parts.password, parts.username, parts.query]
+        for secret in secrets:
             if secret and len(secret) >= 4:
                 text = text.replace(secret, "***")
         return text
@@ -449,15 +481,25 @@ class S3Client:
         message = exc.response.get("Error", {}).get("Message") or "no details given"
         return f"S3 refused the request ({code}: {message})"
 
-    def _transport_error_reason(self, exc: BaseException) -> str:
+    def _transport_error_reason(self, exc: BaseException, *, retried: bool) -> str:
         endpoint = self._endpoint
         cause = exc.kwargs.get("error", exc) if isinstance(exc, BotoCoreError) else exc
+        tries = f", {self._attempts} attempts" if retried and self._attempts > 1 else ""
         if isinstance(exc, SSLError):
             return f"TLS with the S3 endpoint {endpoint} failed: {cause}"
+        if isinstance(exc, ConnectTimeoutError):
+            return (
+                f"could not reach the S3 endpoint {endpoint}: no connection within "
+                f"{self._connect_timeout:g} s{tries} (storage.connect_timeout_seconds; check "
+                "endpoint_url and the network)"
+            )
         if isinstance(exc, BotoConnectionError):
-            return f"could not reach the S3 endpoint {endpoint}: {cause}"
+            return f"could not reach the S3 endpoint {endpoint}{tries}: {cause}"
         if isinstance(exc, ReadTimeoutError | TimeoutError):
-            return f"the S3 endpoint {endpoint} did not answer within {self._read_timeout:g} s"
+            return (
+                f"the S3 endpoint {endpoint} did not answer within {self._read_timeout:g} s"
+                f"{tries} (storage.read_timeout_seconds)"
+            )
         if isinstance(
             exc,
             ConnectionClosedError

@@ -234,3 +234,20 @@ async def test_dry_run_reports_counts_and_writes_nothing(harness: Harness) -> No
     [run] = harness.store.list_runs()
     assert run.dry_run
     assert (run.counts.rows_read, run.counts.rows_applied) == (3, 2)
+
+
+async def test_preview_of_a_comma_file_read_with_semicolons_names_the_separator(
+    harness: Harness,
+) -> None:
+    await harness.put({"in/a.csv": csv_bytes("customer_id,email,points", "C1,a@x.org,1")})
+
+    shown = harness.cli("preview", CONNECTION, GOAL)
+
+    assert shown.returncode != 0
+    assert (
+        "in/a.csv:1: the header has one column, 'customer_id,email,points', which contains ',': "
+        "the file seems to be separated by ',', not ';' (set format.field_separator: \",\" to "
+        "read its 3 columns)"
+    ) in shown.stdout + shown.stderr
+    assert "has no column" not in shown.stdout + shown.stderr
+    assert "Traceback" not in shown.stderr

@@ -238,3 +238,45 @@ def test_the_installed_command_prints_no_traceback_for_a_broken_folder(goals_dir
         f"{bad}:3: invalid YAML: expected the node content, but found '<stream end>'",
         f"{evil}:1: unsupported YAML tag !!python/object/apply:os.getcwd",
     ]
+
+
+def test_bad_formats_time_zones_and_s3_timeouts_fail_validation_with_their_lines(
+    goals_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Caught by `validate`, not by every row of the next run."""
+    goals_dir.mkdir()
+    crm = write(
+        goals_dir,
+        "crm.yaml",
+        """
+        storage:
+          read_timeout_seconds: 0
+        goals:
+          - type: import-profiles
+            name: nightly
+            source: {bucket: crm-exports}
+            match: {column: customer_id}
+            format:
+              timezone: Europe/Amsterdan
+              field_separator: ";;"
+            mappings:
+              - {column: seen, property: seen, type: datetime, date_format: "%H:%M"}
+              - {column: born, property: born, type: date, date_format: "%d-%m-%Y %q"}
+        """,
+    )
+
+    assert main(["validate"]) != 0
+
+    _out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"{crm}:2: storage.read_timeout_seconds: Input should be greater than 0",
+        f"{crm}:10: goals[0].format.field_separator: must be a single character, got ';;'",
+        f"{crm}:9: goals[0].format.timezone: unknown time zone 'Europe/Amsterdan' (use an IANA "
+        "name like Europe/Amsterdam)",
+        f"{crm}:12: goals[0].mappings[0].date_format: date_format '%H:%M' does not say which "
+        "date it is: it needs a year (%Y or %y) and a month (%m, %b or %B) or a day of the "
+        "year (%j)",
+        f"{crm}:13: goals[0].mappings[1].date_format: date_format '%d-%m-%Y %q' has unknown "
+        "directive %q (known: %Y %y %m %d %H %M %S %f %b %B %a %A %j %p %I %z and the others "
+        "of strptime)",
+    ]

@@ -617,3 +617,56 @@ def test_every_problem_of_a_file_is_reported_in_one_go(goals: GoalsFolder) -> No
         "crm.yaml:4: schedule.every_hours: every_hours must be one of 3, 6, 8, 12, 24, got 5",
         f"crm.yaml:8: goals[0].source.bucket: bucket name 'Crm' {BUCKET_RULES}",
     ]
+
+
+def test_s3_timeouts_and_attempts_are_read_per_connection(goals: GoalsFolder) -> None:
+    goals.write(
+        "crm.yaml",
+        MINIMAL.replace(
+            "  region: eu-west-1\n",
+            "  region: eu-west-1\n  connect_timeout_seconds: 0.5\n"
+            "  read_timeout_seconds: 90\n  max_attempts: 5\n",
+        ),
+    )
+    storage = goals.load().connection("crm").storage
+    assert (
+        storage.connect_timeout_seconds,
+        storage.read_timeout_seconds,
+        storage.max_attempts,
+    ) == (0.5, 90, 5)
+
+
+def test_s3_timeouts_default_to_the_s3_clients_own(goals: GoalsFolder) -> None:
+    goals.write("crm.yaml", MINIMAL)
+    storage = goals.load().connection("crm").storage
+    assert (storage.connect_timeout_seconds, storage.read_timeout_seconds) == (None, None)
+    assert storage.max_attempts is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "connect_timeout_seconds: 0",
+            "storage.connect_timeout_seconds: Input should be greater than 0",
+        ),
+        (
+            "read_timeout_seconds: -1",
+            "storage.read_timeout_seconds: Input should be greater than 0",
+        ),
+        (
+            "read_timeout_seconds: soon",
+            "storage.read_timeout_seconds: Input should be a valid number, unable to parse "
+            "string as a number",
+        ),
+        ("max_attempts: 0", "storage.max_attempts: Input should be greater than or equal to 1"),
+        ("max_attempts: 50", "storage.max_attempts: Input should be less than or equal to 10"),
+    ],
+)
+def test_a_bad_s3_timeout_or_attempt_count_is_reported_with_its_line(
+    goals: GoalsFolder, line: str, message: str
+) -> None:
+    path = goals.write(
+        "crm.yaml", MINIMAL.replace("  region: eu-west-1\n", f"  region: eu-west-1\n  {line}\n")
+    )
+    goals.expect(path, 3, message)

@@ -74,6 +74,42 @@ def loaded_format(goals: GoalsFolder, *format_lines: str) -> ImportProfilesGoal:
             "goals[0].format.date_format: date_format must be 'iso8601' or a strftime pattern "
             "like '%d-%m-%Y', got 'dd-mm-yyyy'",
         ),
+        (
+            ['date_format: "%d-%m-%Q"'],
+            7,
+            "goals[0].format.date_format: date_format '%d-%m-%Q' has unknown directive %Q "
+            "(known: %Y %y %m %d %H %M %S %f %b %B %a %A %j %p %I %z and the others of strptime)",
+        ),
+        (
+            ['date_format: "%H:%M"'],
+            7,
+            "goals[0].format.date_format: date_format '%H:%M' does not say which date it is: "
+            "it needs a year (%Y or %y) and a month (%m, %b or %B) or a day of the year (%j)",
+        ),
+        (
+            ['date_format: "%d-%m-%Y %"'],
+            7,
+            "goals[0].format.date_format: date_format '%d-%m-%Y %' ends with a lone '%' "
+            "(write %% for a percent sign)",
+        ),
+        (
+            ['date_format: "%Y-%m-%d %Y"'],
+            7,
+            "goals[0].format.date_format: date_format '%Y-%m-%d %Y' repeats %Y",
+        ),
+        (
+            ['date_format: "%G-%m-%d"'],
+            7,
+            "goals[0].format.date_format: date_format '%G-%m-%d' cannot read the dates it "
+            "describes (ISO year directive '%G' must be used with the ISO week directive '%V' "
+            "and a weekday directive ('%A', '%a', '%w', or '%u').)",
+        ),
+        (
+            ["true_values: [ja, Y]", "false_values: [nee, y]"],
+            8,
+            "goals[0].format.false_values: 'y' is listed in both true_values and false_values (spellings "
+            "are compared ignoring case)",
+        ),
     ],
     ids=[
         "field separator two chars",
@@ -83,6 +119,12 @@ def loaded_format(goals: GoalsFolder, *format_lines: str) -> ImportProfilesGoal:
         "unknown encoding",
         "unknown timezone",
         "date_format without %",
+        "date_format unknown directive",
+        "date_format without a date",
+        "date_format lone percent",
+        "date_format repeated directive",
+        "date_format that cannot parse",
+        "boolean spelling both ways",
     ],
 )
 def test_bad_format_value_is_reported_with_the_line_of_its_key(
@@ -95,14 +137,6 @@ def test_bad_format_value_is_reported_with_the_line_of_its_key(
 @pytest.mark.parametrize(
     ("format_lines", "message"),
     [
-        (
-            ['field_separator: ","', 'decimal_separator: ","'],
-            "decimal_separator and field_separator are both ','; they must differ",
-        ),
-        (
-            ['field_separator: "|"'],
-            "multi_value_separator and field_separator are both '|'; they must differ",
-        ),
         (
             ["header: false"],
             "a file without a header row (header: false) needs `columns: [...]`",
@@ -117,8 +151,6 @@ def test_bad_format_value_is_reported_with_the_line_of_its_key(
         ),
     ],
     ids=[
-        "decimal equals field",
-        "multi-value equals field",
         "no header no columns",
         "header and columns",
         "duplicate columns",
@@ -211,3 +243,59 @@ def test_export_format_options_are_read(goals: GoalsFolder) -> None:
         "NULL",
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("format_lines", "line", "message"),
+    [
+        (
+            ['field_separator: ","', 'decimal_separator: ","'],
+            8,
+            "goals[0].format.decimal_separator: decimal_separator and field_separator are both "
+            "','; they must differ",
+        ),
+        (
+            ['field_separator: "|"'],
+            7,
+            "goals[0].format.field_separator: multi_value_separator and field_separator are both "
+            "'|'; they must differ",
+        ),
+        (
+            ["field_separator: '\"'"],
+            7,
+            "goals[0].format.field_separator: quote_char and field_separator are both '\"'; "
+            "they must differ",
+        ),
+        (
+            ['multi_value_separator: ","'],
+            7,
+            "goals[0].format.multi_value_separator: multi_value_separator and field_separator "
+            "are both ','; they must differ",
+        ),
+    ],
+    ids=["decimal equals field", "field equals multi-value", "field equals quote", "multi"],
+)
+def test_separators_that_clash_are_reported_at_the_key_the_file_wrote(
+    goals: GoalsFolder, format_lines: list[str], line: int, message: str
+) -> None:
+    path = goals.write("crm.yaml", import_goal(*format_lines))
+    goals.expect(path, line, message)
+
+
+def test_an_export_date_format_may_use_what_only_strftime_writes(goals: GoalsFolder) -> None:
+    """Exports only write dates: glibc's `%-d` is fine there, though strptime cannot read it."""
+    goals.write(
+        "crm.yaml",
+        """
+        goals:
+          - type: export-profiles
+            name: out
+            destination: {bucket: crm-in}
+            format: {date_format: "%-d/%-m/%Y"}
+            columns:
+              - {header: id, value: profile_id}
+        """,
+    )
+    goal = goals.load().connection("crm").goals[0]
+    assert isinstance(goal, ExportProfilesGoal)
+    assert goal.format.date_format == "%-d/%-m/%Y"

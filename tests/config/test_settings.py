@@ -218,3 +218,30 @@ def test_missing_variable_in_the_settings_file_is_reported_with_its_line(
     assert str(settings_error(path)) == (
         f"{path}:2: environment variable SMTP_PASSWORD is not set (used as ${{SMTP_PASSWORD}})"
     )
+
+
+def test_metrics_are_off_by_default_and_read_from_file_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().metrics.address is None
+    path = settings_file(tmp_path, "metrics:\n  listen: 127.0.0.1:9464\n")
+    assert load_settings(path).metrics.address == ("127.0.0.1", 9464)
+    monkeypatch.setenv("CONNECTOR_METRICS__LISTEN", "[::1]:9500")
+    assert load_settings(path).metrics.address == ("::1", 9500)
+
+
+@pytest.mark.parametrize(
+    "listen", ["9464", "127.0.0.1", "127.0.0.1:http", ":9464", "::1:9464", "h:0"]
+)
+def test_a_bad_metrics_address_names_the_setting_and_its_line(tmp_path: Path, listen: str) -> None:
+    path = settings_file(tmp_path, f"log_level: info\nmetrics:\n  listen: '{listen}'\n")
+    problems = [str(problem) for problem in settings_error(path).problems]
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:3: metrics.listen: ")
+    assert "HOST:PORT" in problems[0]
+
+
+def test_an_unknown_metrics_key_is_an_error(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "metrics:\n  listne: 127.0.0.1:9464\n")
+    (problem,) = settings_error(path).problems
+    assert str(problem) == f"{path}:2: unknown key 'listne' in metrics"

@@ -170,28 +170,54 @@ def test_iso_datetimes_equal_the_per_cell_converter(zone):
 @pytest.mark.parametrize(
     ("zone", "text", "utc"),
     [
-        (
-            "Europe/Amsterdam",
-            "2024-10-27T02:30:00",
-            "2024-10-27T00:30:00+00:00",
-        ),  # ambiguous: first
-        (
-            "Europe/Amsterdam",
-            "2024-03-31T02:30:00",
-            "2024-03-31T01:30:00+00:00",
-        ),  # gap: offset before
-        ("America/New_York", "2024-11-03T01:30:00", "2024-11-03T05:30:00+00:00"),
-        ("America/New_York", "2024-03-10T02:30:00", "2024-03-10T07:30:00+00:00"),
-        ("Australia/Lord_Howe", "2024-04-07T01:45:00", "2024-04-06T14:45:00+00:00"),  # 30-min DST
-        ("Europe/Dublin", "2024-10-27T01:30:00", "2024-10-27T00:30:00+00:00"),  # negative DST
+        ("Europe/Amsterdam", "2024-10-27T03:30:00", "2024-10-27T02:30:00+00:00"),  # after: +01
+        ("Europe/Amsterdam", "2024-10-27T01:59:59", "2024-10-26T23:59:59+00:00"),  # before: +02
+        ("Europe/Amsterdam", "2024-03-31T03:00:00", "2024-03-31T01:00:00+00:00"),  # gap's end
+        ("Europe/Amsterdam", "2024-03-31T01:59:59", "2024-03-31T00:59:59+00:00"),
+        ("America/New_York", "2024-11-03T02:30:00", "2024-11-03T07:30:00+00:00"),
+        ("America/New_York", "2024-03-10T03:30:00", "2024-03-10T07:30:00+00:00"),
+        ("Australia/Lord_Howe", "2024-04-07T02:15:00", "2024-04-06T15:45:00+00:00"),  # 30-min DST
+        ("Europe/Dublin", "2024-10-27T02:30:00", "2024-10-27T02:30:00+00:00"),  # negative DST
         ("Europe/Amsterdam", "1900-06-01T12:00:00", "1900-06-01T11:40:28+00:00"),  # LMT offset
         ("Europe/Amsterdam", "2077-07-01T12:00:00", "2077-07-01T10:00:00+00:00"),  # beyond 2037
     ],
 )
-def test_naive_datetimes_at_dst_edges_follow_zoneinfo_fold_zero(zone, text, utc):
+def test_naive_datetimes_next_to_dst_changes_take_the_zones_offset(zone, text, utc):
     fmt = ImportFormat(timezone=zone)
     assert make_converter("datetime", fmt)(text) == utc
     assert rows([text], "datetime", fmt) == ([[utc]], {})
+
+
+DST_REJECTS = [
+    ("Europe/Amsterdam", "2024-03-31T02:30:00", "does not exist"),  # spring forward: the gap
+    ("Europe/Amsterdam", "2024-03-31T02:00:00", "does not exist"),
+    ("Europe/Amsterdam", "2024-10-27T02:30:00", "happens twice"),  # fall back: the overlap
+    ("Europe/Amsterdam", "2024-10-27T02:00:00", "happens twice"),
+    ("America/New_York", "2024-11-03T01:30:00", "happens twice"),
+    ("America/New_York", "2024-03-10T02:30:00", "does not exist"),
+    ("Australia/Lord_Howe", "2024-04-07T01:45:00", "happens twice"),  # 30-min DST
+    ("Australia/Lord_Howe", "2024-10-06T02:15:00", "does not exist"),
+    ("Europe/Dublin", "2024-10-27T01:30:00", "happens twice"),  # negative DST
+]
+
+
+@pytest.mark.parametrize(("zone", "text", "kind"), DST_REJECTS)
+def test_a_naive_datetime_in_a_dst_gap_or_overlap_is_rejected_naming_the_zone(zone, text, kind):
+    """Policy: never guess an hour. Both paths reject, with the same reason."""
+    fmt = ImportFormat(timezone=zone)
+    with pytest.raises(ConversionError) as caught:
+        make_converter("datetime", fmt)(text)
+    reason = str(caught.value)
+    assert f"{text!r} {kind} in time zone {zone}" in reason
+    assert "UTC offset" in reason
+    assert rows([text], "datetime", fmt) == ([None], {0: reason})
+
+
+def test_the_same_moment_written_with_its_offset_is_taken():
+    fmt = ImportFormat(timezone="Europe/Amsterdam")
+    convert = make_converter("datetime", fmt)
+    assert convert("2024-10-27T02:30:00+02:00") == "2024-10-27T00:30:00+00:00"
+    assert convert("2024-10-27T02:30:00+01:00") == "2024-10-27T01:30:00+00:00"
 
 
 def test_every_minute_around_a_year_of_dst_changes_matches_the_per_cell_converter():
@@ -199,9 +225,11 @@ def test_every_minute_around_a_year_of_dst_changes_matches_the_per_cell_converte
     start = datetime(2024, 3, 31)
     cells = [(start + timedelta(minutes=7 * i)).isoformat() for i in range(200)]
     cells += [(datetime(2024, 10, 27) + timedelta(minutes=7 * i)).isoformat() for i in range(200)]
-    values, _ = rows(cells, "datetime", fmt)
-    convert = make_converter("datetime", fmt)
-    assert values == [[convert(text)] for text in cells]
+    values, errors = rows(cells, "datetime", fmt)
+    expected = [per_cell(text, "datetime", fmt) for text in cells]
+    assert values == [None if isinstance(e, ConversionError) else [e] for e in expected]
+    assert errors == {i: str(e) for i, e in enumerate(expected) if isinstance(e, ConversionError)}
+    assert len(errors) == 2 * 8  # 02:06 to 02:55 in 7-minute steps, spring and autumn
 
 
 @pytest.mark.parametrize(

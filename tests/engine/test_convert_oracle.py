@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -153,6 +154,36 @@ def test_dates_and_datetimes_match_the_row_path(data, zone, pattern, value_type)
     fmt = ImportFormat(date_format=pattern, timezone=zone)
     cells = data.draw(cells_of(written(pattern), "|"))
     assert vectorised(cells, value_type, fmt, "|") == oracle(cells, value_type, fmt, "|")
+
+
+DST_CHANGES = [datetime(2024, 3, 31, 1), datetime(2024, 10, 27, 1)]
+"""Europe/Amsterdam's 2024 changes: 02:00-03:00 does not exist, then happens twice."""
+
+
+@pytest.mark.parametrize("pattern", ["iso8601", "%d-%m-%Y %H:%M", "%Y%m%d%H%M%S"])
+@pytest.mark.parametrize("zone", ZONES)
+def test_every_minute_of_a_dst_change_matches_the_row_path_and_is_rejected_in_its_zone(
+    zone, pattern
+):
+    fmt = ImportFormat(date_format=pattern, timezone=zone)
+    shape = "%Y-%m-%dT%H:%M:%S" if pattern == "iso8601" else pattern
+    moments = [base + timedelta(minutes=m) for base in DST_CHANGES for m in range(0, 180, 5)]
+    cells = [moment.strftime(shape) for moment in moments]
+
+    values, reasons = vectorised(cells, "datetime", fmt, "|")
+
+    assert (values, reasons) == oracle(cells, "datetime", fmt, "|")
+    in_change = {i for i, moment in enumerate(moments) if moment.hour == 2}
+    if zone == "Europe/Amsterdam":
+        assert set(reasons) == in_change
+        spring, autumn = (
+            cells[moments.index(datetime(2024, 3, 31, 2, 30))],
+            cells[moments.index(datetime(2024, 10, 27, 2, 30))],
+        )
+        assert f"{spring!r} does not exist in time zone Europe/Amsterdam" in str(reasons.values())
+        assert f"{autumn!r} happens twice in time zone Europe/Amsterdam" in str(reasons.values())
+    elif zone == "UTC":
+        assert reasons == {}
 
 
 @EXAMPLES

@@ -272,9 +272,25 @@ def test_datetime_pattern_with_offset_directive_uses_the_written_offset():
     )
 
 
-def test_ambiguous_wall_clock_time_at_dst_end_takes_the_first_occurrence():
+def test_ambiguous_wall_clock_time_at_dst_end_is_rejected_naming_both_offsets():
     fmt = ImportFormat(timezone="Europe/Amsterdam")
-    assert make_converter("datetime", fmt)("2024-10-27T02:30:00") == "2024-10-27T00:30:00+00:00"
+    with pytest.raises(ConversionError) as caught:
+        make_converter("datetime", fmt)("2024-10-27T02:30:00")
+    assert str(caught.value) == (
+        "'2024-10-27T02:30:00' happens twice in time zone Europe/Amsterdam (the clocks go back "
+        "at that moment); write it with its UTC offset (+02:00 for the first, +01:00 for the "
+        "second)"
+    )
+
+
+def test_wall_clock_time_in_the_spring_gap_is_rejected_naming_the_zone():
+    fmt = ImportFormat(date_format="%d-%m-%Y %H:%M", timezone="Europe/Amsterdam")
+    with pytest.raises(ConversionError) as caught:
+        make_converter("datetime", fmt)("31-03-2024 02:30")
+    assert str(caught.value) == (
+        "'31-03-2024 02:30' does not exist in time zone Europe/Amsterdam (the clocks go forward "
+        "at that moment); write it with its UTC offset or fix the time"
+    )
 
 
 @pytest.mark.parametrize("text", ["0001-01-01T00:10:00", "9999-12-31T23:30:00-05:00"])
@@ -336,7 +352,9 @@ def test_boolean_error_lists_what_is_accepted():
 
 
 def test_a_spelling_that_is_both_true_and_false_is_refused_up_front():
-    fmt = ImportFormat(true_values=["x"], false_values=["X"])
+    with pytest.raises(ValueError, match="both true_values and false_values"):
+        ImportFormat(true_values=["x"], false_values=["X"])  # at validate time, not per row
+    fmt = ImportFormat.model_construct(true_values=["x"], false_values=["X"])
     with pytest.raises(ValueError, match="both"):
         make_converter("boolean", fmt)
 

@@ -140,6 +140,41 @@ async def test_latin1_read_as_utf8_fails_the_file_naming_the_line_and_nothing_is
     assert harness.store.ledger(CONNECTION, GOAL) == {}
 
 
+@BOTH_PARSE_STAGES
+@pytest.mark.parametrize(
+    ("separator", "header", "found", "spelled"),
+    [
+        (";", "customer_id,name,city", ",", '","'),
+        (",", "customer_id;name;city", ";", '";"'),
+        (",", "customer_id\tname\tcity", "\t", '"\\t"'),
+    ],
+    ids=["comma-read-as-semicolon", "semicolon-read-as-comma", "tab-read-as-comma"],
+)
+async def test_a_wrong_field_separator_is_named_with_the_one_that_splits_the_header(
+    harness: Harness,
+    parse_in_child_bytes: int,
+    separator: str,
+    header: str,
+    found: str,
+    spelled: str,
+) -> None:
+    harness.write_connection(
+        import_goal(format={"field_separator": separator}, mappings=[mapping("name")])
+    )
+    await harness.put({"in/a.csv": csv_bytes(header, header.replace("customer_id", "C1"))})
+
+    outcome = await harness.run(parse_in_child_bytes=parse_in_child_bytes)
+
+    assert outcome.record.status is RunStatus.FAILURE
+    assert outcome.record.error is not None
+    assert (
+        f"in/a.csv:1: the header has one column, {header!r}, which contains {found!r}: the "
+        f"file seems to be separated by {found!r}, not {separator!r} (set "
+        f"format.field_separator: {spelled} to read its 3 columns)"
+    ) in outcome.record.error
+    assert harness.store.count_profiles() == 0
+
+
 # ---------------------------------------------------------------- parsing
 
 

@@ -232,9 +232,9 @@ async def test_a_file_replaced_after_listing_is_not_applied_and_is_imported_next
     real_scan = importing.scan_files
 
     async def scan_then_replace(
-        s3: S3Client, goal: Any, ledger: Mapping[str, LedgerEntry], fingerprint: str
+        s3: S3Client, goal: Any, ledger: Mapping[str, LedgerEntry], fingerprint: str, *more: Any
     ) -> list[ScannedFile]:
-        listed = await real_scan(s3, goal, ledger, fingerprint)
+        listed = await real_scan(s3, goal, ledger, fingerprint, *more)
         await s3.put_object(BUCKET, "in/a.csv", csv_bytes("customer_id,points", "C1,100"))
         return listed  # the listing now holds a stale ETag for in/a.csv
 

@@ -89,7 +89,7 @@ def get_of(key: str) -> dict[str, Any]:
 def test_the_s3_client_retries_in_standard_mode_with_backoff() -> None:
     """Standard mode: exponential backoff with jitter on 5xx, throttling and connection errors."""
     client = S3Client(s3_module.S3Credentials())
-    assert client._config.retries == {"max_attempts": 5, "mode": "standard"}
+    assert client._config.retries == {"total_max_attempts": 3, "mode": "standard"}
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ async def test_when_retries_are_exhausted_the_file_fails_with_a_clear_error_and_
     fault: Answer | Reset,
     message: str,
 ) -> None:
-    monkeypatch.setattr(s3_module, "DEFAULT_MAX_ATTEMPTS", 2)  # two retries: fewer backoff waits
+    monkeypatch.setattr(s3_module, "DEFAULT_MAX_ATTEMPTS", 3)  # two retries: fewer backoff waits
     fault_proxy.add(fault, **get_of("b.csv"))
 
     outcome = await harness.run(batch_size=250)
@@ -223,7 +223,7 @@ async def test_when_retries_are_exhausted_the_file_fails_with_a_clear_error_and_
 async def test_a_listing_that_keeps_failing_fails_the_goal_and_applies_nothing(
     harness: Harness, fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(s3_module, "DEFAULT_MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(s3_module, "DEFAULT_MAX_ATTEMPTS", 3)
     fault_proxy.add(Answer(503, "SlowDown"), method="GET", query_contains="list-type")
 
     outcome = await harness.run()
@@ -241,7 +241,7 @@ async def test_an_export_whose_upload_keeps_failing_fails_cleanly_and_keeps_its_
     await harness.run()
     await (await harness.s3()).ensure_bucket(OUT_BUCKET)
     harness.write_connection(export_definition())
-    monkeypatch.setattr(s3_module, "DEFAULT_MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(s3_module, "DEFAULT_MAX_ATTEMPTS", 3)
     fault_proxy.add(Answer(500, "InternalError"), method="PUT")
 
     outcome = await harness.run()
