@@ -20,6 +20,7 @@ from connector.cli.output import fail
 from connector.errors import ConfigError, ConnectorError
 from connector.gc_tuning import tune_garbage_collector
 from connector.logging import configure_logging
+from connector.redaction import redact_text
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 Handler = Callable[[App, argparse.Namespace], int]
@@ -140,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"{problem}\n")
         return EXIT_FAILURE
     except (ConnectorError, KeyError) as error:
-        fail(str(error.args[0]) if isinstance(error, KeyError) else str(error))
+        fail(redact_text(str(error.args[0]) if isinstance(error, KeyError) else str(error)))
         return EXIT_FAILURE
     except KeyboardInterrupt:
         fail("interrupted")

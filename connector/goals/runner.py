@@ -20,7 +20,8 @@ from connector.errors import ConnectorError
 from connector.goals.context import GoalContext, GoalResult, NoProgress, Progress
 from connector.goals.registry import goal_runner
 from connector.goals.segments import SegmentIndex
-from connector.logging import redact_text
+from connector.limits import MAX_REJECTS_STORED, ROW_BATCH_ROWS
+from connector.redaction import redact_text
 from connector.sources import S3Credentials
 from connector.storage import (
     ProfileStore,
@@ -39,8 +40,8 @@ class RunOptions:
     goal: str | None = None
     trigger: Trigger = Trigger.MANUAL
     dry_run: bool = False
-    batch_size: int = 1000
-    max_rejects: int = 1000
+    batch_size: int = ROW_BATCH_ROWS
+    max_rejects: int = MAX_REJECTS_STORED
     parse_in_child_bytes: int | None = None
     columnar: bool = True
     progress: Progress = field(default_factory=NoProgress)
