@@ -16,6 +16,12 @@ from pydantic_settings import (
 
 from connector.config.yaml_source import load_yaml
 from connector.errors import ConfigError, ConfigProblem
+from connector.limits import (
+    MAX_REJECTS_STORED,
+    ROW_BATCH_ROWS,
+    SHUTDOWN_TIMEOUT_SECONDS,
+    SMTP_TIMEOUT_SECONDS,
+)
 from connector.logging import register_secrets
 from connector.storage.postgres._url import is_postgres_url, parse_postgres_url, url_secrets
 
@@ -84,7 +90,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "connector@localhost"
-    smtp_timeout: float = Field(default=20.0, gt=0)
+    smtp_timeout: float = Field(default=SMTP_TIMEOUT_SECONDS, gt=0)
     smtp_tls_verify: bool = True
     """Verify the SMTP server's certificate and host name (STARTTLS and implicit TLS);
     false is for a test server only, and the daemon warns at start."""
@@ -100,9 +106,9 @@ class Settings(BaseSettings):
 
     watch_goals: bool = True
     watch_interval: float = Field(default=2.0, gt=0)
-    shutdown_timeout: float = Field(default=30.0, gt=0)
-    batch_size: int = Field(default=1000, ge=1, le=100_000)
-    max_rejects_stored: int = Field(default=1000, ge=0)
+    shutdown_timeout: float = Field(default=SHUTDOWN_TIMEOUT_SECONDS, gt=0)
+    batch_size: int = Field(default=ROW_BATCH_ROWS, ge=1, le=100_000)
+    max_rejects_stored: int = Field(default=MAX_REJECTS_STORED, ge=0)
     parse_in_child_bytes: int | None = Field(default=None, ge=0)
     """Files at least this large are parsed in a second process; None (default): never."""
     columnar_engine: bool = True

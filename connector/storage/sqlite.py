@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from connector.errors import RunInProgressError, StoreError
+from connector.limits import MAX_REJECTS_STORED, PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
 from connector.storage import sqlite_batches
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
@@ -352,7 +353,7 @@ class SQLiteStore(ProfileStore):
         return [_profile(row, names) for row in rows]
 
     def iter_profiles(
-        self, *, changed_after: int | None = None, batch_size: int = 2000
+        self, *, changed_after: int | None = None, batch_size: int = STORE_PAGE_ROWS
     ) -> Iterator[Profile]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -389,7 +390,7 @@ class SQLiteStore(ProfileStore):
         properties: Sequence[str],
         *,
         changed_after: int | None = None,
-        batch_size: int = 65536,
+        batch_size: int = PROFILE_BATCH_ROWS,
     ) -> Iterator[pa.Table]:
         """Only the requested columns, a page at a time in key order: no `Profile` objects.
 
@@ -610,7 +611,7 @@ class SQLiteStore(ProfileStore):
         ).fetchone()
         return _run(row) if row else None
 
-    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]:
+    def run_rejects(self, run_id: int, *, limit: int = MAX_REJECTS_STORED) -> list[RowReject]:
         rows = self._db.execute(
             "SELECT file, line, column_name, reason FROM run_rejects WHERE run_id = ? "
             "ORDER BY rowid LIMIT ?",

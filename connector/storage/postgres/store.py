@@ -19,7 +19,13 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from connector.errors import StoreError, StoreNotFoundError, StoreUnavailableError
-from connector.logging import register_secrets
+from connector.limits import (
+    MAX_REJECTS_STORED,
+    POSTGRES_CONNECT_TIMEOUT_SECONDS,
+    POSTGRES_POOL_TIMEOUT_SECONDS,
+    STORE_PAGE_ROWS,
+)
+from connector.redaction import redact_text, register_secrets
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
 from connector.storage.postgres import _runs
@@ -45,8 +51,8 @@ from connector.storage.records import (
     Trigger,
 )
 
-CONNECT_TIMEOUT_S = 10
-POOL_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = POSTGRES_CONNECT_TIMEOUT_SECONDS
+POOL_TIMEOUT_S = POSTGRES_POOL_TIMEOUT_SECONDS
 T = TypeVar("T")
 _AMONG_CHUNK = 100_000
 """Ids a statement of `count_changed_among` takes at once."""
@@ -109,10 +115,7 @@ class PostgresStore(ProfileStore):
         return conn
 
     def _clean(self, error: BaseException) -> str:
-        text = str(error).strip()
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact_text(str(error).strip(), also=self._secrets)
 
     def _store_error(self, error: psycopg.Error, failed: str) -> StoreError:
         """A lost or refused connection is `StoreUnavailableError` (worth retrying); a
@@ -299,7 +302,7 @@ class PostgresStore(ProfileStore):
             return fetch_profiles(conn, self._registry, condition, (value,))
 
     def iter_profiles(
-        self, *, changed_after: int | None = None, batch_size: int = 2000
+        self, *, changed_after: int | None = None, batch_size: int = STORE_PAGE_ROWS
     ) -> Iterator[Profile]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -436,7 +439,7 @@ class PostgresStore(ProfileStore):
         with self._conn() as conn:
             return _runs.get_run(conn, run_id)
 
-    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]:
+    def run_rejects(self, run_id: int, *, limit: int = MAX_REJECTS_STORED) -> list[RowReject]:
         with self._conn() as conn:
             return _runs.run_rejects(conn, run_id, limit)
 
