@@ -18,7 +18,8 @@ def copy(app: App, args: argparse.Namespace) -> int:
     """Copy every profile, group, run and ledger entry; the counts are checked after."""
     del app  # the stores come from --from and --to, not from the settings
     with ExitStack() as stack:
-        source = stack.enter_context(open_store(args.source))
+        # a mistyped --from must not become an empty store copied "successfully"
+        source = stack.enter_context(open_store(args.source, create=False))
         target = stack.enter_context(open_store(args.target))
         counts = copy_store(source, target, force=args.force)
     sys.stdout.write(f"copied {_shown(args.source)} to {_shown(args.target)}\n")

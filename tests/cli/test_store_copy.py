@@ -143,8 +143,24 @@ def test_a_copy_names_a_postgresql_store_without_its_password(
         "127.0.0.1:5432", "127.0.0.1:1"
     )
 
-    assert copy(str(tmp_path / "source.db"), wrong) == 1
+    source = tmp_path / "source.db"
+    SQLiteStore(source).close()
+
+    assert copy(str(source), wrong) == 1
 
     error = capsys.readouterr().err
     assert "cannot connect to PostgreSQL at 127.0.0.1:1" in error
     assert "hunter2-secret" not in error
+
+
+def test_a_missing_source_is_no_store_and_nothing_is_created(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mistyped = tmp_path / "sorce.db"
+
+    assert copy(str(mistyped), postgres_url) == 4
+
+    assert f"no store at {mistyped}" in capsys.readouterr().err
+    assert not mistyped.exists()
+    with open_store(postgres_url) as target:
+        assert target.count_profiles() == 0
