@@ -237,6 +237,65 @@ class PostgresBatchTransaction(BatchTransaction):
             (self._now, seq),
         )
 
+    # -- groups ---------------------------------------------------------------------------
+    # Arrays go in as `text[]` parameters read by UNNEST: one statement per call. Members
+    # are written by the row path's own statements, already set-based (UNNEST too).
+    def load_groups(self, group_type: str, ids: pa.Array) -> pa.Table:
+        rows = self._conn.execute(
+            "SELECT id, properties::text FROM groups WHERE type = %s AND id = ANY(%s)",
+            (group_type, ids.to_pylist()),
+        ).fetchall()
+        columns = [pa.array(column, pa.string()) for column in zip(*rows, strict=True)]
+        if not rows:
+            columns = [pa.array([], pa.string()), pa.array([], pa.string())]
+        return pa.Table.from_arrays(columns, names=["id", "properties"])
+
+    def save_groups(self, group_type: str, ids: pa.Array, patches: pa.Array) -> None:
+        if not len(ids):
+            return
+        writes = self._tx()
+        writes.conn.execute(
+            "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
+            "SELECT %s, g, p::jsonb, %s, %s, %s FROM unnest(%s::text[], %s::text[]) AS s (g, p) "
+            "ON CONFLICT (type, id) DO UPDATE SET "
+            "properties = groups.properties || excluded.properties, "
+            "updated_at = excluded.updated_at, change_seq = excluded.change_seq",
+            (
+                group_type,
+                self._now,
+                self._now,
+                writes.sequence(),
+                ids.to_pylist(),
+                patches.to_pylist(),
+            ),
+        )
+
+    def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
+        found = self._tx().resolve_profiles(property_name, values.to_pylist())
+        return pa.table(
+            {
+                "value": pa.array(list(found), pa.string()),
+                "id": pa.array(list(found.values()), pa.string()),
+            }
+        )
+
+    def add_members(self, group_type: str, groups: pa.Array, profiles: pa.Array) -> int:
+        pairs = zip(groups.to_pylist(), profiles.to_pylist(), strict=True)
+        return self._tx().add_members(group_type, pairs)
+
+    def replace_members(
+        self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array
+    ) -> tuple[int, int]:
+        wanted: dict[str, list[str]] = {group_id: [] for group_id in groups.to_pylist()}
+        for group_id, profile_id in zip(
+            member_groups.to_pylist(), members.to_pylist(), strict=True
+        ):
+            wanted[group_id].append(profile_id)
+        return self._tx().replace_members(group_type, wanted)
+
+    def delete_groups(self, group_type: str, groups: pa.Array) -> tuple[int, int]:
+        return self._tx().delete_groups(group_type, groups.to_pylist())
+
     def record_file(self, entry: LedgerEntry) -> None:
         self._tx().record_file(entry)
 
