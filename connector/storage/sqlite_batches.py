@@ -232,30 +232,33 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
     def add_members(self, group_type: str, groups: pa.Array, profiles: pa.Array) -> int:
         if not len(groups):
             return 0
+        self._stage_members(groups, profiles)
+        # in key order: the B-tree pages of group_members are each visited once
         joined = self._db.execute(
             "INSERT OR IGNORE INTO group_members (type, group_id, profile_id) "
-            "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') "
-            "FROM json_each(?2) j RETURNING profile_id",
-            (group_type, _json_pairs(groups, profiles)),
+            "SELECT ?1, g, p FROM temp.engine_members ORDER BY g, p RETURNING profile_id",
+            (group_type,),
         ).fetchall()
         self._stamp([profile_id for (profile_id,) in joined])
         return len(joined)
+
+    def _stage_members(self, groups: pa.Array, profiles: pa.Array) -> None:
+        """The pairs into a temporary table, distinct (`executemany` over Python tuples)."""
+        self._db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS engine_members (g TEXT, p TEXT, PRIMARY KEY (g, p))"
+        )
+        self._db.execute("DELETE FROM temp.engine_members")
+        self._db.executemany(
+            "INSERT OR IGNORE INTO temp.engine_members (g, p) VALUES (?, ?)",
+            zip(groups.to_pylist(), profiles.to_pylist(), strict=True),
+        )
 
     def replace_members(
         self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array
     ) -> tuple[int, int]:
         if not len(groups):
             return 0, 0
-        self._db.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS engine_members (g TEXT, p TEXT, PRIMARY KEY (g, p))"
-        )
-        self._db.execute("DELETE FROM temp.engine_members")
-        self._db.execute(
-            "INSERT OR IGNORE INTO temp.engine_members (g, p) "
-            "SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') "
-            "FROM json_each(?1) j",
-            (_json_pairs(member_groups, members),),
-        )
+        self._stage_members(member_groups, members)
         left = self._db.execute(
             "DELETE FROM group_members WHERE type = ?1 "
             "AND group_id IN (SELECT value FROM json_each(?2)) "
@@ -266,7 +269,7 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         ).fetchall()
         joined = self._db.execute(
             "INSERT OR IGNORE INTO group_members (type, group_id, profile_id) "
-            "SELECT ?1, g, p FROM temp.engine_members WHERE true RETURNING profile_id",
+            "SELECT ?1, g, p FROM temp.engine_members ORDER BY g, p RETURNING profile_id",
             (group_type,),
         ).fetchall()
         self._stamp([profile_id for (profile_id,) in [*joined, *left]])
