@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -121,26 +122,33 @@ def _time(store: ProfileStore, data: bytes, *, columnar: bool) -> float:
         lambda tx, plan, file: GroupBatchApplier(tx, goal, plan, file=file),
     )
     elapsed = time.perf_counter() - started
-    assert result.counts.rows_applied == data.count(b"\n") - 1, result.errors  # noqa: S101
+    assert result.counts.rows_applied == data.count(b"\n") - 1, result.errors
     return elapsed
 
 
-def _stores(kinds: list[str], postgres: str | None, folder: Path) -> Iterator[tuple[str, Any]]:
-    for kind in kinds:
-        if kind == "sqlite":
-            yield kind, lambda name: SQLiteStore(folder / f"{name}.db")
-        elif postgres:
-            from connector.storage.postgres import PostgresStore  # noqa: PLC0415
+@contextmanager
+def _postgres(url: str, name: str) -> Iterator[ProfileStore]:
+    """A PostgreSQL store in a schema of its own, dropped afterwards."""
+    import psycopg  # noqa: PLC0415 -- only this store kind needs it
 
-            def make(name: str, url: str = postgres) -> ProfileStore:
-                import psycopg  # noqa: PLC0415
+    from connector.storage.postgres import PostgresStore  # noqa: PLC0415
 
-                schema = f"bench_{name}_{secrets.token_hex(4)}"
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(f'CREATE SCHEMA "{schema}"')
-                return PostgresStore(f"{url}?options=-csearch_path%3D{schema}")
+    schema = f"bench_{name}_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        with PostgresStore(f"{url}?options=-csearch_path%3D{schema}") as store:
+            yield store
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
-            yield kind, make
+
+def _store(kind: str, name: str, folder: Path, postgres: str | None) -> Any:
+    if kind == "sqlite":
+        return SQLiteStore(folder / f"{name}.db")
+    assert postgres is not None
+    return _postgres(postgres, name)
 
 
 def main() -> None:
@@ -152,9 +160,10 @@ def main() -> None:
     data = group_file(args.rows, args.profiles)
     print(f"group file: {args.rows:,} rows, {len(data) / 1e6:.1f} MB")
     with tempfile.TemporaryDirectory() as folder:
-        for kind, make in _stores(["sqlite", "postgres"], args.postgres, Path(folder)):
+        kinds = ["sqlite", "postgres"] if args.postgres else ["sqlite"]
+        for kind in kinds:
             for columnar in (False, True):
-                with make(f"{kind}{int(columnar)}") as store:
+                with _store(kind, f"{kind}{int(columnar)}", Path(folder), args.postgres) as store:
                     _seed(store, args.profiles)
                     seconds = _time(store, data, columnar=columnar)
                 path = "engine" if columnar else "row path"
