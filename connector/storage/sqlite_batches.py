@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import pyarrow as pa
@@ -207,13 +208,12 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         if not len(ids):
             return
         seq, now = self._next_seq(), self._now
-        self._db.execute(
+        self._db.executemany(
             "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
-            "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), ?2, ?2, ?3 "
-            "FROM json_each(?4) j WHERE true ON CONFLICT (type, id) DO UPDATE SET "
+            f"VALUES (?, ?, ?, '{now}', '{now}', {seq}) ON CONFLICT (type, id) DO UPDATE SET "
             "properties = json_patch(groups.properties, excluded.properties), "
             "updated_at = excluded.updated_at, change_seq = excluded.change_seq",
-            (group_type, now, seq, _json_pairs(ids, patches)),
+            zip(repeat(group_type), ids.to_pylist(), patches.to_pylist()),
         )
 
     def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
@@ -303,7 +303,3 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
 
 def _json_list(values: pa.Array) -> str:
     return json.dumps(values.to_pylist())
-
-
-def _json_pairs(first: pa.Array, second: pa.Array) -> str:
-    return json.dumps(list(zip(first.to_pylist(), second.to_pylist(), strict=True)))
