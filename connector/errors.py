@@ -8,6 +8,8 @@
      +-- StoreError                the profile store failed or is busy
      |    +-- RunInProgressError   another run of the same connection holds the lock
      +-- RunStopped                a graceful stop rolled the current file back
+     +-- NotFoundError             no such connection, goal, run, profile or group (a KeyError)
+          +-- StoreNotFoundError   a read command found no store at the configured place
 
 Every message is written for the person who must fix the YAML or the file:
 it names the place and says what was expected, never a secret's value.
@@ -104,3 +106,17 @@ class RunInProgressError(StoreError):
 
 class RunStopped(ConnectorError):  # noqa: N818 -- a requested stop, not an error
     """A stop was requested; the file in progress was rolled back and is imported next run."""
+
+
+class NotFoundError(ConnectorError, KeyError):
+    """What was asked for by name does not exist; the message names what there is.
+
+    A KeyError too, for callers that look things up like a mapping.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreNotFoundError(NotFoundError):
+    """No profile store where the settings point: read commands never create one."""

@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-EXIT_INTERRUPTED = 130
+from connector.cli.exit_codes import ExitCode
+
+EXIT_INTERRUPTED = int(ExitCode.INTERRUPTED)
 """128 + SIGINT, what shells report for a command stopped by Ctrl-C."""
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)

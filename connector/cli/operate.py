@@ -7,7 +7,8 @@ import asyncio
 import sys
 
 from connector.app import App
-from connector.cli.interrupts import EXIT_INTERRUPTED, StopOnSignals
+from connector.cli.exit_codes import ExitCode
+from connector.cli.interrupts import StopOnSignals
 from connector.cli.output import print_table
 from connector.cli.progress import choose_progress
 from connector.config.connection import ImportGoal
@@ -31,7 +32,7 @@ from connector.storage import RunStatus, Trigger
 
 
 def validate(app: App, args: argparse.Namespace) -> int:
-    """Exit 0 with a line per connection, or ConfigError (printed FILE:LINE: message) → 1."""
+    """Exit 0 with a line per connection, or ConfigError (printed FILE:LINE: message) → 2."""
     workspace = app.workspace
     for connection_id, connection in sorted(workspace.connections.items()):
         kinds = {"import-profiles": 0, "export-profiles": 0, "import-groups": 0}
@@ -46,7 +47,7 @@ def validate(app: App, args: argparse.Namespace) -> int:
             f"schedule {schedule}{state}\n"
         )
     sys.stdout.write(f"segments: {len(workspace.segments)} defined\n")
-    return 0
+    return ExitCode.OK
 
 
 def _import_goal(app: App, connection_id: str, goal_name: str) -> ImportGoal:
@@ -85,7 +86,7 @@ def scan(app: App, args: argparse.Namespace) -> int:
         + ", ".join(f"{count} {state}" for state, count in counts.items())
         + "\n"
     )
-    return 0
+    return ExitCode.OK
 
 
 def preview(app: App, args: argparse.Namespace) -> int:
@@ -108,7 +109,7 @@ def preview(app: App, args: argparse.Namespace) -> int:
         out.write(f"\nline {row.line}: {row.key or ''} -> {row.target}\n")
         for column, raw, prop, rule, values in row.cells:
             out.write(f"  {column} = {raw!r} -> {prop} ({rule}) {values}\n")
-    return 0
+    return ExitCode.OK
 
 
 def run(app: App, args: argparse.Namespace) -> int:
@@ -168,10 +169,10 @@ def run(app: App, args: argparse.Namespace) -> int:
             f"`connector run {record.connection}` takes them up\n"
         )
     return {
-        RunStatus.SUCCESS: 0,
-        RunStatus.PARTIAL: 3,
-        RunStatus.INTERRUPTED: EXIT_INTERRUPTED,
-    }.get(record.status, 1)
+        RunStatus.SUCCESS: ExitCode.OK,
+        RunStatus.PARTIAL: ExitCode.PARTIAL,
+        RunStatus.INTERRUPTED: ExitCode.INTERRUPTED,
+    }.get(record.status, ExitCode.FAILED)
 
 
 def schedule(app: App, args: argparse.Namespace) -> int:
@@ -192,9 +193,9 @@ def schedule(app: App, args: argparse.Namespace) -> int:
         )
         for moment in next_fire_times(connection.schedule, args.count, offset=offset):
             sys.stdout.write(f"  {moment.isoformat()}\n")
-    return 0
+    return ExitCode.OK
 
 
 def daemon(app: App, args: argparse.Namespace) -> int:
-    """Run until SIGTERM; exit 1 if the goals folder is invalid at start."""
+    """Run until SIGTERM or Ctrl-C (0); 2 if the goals folder is invalid at start."""
     return run_daemon(app.settings)

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from connector.config.goals import ExportProfilesGoal, Goal, ImportGroupsGoal, ImportProfilesGoal
 from connector.config.schedule import Schedule
+from connector.errors import NotFoundError
 
 _CONNECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -155,12 +156,12 @@ class Connection(BaseModel):
         return self.name or self.id
 
     def goal(self, name: str) -> Goal:
-        """The goal called `name`; KeyError lists the names there are."""
+        """The goal called `name`; NotFoundError (a KeyError) lists the names there are."""
         for goal in self.goals:
             if goal.name == name:
                 return goal
         known = ", ".join(goal.name for goal in self.goals)
-        raise KeyError(f"connection {self.id!r} has no goal {name!r} (goals: {known})")
+        raise NotFoundError(f"connection {self.id!r} has no goal {name!r} (goals: {known})")
 
 
 ImportGoal = ImportProfilesGoal | ImportGroupsGoal

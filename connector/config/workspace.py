@@ -10,7 +10,7 @@ from connector.config.connection import Connection
 from connector.config.goals import PROFILE_ID, ExportProfilesGoal, ImportProfilesGoal
 from connector.config.segments import ALL_SEGMENT, Segment, SegmentsFile
 from connector.config.yaml_source import YamlDocument, load_yaml
-from connector.errors import ConfigError, ConfigProblem
+from connector.errors import ConfigError, ConfigProblem, NotFoundError
 from connector.logging import register_secrets
 
 SEGMENTS_FILE_STEM = "segments"
@@ -26,12 +26,12 @@ class Workspace:
     segments: dict[str, Segment] = field(default_factory=dict)
 
     def connection(self, connection_id: str) -> Connection:
-        """The connection with this id; KeyError names the ones there are."""
+        """The connection with this id; NotFoundError (a KeyError) names the ones there are."""
         try:
             return self.connections[connection_id]
         except KeyError:
             known = ", ".join(sorted(self.connections)) or "none"
-            raise KeyError(
+            raise NotFoundError(
                 f"no connection {connection_id!r} in {self.goals_dir} (connections: {known})"
             ) from None
 

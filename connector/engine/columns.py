@@ -330,18 +330,25 @@ class RowRules:
 
     def admit_table(self, cells: pa.Table) -> pa.Table:
         """The rows of `cells` to write, in order; admitted rows claim their dedupe keys."""
+        return cells.filter(self.admit_mask(cells))
+
+    def admit_mask(self, cells: pa.Table) -> pa.BooleanArray:
+        """Which rows of `cells` to write (`admit_table`'s choice, as a mask over all rows)."""
+        keep: pa.BooleanArray = pa.repeat(pa.scalar(value=True), cells.num_rows)
         if self._required:
-            keep = pa.repeat(pa.scalar(value=True), cells.num_rows)
             for index in self._required:
                 keep = pc.and_(keep, pc.greater(pc.utf8_length(cells.column(index)), 0))
             keep = keep.fill_null(False)
             self.without_required += cells.num_rows - (pc.sum(keep).as_py() or 0)
-            cells = cells.filter(keep)
         if not self._dedupe or cells.num_rows == 0:
-            return cells
-        keys = zip(*(cells.column(index).to_pylist() for index in self._dedupe), strict=True)
-        admitted = [self._claim(self._key(key)) for key in keys]
-        return cells.filter(pa.array(admitted, pa.bool_()))
+            return keep
+        kept = keep.to_pylist()
+        columns = [cells.column(index).to_pylist() for index in self._dedupe]
+        admitted = [
+            bool(kept[row]) and self._claim(self._key([column[row] for column in columns]))
+            for row in range(cells.num_rows)
+        ]
+        return pa.array(admitted, pa.bool_())
 
     def _claim(self, key: int) -> bool:
         if key in self._seen:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import pyarrow as pa
+
 from connector.config import Connection
 from connector.goals.segments import SegmentIndex
 from connector.sources import S3Credentials
@@ -90,6 +92,9 @@ class GoalResult:
     rejects: list[RowReject] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     change_seqs: list[int] = field(default_factory=list)
+    exported_ids: list[pa.Array] = field(default_factory=list)
+    """Ids of the profiles exported (Arrow string arrays): with `change_seqs`, what the run's
+    distinct-profile count is made of, so a profile imported and exported counts once."""
     skipped: list[SkippedFile] = field(default_factory=list)
 
     def reject(self, reject: RowReject, limit: int) -> None:
@@ -102,4 +107,5 @@ class GoalResult:
         self.rejects.extend(other.rejects[: max(0, limit - len(self.rejects))])
         self.errors.extend(other.errors)
         self.change_seqs.extend(other.change_seqs)
+        self.exported_ids.extend(other.exported_ids)
         self.skipped.extend(other.skipped)

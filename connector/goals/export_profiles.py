@@ -270,6 +270,8 @@ class _RowSource:
         self.rows_written = 0
         self.exits_written = 0
         self.tally = _Tally()
+        self.exported_ids: list[pa.Array] = []
+        """Ids of the profiles written, for the run's distinct-profile count."""
 
     def step(self) -> _Step:
         table = next(self._batches, None)
@@ -322,7 +324,9 @@ class _RowSource:
             return self._with_exits(self._exits, table, selected, valued)
         self.tally.without_value += _count(pc.and_not(selected, valued))
         members = table.filter(pc.and_(selected, valued))
-        return self._arrange(self._rules.admit_table(self._cells(members)), None)
+        return self._arrange(
+            self._admit(self._rules, self._cells(members), members.column(0)), None
+        )
 
     def _with_exits(
         self, exits: _Exits, table: pa.Table, member: pa.Array, valued: pa.Array
@@ -346,8 +350,11 @@ class _RowSource:
         written = pc.or_(realized, left)
         exited = left.filter(written)
         cells = self._cells(table.filter(written), exited)
-        members = self._rules.admit_table(cells.filter(pc.invert(exited)))
-        return self._arrange(members, self._exit_cells(cells.filter(exited), deleted))
+        written_ids = ids.filter(written)
+        staying = pc.invert(exited)
+        members = self._admit(self._rules, cells.filter(staying), written_ids.filter(staying))
+        left_rows = (cells.filter(exited), written_ids.filter(exited))
+        return self._arrange(members, self._exit_cells(left_rows, deleted))
 
     def _rest(self) -> list[pa.Table]:
         """After the last batch: the previous members beyond the last profile were deleted."""
@@ -356,15 +363,27 @@ class _RowSource:
         deleted = pa.array(self._exits.previous.through(None), pa.string())
         return self._arrange(None, self._exit_cells(None, deleted))
 
-    def _exit_cells(self, left: pa.Table | None, deleted: pa.Array) -> pa.Table:
-        tables = [] if left is None else [left]
+    def _exit_cells(self, left: tuple[pa.Table, pa.Array] | None, deleted: pa.Array) -> pa.Table:
+        """Exit rows: members that left (cells and ids), then ids no longer in the store."""
+        tables, ids = ([], []) if left is None else ([left[0]], [left[1]])
         if len(deleted):
             tables.append(self._plan.build_deleted(deleted))
+            ids.append(deleted)
         if not tables:
             return self._plan.build_deleted(deleted)
-        cells = self._exit_rules.admit_table(pa.concat_tables(tables))
+        all_ids = pa.chunked_array(ids, pa.string()).combine_chunks()
+        cells = self._admit(self._exit_rules, pa.concat_tables(tables), all_ids)
         self.exits_written += cells.num_rows
         return cells
+
+    def _admit(self, rules: RowRules, cells: pa.Table, ids: pa.Array | pa.ChunkedArray) -> pa.Table:
+        """The rows `rules` admit; their profile ids are kept for the run's distinct count."""
+        admitted = rules.admit_mask(cells)
+        kept = pc.filter(ids, admitted)
+        self.exported_ids.append(
+            kept.combine_chunks() if isinstance(kept, pa.ChunkedArray) else kept
+        )
+        return cells.filter(admitted)
 
     def _arrange(self, members: pa.Table | None, exits: pa.Table | None) -> list[pa.Table]:
         """One table per stream: exits after the members, or in the second (`_exited`) stream."""
@@ -680,8 +699,8 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
             watermark=watermark,
         )
         return result
-    records = sum(file.records for file in files)
-    result.counts.profiles_exported = records
+    records = result.counts.profiles_exported = sum(file.records for file in files)
+    result.exported_ids.extend(source.exported_ids)
     result.counts.files = len(files)
     if not ctx.dry_run:
         result.counts.bytes_transferred = sum(f.size for f in files) + delivery.manifest_size

@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import structlog
 
 from connector.config import Connection, Workspace
@@ -133,6 +135,19 @@ def run_status(result: GoalResult) -> RunStatus:
     return RunStatus.SUCCESS
 
 
+def distinct_profiles(store: ProfileStore, result: GoalResult) -> int:
+    """Profiles the run wrote or exported, each once however many rows, files and goals had
+    it: the imports' change sequences counted in the store, plus the exported ids not among
+    them: the distinct ids found by Arrow, what they share with the imports by SQL."""
+    changed = store.count_profiles_changed_in(result.change_seqs)
+    if not result.exported_ids:
+        return changed
+    exported = pc.unique(pa.chunked_array(result.exported_ids, pa.string()).combine_chunks())
+    exported = exported.drop_null()
+    common = store.count_changed_among(result.change_seqs, exported) if changed else 0
+    return changed + len(exported) - common
+
+
 async def run_connection(
     store: ProfileStore, workspace: Workspace, connection_id: str, options: RunOptions
 ) -> RunOutcome:
@@ -192,9 +207,7 @@ async def run_connection(
                 )
             )
             total.merge(result, options.max_rejects)
-        total.counts.unique_profiles = total.counts.profiles_exported + await asyncio.to_thread(
-            store.count_profiles_changed_in, total.change_seqs
-        )
+        total.counts.unique_profiles = await asyncio.to_thread(distinct_profiles, store, total)
         status = RunStatus.INTERRUPTED if options.stopping.is_set() else run_status(total)
         if total.rejects:
             await asyncio.to_thread(store.add_rejects, record.id, total.rejects)

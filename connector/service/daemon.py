@@ -100,13 +100,14 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------
     async def serve(self) -> int:
-        """Run until stopped; 0 on a clean stop, 1 when the goals cannot be loaded at start."""
+        """Run until stopped: 0 on a clean stop, 2 (a configuration error, as the command line's
+        exit codes say) when the goals cannot be loaded at start, 1 when metrics cannot listen."""
         try:
             self.workspace = load_workspace(self.settings.goals_dir)
         except ConfigError as error:
             for problem in error.problems:
                 log.error("invalid goal file", problem=str(problem))  # noqa: TRY400 -- no trace for bad YAML
-            return 1
+            return 2
         self._snapshot = self._goal_files_snapshot()
         if not self._serve_metrics():
             return 1

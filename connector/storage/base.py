@@ -218,6 +218,12 @@ class ProfileStore(ABC):
     def count_profiles_changed_in(self, change_seqs: Collection[int]) -> int:
         """Profiles whose latest change carries one of these sequence numbers."""
 
+    @abstractmethod
+    def count_changed_among(self, change_seqs: Collection[int], ids: pa.Array) -> int:
+        """Of the distinct profile `ids` (Arrow strings), those whose latest change carries
+        one of these sequence numbers: what a run's imports and exports have in common.
+        Read in slices, so a large export never becomes one list of Python strings."""
+
     # -- groups --------------------------------------------------------------
     @abstractmethod
     def get_group(self, group_type: str, group_id: str) -> Group | None:
@@ -253,8 +259,10 @@ class ProfileStore(ABC):
     def add_rejects(self, run_id: int, rejects: Iterable[RowReject]) -> None: ...
 
     @abstractmethod
-    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
-        """The latest runs first."""
+    def list_runs(
+        self, connection: str | None = None, *, limit: int = 50, since: datetime | None = None
+    ) -> list[RunRecord]:
+        """The latest runs first; with `since` (aware), only those started at or after it."""
 
     @abstractmethod
     def get_run(self, run_id: int) -> RunRecord | None: ...

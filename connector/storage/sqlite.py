@@ -49,6 +49,7 @@ from connector.storage.records import (
 )
 
 _CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
+_AMONG_CHUNK = 100_000  # ids a statement of `count_changed_among` takes at once
 _BUSY_TIMEOUT_MS = 15_000
 _CACHE_KIB = 8 * 1024
 """Page cache per connection. New profile ids are time-ordered, so an import appends to its
@@ -460,6 +461,20 @@ class SQLiteStore(ProfileStore):
             ).fetchone()[0]
         )
 
+    def count_changed_among(self, change_seqs: Collection[int], ids: pa.Array) -> int:
+        seqs = _dumps(sorted(set(change_seqs)))
+        total = 0
+        for start in range(0, len(ids), _AMONG_CHUNK):  # as JSON: no SQL variable limit
+            chunk = ids.slice(start, _AMONG_CHUNK).to_pylist()
+            total += int(
+                self._db.execute(
+                    "SELECT count(*) FROM profiles WHERE id IN (SELECT value FROM json_each(?)) "
+                    "AND change_seq IN (SELECT value FROM json_each(?))",
+                    (_dumps(chunk), seqs),
+                ).fetchone()[0]
+            )
+        return total
+
     # -- groups ----------------------------------------------------------------------
     def get_group(self, group_type: str, group_id: str) -> Group | None:
         row = self._db.execute(
@@ -577,16 +592,16 @@ class SQLiteStore(ProfileStore):
         "(SELECT count(*) FROM run_rejects WHERE run_id = runs.id), ran_by"
     )
 
-    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
-        if connection is None:
-            rows = self._db.execute(
-                f"SELECT {self._RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        else:
-            rows = self._db.execute(
-                f"SELECT {self._RUN_COLUMNS} FROM runs WHERE connection = ? ORDER BY id DESC LIMIT ?",
-                (connection, limit),
-            ).fetchall()
+    def list_runs(
+        self, connection: str | None = None, *, limit: int = 50, since: datetime | None = None
+    ) -> list[RunRecord]:
+        # started_at is ISO text in UTC with microseconds: it sorts and compares as written
+        after = since.astimezone(UTC).isoformat(timespec="microseconds") if since else ""
+        rows = self._db.execute(
+            f"SELECT {self._RUN_COLUMNS} FROM runs WHERE (? IS NULL OR connection = ?) "
+            "AND started_at >= ? ORDER BY id DESC LIMIT ?",
+            (connection, connection, after, limit),
+        ).fetchall()
         return [_run(row) for row in rows]
 
     def get_run(self, run_id: int) -> RunRecord | None:

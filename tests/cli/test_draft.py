@@ -380,7 +380,7 @@ def test_unknown_samples_and_connections_are_one_clear_error(
     assert (code, err) == (1, f"error: sample {tmp_path / 'empty.csv'} is empty\n")
 
     code, _out, err = cli(capsys, "draft", str(DEMO_FILE), "--connection", "nope")
-    assert code == 1
+    assert code == 4  # not found
     assert "no connection 'nope'" in err
 
     code, _out, err = cli(capsys, "draft", "s3://only-a-bucket")

@@ -161,10 +161,10 @@ def test_profiles_get_json_has_properties_and_groups(
     assert "✉" in captured.out  # written as text, not \\u escapes
 
 
-def test_profiles_get_unknown_id_exits_1_with_a_message(
+def test_profiles_get_unknown_id_exits_4_not_found_with_a_message(
     store: SQLiteStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["profiles", "get", "nobody", "--json"]) == 1
+    assert main(["profiles", "get", "nobody", "--json"]) == 4
 
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -204,10 +204,10 @@ def test_profiles_find_text_shows_each_profile(
     assert "[household]  h1" in out
 
 
-def test_profiles_find_without_match_says_so(
+def test_profiles_find_without_match_says_so_and_exits_4_not_found(
     store: SQLiteStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["profiles", "find", "country", "DE"]) == 0
+    assert main(["profiles", "find", "country", "DE"]) == 4
 
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -235,6 +235,8 @@ def test_profiles_dump_json_is_one_profile_a_line(
 def test_profiles_dump_of_an_empty_store_prints_nothing(
     database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    SQLiteStore(database).close()  # a store with nothing in it (no store at all is exit 4)
+
     assert main(["profiles", "dump", "--json"]) == 0
 
     assert capsys.readouterr().out == ""
@@ -266,10 +268,10 @@ def test_groups_get_text_lists_members(
     assert "members (2): p1, p2" in out
 
 
-def test_groups_get_unknown_group_exits_1(
+def test_groups_get_unknown_group_exits_4_not_found(
     store: SQLiteStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["groups", "get", "company", "h1", "--json"]) == 1
+    assert main(["groups", "get", "company", "h1", "--json"]) == 4
 
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -335,6 +337,6 @@ def test_history_text_is_a_table(store: SQLiteStore, capsys: pytest.CaptureFixtu
     assert main(["history"]) == 0
 
     header, row = capsys.readouterr().out.splitlines()
-    assert header.split()[:3] == ["RUN", "CONNECTION", "GOAL"]
-    assert row.split()[:4] == [str(run.id), "shop", "customers", "manual"]
+    assert header.split()[:3] == ["RUN", "CONNECTION", "STARTED"]
+    assert row.split()[:2] == [str(run.id), "shop/customers"]
     assert "success" in row.split()

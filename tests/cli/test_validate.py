@@ -122,7 +122,7 @@ def test_broken_folder_exits_1_with_file_line_message_on_stderr(
             where: {}
         """,
     )
-    assert main(["validate"]) == 1
+    assert main(["validate"]) == 2  # configuration error
     out, err = capsys.readouterr()
     assert out == ""
     assert sorted(err.splitlines()) == sorted(
@@ -156,7 +156,7 @@ def test_cross_file_problems_fail_validation_with_their_line(
               - {header: id, value: profile_id}
         """,
     )
-    assert main(["validate"]) == 1
+    assert main(["validate"]) == 2  # configuration error
     out, err = capsys.readouterr()
     assert out == ""
     assert err.splitlines() == [f"{other}:1: connection id 'crm' is also used by crm.yaml"]
@@ -167,7 +167,7 @@ def test_missing_variable_is_named_and_no_secret_is_printed(
 ) -> None:
     monkeypatch.delenv("CRM_KEY_ID")
     monkeypatch.setenv("CRM_S3_ENDPOINT", f"not-a-url-{SECRET}")
-    assert main(["validate"]) == 1
+    assert main(["validate"]) == 2  # configuration error
     out, err = capsys.readouterr()
     crm = examples / "crm.yaml"
     assert err.splitlines() == [
@@ -180,7 +180,7 @@ def test_invalid_endpoint_from_a_secret_variable_is_reported_without_it(
     examples: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CRM_S3_ENDPOINT", f"not-a-url-{SECRET}")
-    assert main(["validate"]) == 1
+    assert main(["validate"]) == 2  # configuration error
     out, err = capsys.readouterr()
     crm = examples / "crm.yaml"
     assert err.splitlines() == [
@@ -192,7 +192,7 @@ def test_invalid_endpoint_from_a_secret_variable_is_reported_without_it(
 def test_missing_goals_folder_exits_1_naming_it(
     goals_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["validate"]) == 1
+    assert main(["validate"]) == 2  # configuration error
     out, err = capsys.readouterr()
     assert (out, err) == ("", f"{goals_dir}: goals folder does not exist\n")
 
@@ -201,7 +201,7 @@ def test_broken_settings_file_exits_1_with_its_line(
     examples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = write(tmp_path, "connector.yaml", "log_format: json\nsmtp_prot: 25\n")
-    assert main(["--config", str(settings), "validate"]) == 1
+    assert main(["--config", str(settings), "validate"]) == 2
     out, err = capsys.readouterr()
     assert (out, err) == ("", f"{settings}:2: unknown key 'smtp_prot'\n")
 
@@ -211,7 +211,7 @@ def test_invalid_environment_setting_exits_1_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("CONNECTOR_SMTP_PORT", "smtp")
     monkeypatch.setenv("CONNECTOR_SMTP_PASSWORD", SECRET)
-    assert main(["validate"]) == 1
+    assert main(["validate"]) == 2  # configuration error
     out, err = capsys.readouterr()
     assert out == ""
     assert err == (
@@ -231,7 +231,7 @@ def test_the_installed_command_prints_no_traceback_for_a_broken_folder(goals_dir
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # a configuration error
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [

@@ -140,7 +140,7 @@ def test_the_cli_validate_prints_a_move_to_error_as_file_line_message(
         stdin=subprocess.DEVNULL,
     )
 
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr  # a configuration error
     expected = (
         f"{path}:{line_of(text, 'after_import')}: goals[0].after_import.move_to: 'in/old/' "
         "lies under the source prefix 'in/': moved files would be listed again"

@@ -365,7 +365,7 @@ def test_schema_and_validate_both_reject(
     code, err = _validate(capsys)
 
     assert schema_errors != []
-    assert code == 1
+    assert code == 2  # a configuration error
     assert f"{file}:" in err
 
 
@@ -392,7 +392,7 @@ def test_a_typo_is_rejected_by_the_real_command_too(goals_dir: Path) -> None:
         env=os.environ.copy(),
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # a configuration error
     assert "crm.yaml:" in done.stderr
     assert "field_seperator" in done.stderr
     assert any("field_seperator" in error for error in _schema_errors(path))
@@ -421,7 +421,7 @@ def test_a_variable_passes_the_schema_where_its_value_will_be_checked(
     assert _validate(capsys) == (0, "")
 
     monkeypatch.setenv("CRM_MINUTES", "thirty")
-    assert _validate(capsys)[0] == 1
+    assert _validate(capsys)[0] == 2  # a configuration error
 
 
 def test_the_readme_examples_pass_the_schema(tmp_path: Path) -> None:

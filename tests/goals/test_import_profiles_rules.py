@@ -502,3 +502,47 @@ async def test_progress_hears_of_every_file_and_every_row_read(harness: Harness)
         ("started", GOAL, "in/a.csv"),
         ("started", GOAL, "in/b.csv"),
     ]
+
+
+# ---------------------------------------------------------------- the run's distinct profiles
+
+
+def _export_all(name: str) -> dict[str, Any]:
+    return {
+        "type": "export-profiles",
+        "name": name,
+        "segment": "all",
+        "destination": {"bucket": "crm-exports", "file_name": f"out/{name}.csv"},
+        "columns": [{"property": "customer_id", "header": "customer_id"}],
+    }
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["engine", "row-path"])
+async def test_unique_counts_each_profile_once_across_rows_files_and_goals(
+    harness: Harness, columnar: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 9: C1 is in three rows of two files, imported and exported by two
+    goals; C9 is only exported. Four distinct profiles, whatever the rows and goals."""
+    monkeypatch.setattr("connector.storage.sqlite._AMONG_CHUNK", 2)  # several statements
+    monkeypatch.setattr("connector.storage.postgres.store._AMONG_CHUNK", 2)
+    points = mapping("points", rule="sum", type="number")
+    harness.write_connection(
+        import_goal(mappings=[points]), _export_all("everyone"), _export_all("again")
+    )
+    await harness.put({"in/c.csv": csv_bytes("customer_id,points", "C9,1")})
+    first = await harness.run(goal=GOAL, columnar=columnar)
+    assert first.record.counts.unique_profiles == 1
+    await harness.put(
+        {
+            "in/a.csv": csv_bytes("customer_id,points", "C1,1", "C1,2", "C2,1"),
+            "in/b.csv": csv_bytes("customer_id,points", "C1,5", "C2,1", "C3,1"),
+        }
+    )
+
+    outcome = await harness.run(columnar=columnar)
+
+    counts = outcome.record.counts
+    assert (counts.rows_applied, counts.profiles_exported) == (6, 8)
+    assert counts.unique_profiles == 4
+    [stored] = [run for run in harness.store.list_runs(CONNECTION) if run.id == outcome.record.id]
+    assert stored.counts.unique_profiles == 4

@@ -78,6 +78,7 @@ def _csv(rows: list[tuple[str, str, str]]) -> bytes:
 class _Chunks:
     def __init__(self, data: bytes) -> None:
         self._data = data
+        self.consumed = len(data)  # the bytes read so far, for the run's progress
 
     def __iter__(self) -> Iterator[bytes]:
         yield self._data

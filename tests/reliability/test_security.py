@@ -262,7 +262,7 @@ def test_a_python_tag_in_a_goal_file_is_rejected_with_its_line_and_never_execute
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a configuration error
     assert f"{evil}:4: unsupported YAML tag !!python/object/apply:os.system" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert not marker.exists()
@@ -310,7 +310,7 @@ def test_hostile_goal_files_are_each_reported_as_file_line_message_by_validate(
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a configuration error
     assert "Traceback" not in result.stdout + result.stderr
     lines = result.stderr.splitlines()
     for line in lines:
@@ -466,8 +466,17 @@ def test_a_store_created_by_the_command_line_under_umask_022_is_owner_only(
     database = tmp_path / "store" / "connector.db"
     goals = tmp_path / "goals"
     goals.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-c", UNDER_UMASK_022, "history"],
+    (goals / "idle.yaml").write_text(  # a run of it makes the store and touches no S3
+        "id: idle\n"
+        "storage: {region: eu-west-1, access_key_id: k, secret_access_key: s}\n"
+        "goals:\n"
+        "  - {type: import-profiles, name: off, enabled: false, source: {bucket: idle-in},\n"
+        "     match: {column: id, property: customer_id},\n"
+        "     mappings: [{column: email, property: email, rule: set}]}\n",
+        "utf-8",
+    )
+    result = subprocess.run(  # read commands never create a store (issue 15 item 10): a run
+        [sys.executable, "-c", UNDER_UMASK_022, "run", "idle", "--quiet"],
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")},
             "CONNECTOR_GOALS_DIR": str(goals),

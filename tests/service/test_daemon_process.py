@@ -119,7 +119,7 @@ def test_the_daemon_refuses_to_start_on_invalid_goal_files(
     log = root / "daemon.log"
     process = start_daemon(root, log, NOTIFY_SOCKET=str(notify_socket.path))
     try:
-        assert process.wait(timeout=30) == 1
+        assert process.wait(timeout=30) == 2  # a configuration error
     finally:
         stop(process)
     problems = [event["problem"] for event in json_lines(log) if "problem" in event]

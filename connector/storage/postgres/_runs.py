@@ -98,16 +98,14 @@ def add_rejects(conn: Conn, run_id: int, rejects: Iterable[RowReject]) -> None:
             copy.write_row((run_id, reject.file, reject.line, reject.column, reject.reason))
 
 
-def list_runs(conn: Conn, connection: str | None, limit: int) -> list[RunRecord]:
-    if connection is None:
-        rows = conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT %s", (limit,)
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE connection = %s ORDER BY id DESC LIMIT %s",
-            (connection, limit),
-        ).fetchall()
+def list_runs(
+    conn: Conn, connection: str | None, limit: int, since: datetime | None = None
+) -> list[RunRecord]:
+    rows = conn.execute(
+        f"SELECT {RUN_COLUMNS} FROM runs WHERE (%s::text IS NULL OR connection = %s) "
+        "AND (%s::timestamptz IS NULL OR started_at >= %s) ORDER BY id DESC LIMIT %s",
+        (connection, connection, since, since, limit),
+    ).fetchall()
     return [run_record(row) for row in rows]
 
 

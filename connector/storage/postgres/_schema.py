@@ -48,3 +48,11 @@ def migrate(conn: Conn, schema: str, where: str) -> int:
 def schema_version(conn: Conn) -> int:
     row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     return int(row[0]) if row else 0
+
+
+def has_store(conn: Conn, schema: str) -> bool:
+    """Whether `schema` holds a connector store (a migrated `schema_version`); reads only."""
+    row = conn.execute(
+        "SELECT to_regclass(format('%%I.schema_version', %s::text)) IS NOT NULL", (schema,)
+    ).fetchone()
+    return bool(row and row[0]) and schema_version(conn) > 0

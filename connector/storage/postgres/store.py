@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import TypeVar
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from connector.errors import StoreError, StoreUnavailableError
+from connector.errors import StoreError, StoreNotFoundError, StoreUnavailableError
 from connector.logging import register_secrets
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
@@ -28,7 +29,7 @@ from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._db import Conn
 from connector.storage.postgres._locks import RunLocks, claim_fire
 from connector.storage.postgres._profiles import fetch_profiles, having_value
-from connector.storage.postgres._schema import migrate, schema_version
+from connector.storage.postgres._schema import has_store, migrate, schema_version
 from connector.storage.postgres._transaction import PostgresTransaction
 from connector.storage.postgres._url import parse_postgres_url, redact_url, url_secrets
 from connector.storage.records import (
@@ -47,12 +48,14 @@ from connector.storage.records import (
 CONNECT_TIMEOUT_S = 10
 POOL_TIMEOUT_S = 30.0
 T = TypeVar("T")
+_AMONG_CHUNK = 100_000
+"""Ids a statement of `count_changed_among` takes at once."""
 
 
 class PostgresStore(ProfileStore):
     """A `ProfileStore` in PostgreSQL; the schema is migrated on open."""
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, create: bool = True) -> None:
         register_secrets(url_secrets(url))
         try:
             address = parse_postgres_url(url)
@@ -64,8 +67,15 @@ class PostgresStore(ProfileStore):
         with self._connect() as conn:
             row = conn.execute("SELECT current_schema()").fetchone()
             if row is None or row[0] is None:
+                if not create:
+                    raise StoreNotFoundError(f"no store at {redact_url(url)}: no schema")
                 raise StoreError(f"{self.where} has no schema to create the store in")
             self.schema = str(row[0])
+            if not create and not has_store(conn, self.schema):
+                raise StoreNotFoundError(
+                    f"no store at {redact_url(url)}: schema {self.schema!r} holds no connector "
+                    "store (a run or `connector store copy` creates one)"
+                )
             self._translate(lambda: migrate(conn, self.schema, self.where))
         self._pool = ConnectionPool(
             url,
@@ -333,6 +343,16 @@ class PostgresStore(ProfileStore):
             return 0
         return self._scalar("SELECT count(*) FROM profiles WHERE change_seq = ANY(%s)", (seqs,))
 
+    def count_changed_among(self, change_seqs: Collection[int], ids: pa.Array) -> int:
+        seqs = sorted(set(change_seqs))
+        return sum(
+            self._scalar(
+                "SELECT count(*) FROM profiles WHERE id = ANY(%s) AND change_seq = ANY(%s)",
+                (ids.slice(start, _AMONG_CHUNK).to_pylist(), seqs),
+            )
+            for start in range(0, len(ids), _AMONG_CHUNK)
+        )
+
     def _scalar(self, query: str, params: tuple[object, ...] = ()) -> int:
         with self._conn() as conn:
             row = conn.execute(query, params).fetchone()
@@ -406,9 +426,11 @@ class PostgresStore(ProfileStore):
         with self._write_conn() as conn:
             _runs.add_rejects(conn, run_id, rejects)
 
-    def list_runs(self, connection: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+    def list_runs(
+        self, connection: str | None = None, *, limit: int = 50, since: datetime | None = None
+    ) -> list[RunRecord]:
         with self._conn() as conn:
-            return _runs.list_runs(conn, connection, limit)
+            return _runs.list_runs(conn, connection, limit, since)
 
     def get_run(self, run_id: int) -> RunRecord | None:
         with self._conn() as conn:
