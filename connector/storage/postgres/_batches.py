@@ -48,6 +48,8 @@ from connector.storage.postgres._transaction import PostgresTransaction
 from connector.storage.records import LedgerEntry
 
 _KEYS = "engine_keys"
+_GROUP_STAGE = "engine_groups"
+_MEMBER_STAGE = "engine_members"
 
 Opener = Callable[[Collection[str]], PostgresTransaction]
 """Adds the columns of these properties, then opens the file's transaction."""
@@ -238,8 +240,9 @@ class PostgresBatchTransaction(BatchTransaction):
         )
 
     # -- groups ---------------------------------------------------------------------------
-    # Arrays go in as `text[]` parameters read by UNNEST: one statement per call. Members
-    # are written by the row path's own statements, already set-based (UNNEST too).
+    # Groups and new memberships are staged by COPY, then written by one statement each;
+    # lookups, replacements and deletions use the row path's statements, set-based too
+    # (`text[]` parameters read by UNNEST).
     def load_groups(self, group_type: str, ids: pa.Array) -> pa.Table:
         rows = self._conn.execute(
             "SELECT id, properties::text FROM groups WHERE type = %s AND id = ANY(%s)",
@@ -254,20 +257,16 @@ class PostgresBatchTransaction(BatchTransaction):
         if not len(ids):
             return
         writes = self._tx()
+        self._stage_pairs(_GROUP_STAGE, ids, patches)
         writes.conn.execute(
-            "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
-            "SELECT %s, g, p::jsonb, %s, %s, %s FROM unnest(%s::text[], %s::text[]) AS s (g, p) "
-            "ON CONFLICT (type, id) DO UPDATE SET "
-            "properties = groups.properties || excluded.properties, "
-            "updated_at = excluded.updated_at, change_seq = excluded.change_seq",
-            (
-                group_type,
-                self._now,
-                self._now,
-                writes.sequence(),
-                ids.to_pylist(),
-                patches.to_pylist(),
-            ),
+            sql.SQL(
+                "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
+                "SELECT %s, a, b::jsonb, %s, %s, %s FROM {} "
+                "ON CONFLICT (type, id) DO UPDATE SET "
+                "properties = groups.properties || excluded.properties, "
+                "updated_at = excluded.updated_at, change_seq = excluded.change_seq"
+            ).format(sql.Identifier(_GROUP_STAGE)),
+            (group_type, self._now, self._now, writes.sequence()),
         )
 
     def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
@@ -280,8 +279,33 @@ class PostgresBatchTransaction(BatchTransaction):
         )
 
     def add_members(self, group_type: str, groups: pa.Array, profiles: pa.Array) -> int:
-        pairs = zip(groups.to_pylist(), profiles.to_pylist(), strict=True)
-        return self._tx().add_members(group_type, pairs)
+        if not len(groups):
+            return 0
+        writes = self._tx()
+        self._stage_pairs(_MEMBER_STAGE, groups, profiles)
+        # the profiles that joined are stamped in the same statement (exports send them again)
+        row = writes.conn.execute(
+            sql.SQL(
+                "WITH joined AS (INSERT INTO group_members (type, group_id, profile_id) "
+                "SELECT DISTINCT %s, a, b FROM {} ON CONFLICT DO NOTHING RETURNING profile_id), "
+                "stamped AS (UPDATE profiles p SET change_seq = %s, updated_at = %s "
+                "FROM (SELECT DISTINCT profile_id FROM joined) j WHERE p.id = j.profile_id) "
+                "SELECT count(*) FROM joined"
+            ).format(sql.Identifier(_MEMBER_STAGE)),
+            (group_type, writes.sequence(), self._now),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _stage_pairs(self, table: str, first: pa.Array, second: pa.Array) -> None:
+        """Two text columns into a temporary table by COPY (bytes built natively)."""
+        self._conn.execute(
+            sql.SQL(
+                'CREATE TEMP TABLE IF NOT EXISTS {} (a text COLLATE "C", b text) '
+                "ON COMMIT DELETE ROWS"
+            ).format(sql.Identifier(table))
+        )
+        self._empty(table)
+        self._copy_in(table, ["a", "b"], [text_cells(first), text_cells(second)])
 
     def replace_members(
         self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array
