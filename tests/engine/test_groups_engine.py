@@ -34,26 +34,36 @@ GOAL: dict[str, Any] = {
 
 
 class _Cut:
-    """The file's bytes in small chunks, then a download error halfway."""
+    """The file's bytes in small chunks (replayed after a rewind), then a download error
+    at `fail_at`."""
 
     def __init__(self, data: bytes, *, fail_at: int) -> None:
         self._data, self._fail_at, self.consumed = data, fail_at, 0
+        self._recorded: list[bytes] | None = None
+        self._replay: list[bytes] = []
 
     def record(self) -> None:
-        pass
+        self._recorded = []
 
     def stop_recording(self) -> None:
-        pass
+        self._recorded = None
+
+    def rewind(self) -> None:
+        self._replay, self._recorded = self._recorded or [], None
 
     def abandon(self) -> None:
         pass
 
     def __iter__(self) -> Iterator[bytes]:
+        replay, self._replay = self._replay, []
+        yield from replay
         while self.consumed < len(self._data):
             if self.consumed >= self._fail_at:
                 raise SourceError("households.csv: the download broke off")
             piece = self._data[self.consumed : self.consumed + 256]
             self.consumed += len(piece)
+            if self._recorded is not None:
+                self._recorded.append(piece)
             yield piece
 
 
@@ -117,3 +127,54 @@ def test_a_group_file_failing_midway_on_the_engine_leaves_nothing(
     assert store.get_group("household", "H0000") is None
     assert store.groups_of_profile("p1") == {}
     assert store.ledger("crm", "households") == {}
+
+
+def test_two_mappings_to_one_property_take_the_row_path(
+    store: ProfileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later mapping sees the earlier one's value row by row: the engine leaves it."""
+    pieces: list[int] = []
+    original = groups.GroupBatchApplier.apply
+
+    def counting(self: Any, piece: Any) -> Any:
+        pieces.append(piece.records)
+        return original(self, piece)
+
+    monkeypatch.setattr(groups.GroupBatchApplier, "apply", counting)
+    twice = {
+        **GOAL,
+        "members": None,
+        "mappings": [
+            {"column": "name", "property": "names", "rule": "add"},
+            {"column": "alias", "property": "names", "rule": "add"},
+        ],
+    }
+    connection = Connection.model_validate({"id": "crm", "goals": [twice]})
+    goal: Any = connection.goals[0]
+    ctx = GoalContext(
+        connection=connection,
+        store=store,
+        credentials=S3Credentials("eu-west-1", None, None, None),
+        run_id=1,
+        goals_dir=Path(),
+        segments=SegmentIndex([]),
+    )
+    data = b"household_id;name;alias\nH1;Smith;Smiths\nH1;Jones;Smith\n"
+    obj = S3Object("households.csv", len(data), '"e1"', datetime.now(UTC))
+
+    result = apply_file(
+        ctx,
+        goal,
+        obj,
+        _Cut(data, fail_at=len(data)),  # type: ignore[arg-type]
+        "fp",
+        lambda tx, file: GroupApplier(tx, goal, file=file),
+        None,
+        lambda tx, plan, file: groups.GroupBatchApplier(tx, goal, plan, file=file),
+    )
+
+    assert pieces == []
+    assert result.counts.groups_created == 1
+    group = store.get_group("household", "H1")
+    assert group is not None
+    assert group.properties == {"names": ["Smith", "Smiths", "Jones"]}
