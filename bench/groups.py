@@ -97,8 +97,10 @@ def _seed(store: ProfileStore, profiles: int) -> None:
     store.ensure_unique_properties(["customer_id"])
 
 
-def _time(store: ProfileStore, data: bytes, *, columnar: bool) -> float:
-    connection = Connection.model_validate({"id": "bench", "goals": [GOAL]})
+def _time(store: ProfileStore, data: bytes, *, columnar: bool, mode: str = "add") -> float:
+    connection = Connection.model_validate(
+        {"id": "bench", "goals": [{**GOAL, "members_mode": mode}]}
+    )
     goal: Any = connection.goals[0]
     ctx = GoalContext(
         connection=connection,
@@ -156,16 +158,20 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--profiles", type=int, default=100_000)
     parser.add_argument("--postgres", help="a PostgreSQL URL: measure that store too")
+    parser.add_argument("--members-mode", choices=["add", "replace"], default="add")
     args = parser.parse_args()
     data = group_file(args.rows, args.profiles)
-    print(f"group file: {args.rows:,} rows, {len(data) / 1e6:.1f} MB")
+    print(
+        f"group file: {args.rows:,} rows, {len(data) / 1e6:.1f} MB, "
+        f"members_mode: {args.members_mode}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         kinds = ["sqlite", "postgres"] if args.postgres else ["sqlite"]
         for kind in kinds:
             for columnar in (False, True):
                 with _store(kind, f"{kind}{int(columnar)}", Path(folder), args.postgres) as store:
                     _seed(store, args.profiles)
-                    seconds = _time(store, data, columnar=columnar)
+                    seconds = _time(store, data, columnar=columnar, mode=args.members_mode)
                 path = "engine" if columnar else "row path"
                 print(f"{kind:8} {path:9} {seconds:6.2f} s  {args.rows / seconds:10,.0f} rows/s")
 
