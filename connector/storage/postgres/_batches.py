@@ -240,9 +240,8 @@ class PostgresBatchTransaction(BatchTransaction):
         )
 
     # -- groups ---------------------------------------------------------------------------
-    # Groups and new memberships are staged by COPY, then written by one statement each;
-    # lookups, replacements and deletions use the row path's statements, set-based too
-    # (`text[]` parameters read by UNNEST).
+    # Groups and memberships are staged by COPY, then written by one statement each;
+    # lookups and deletions use the row path's statements (`= ANY` of a `text[]`).
     def load_groups(self, group_type: str, ids: pa.Array) -> pa.Table:
         rows = self._conn.execute(
             "SELECT id, properties::text FROM groups WHERE type = %s AND id = ANY(%s)",
@@ -281,9 +280,13 @@ class PostgresBatchTransaction(BatchTransaction):
     def add_members(self, group_type: str, groups: pa.Array, profiles: pa.Array) -> int:
         if not len(groups):
             return 0
-        writes = self._tx()
         self._stage_pairs(_MEMBER_STAGE, groups, profiles)
-        # the profiles that joined are stamped in the same statement (exports send them again)
+        return self._join_staged(group_type)
+
+    def _join_staged(self, group_type: str) -> int:
+        """The staged memberships that do not exist yet; the profiles that joined are
+        stamped in the same statement (exports send them again)."""
+        writes = self._tx()
         row = writes.conn.execute(
             sql.SQL(
                 "WITH joined AS (INSERT INTO group_members (type, group_id, profile_id) "
@@ -300,22 +303,41 @@ class PostgresBatchTransaction(BatchTransaction):
         """Two text columns into a temporary table by COPY (bytes built natively)."""
         self._conn.execute(
             sql.SQL(
-                'CREATE TEMP TABLE IF NOT EXISTS {} (a text COLLATE "C", b text) '
+                'CREATE TEMP TABLE IF NOT EXISTS {} (a text COLLATE "C", b text COLLATE "C") '
                 "ON COMMIT DELETE ROWS"
             ).format(sql.Identifier(table))
         )
+        if table == _MEMBER_STAGE:
+            self._conn.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (a, b)").format(
+                    sql.Identifier(f"{table}_pairs"), sql.Identifier(table)
+                )
+            )
         self._empty(table)
         self._copy_in(table, ["a", "b"], [text_cells(first), text_cells(second)])
 
     def replace_members(
         self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array
     ) -> tuple[int, int]:
-        wanted: dict[str, list[str]] = {group_id: [] for group_id in groups.to_pylist()}
-        for group_id, profile_id in zip(
-            member_groups.to_pylist(), members.to_pylist(), strict=True
-        ):
-            wanted[group_id].append(profile_id)
-        return self._tx().replace_members(group_type, wanted)
+        if not len(groups):
+            return 0, 0
+        writes = self._tx()
+        self._stage_pairs(_MEMBER_STAGE, member_groups, members)
+        # staged and indexed: with hash joins off in this transaction, an anti-join against
+        # UNNEST of a parameter would compare every membership with every wanted pair
+        row = writes.conn.execute(
+            sql.SQL(
+                "WITH left_ AS (DELETE FROM group_members m WHERE m.type = %s "
+                "AND m.group_id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {} w "
+                "WHERE w.a = m.group_id AND w.b = m.profile_id) RETURNING m.profile_id), "
+                "stamped AS (UPDATE profiles p SET change_seq = %s, updated_at = %s "
+                "FROM (SELECT DISTINCT profile_id FROM left_) j WHERE p.id = j.profile_id) "
+                "SELECT count(*) FROM left_"
+            ).format(sql.Identifier(_MEMBER_STAGE)),
+            (group_type, groups.to_pylist(), writes.sequence(), self._now),
+        ).fetchone()
+        left = int(row[0]) if row else 0
+        return self._join_staged(group_type), left
 
     def delete_groups(self, group_type: str, groups: pa.Array) -> tuple[int, int]:
         return self._tx().delete_groups(group_type, groups.to_pylist())
