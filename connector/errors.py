@@ -20,9 +20,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from connector.redaction import redact_text
+
 
 class ConnectorError(Exception):
-    """Base class of every error connector raises on purpose."""
+    """Base class of every error connector raises on purpose.
+
+    Its text passes through `connector.redaction`, so a secret echoed by S3 or a
+    driver never reaches the CLI's error line, a log, the history or a mail.
+    """
+
+    def __str__(self) -> str:
+        return redact_text(super().__str__())
 
 
 class ConfigError(ConnectorError):

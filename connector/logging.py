@@ -1,5 +1,8 @@
 """structlog setup: JSON lines under systemd, readable lines on a terminal, secrets redacted.
 
+Redaction itself lives in `connector.redaction`, shared with every other sink;
+`redact_text` and `register_secrets` are re-exported here for older callers.
+
 The pipeline is a list of small processors, like structlog's own: each one
 does one job, and `configure_logging` assembles them.
 """
@@ -7,53 +10,28 @@ does one job, and `configure_logging` assembles them.
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, Literal
 
 import structlog
 
-REDACTED = "***"
-_SECRET_KEYS = re.compile(
-    r"(secret|password|passwd|token|access_key|authorization|credential)", re.I
+from connector.redaction import (
+    REDACTED,
+    SECRET_FIELD,
+    redact_text,
+    redact_value,
+    register_secrets,
 )
-_known_secrets: tuple[str, ...] = ()
-"""Longest first, so a secret that contains another is blanked whole; replaced, never mutated."""
 
-
-def register_secrets(values: Iterable[str | None]) -> None:
-    """Values (keys, passwords) that must never appear in a log line, whatever the field."""
-    global _known_secrets  # noqa: PLW0603 -- one process-wide list, swapped atomically
-    fresh = {value for value in values if value and len(value) >= 4}
-    _known_secrets = tuple(sorted(fresh.union(_known_secrets), key=len, reverse=True))
-
-
-def redact_text(text: str) -> str:
-    for secret in _known_secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _redact_value(value: Any) -> Any:
-    """`value` with every registered secret blanked; lists and mappings keep their shape."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if value is None or isinstance(value, int | float | bool):
-        return value
-    if isinstance(value, Mapping):
-        return {
-            key: REDACTED
-            if isinstance(key, str) and _SECRET_KEYS.search(key)
-            else _redact_value(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_redact_value(item) for item in value]
-    text = str(value)
-    redacted = redact_text(text)
-    return redacted if redacted != text else value
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "get_logger",
+    "redact_secrets",
+    "redact_text",
+    "register_secrets",
+]
 
 
 def redact_secrets(
@@ -61,10 +39,7 @@ def redact_secrets(
 ) -> MutableMapping[str, Any]:
     """Blank fields named like secrets, and any registered secret value anywhere."""
     for key, value in list(event.items()):
-        if _SECRET_KEYS.search(key):
-            event[key] = REDACTED
-        else:
-            event[key] = _redact_value(value)
+        event[key] = REDACTED if SECRET_FIELD.search(key) else redact_value(value)
     return event
 
 

@@ -1,8 +1,18 @@
-"""Daemon settings: defaults, then a settings YAML file, then `CONNECTOR_*` variables (env wins)."""
+"""Daemon settings: defaults, then a settings YAML file, then `CONNECTOR_*` variables (env wins).
+
+The precedence is pydantic-settings' own: its sources, merged key by key
+(`CONNECTOR_METRICS__LISTEN` wins over the file's `metrics.listen` only).
+The file is read by our YAML loader, so `${VAR}`, duplicate keys and
+FILE:LINE errors stay as in goal files.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,10 +22,17 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    YamlConfigSettingsSource,
 )
 
-from connector.config.yaml_source import load_yaml
+from connector.config.yaml_source import YamlDocument, load_yaml
 from connector.errors import ConfigError, ConfigProblem
+from connector.limits import (
+    MAX_REJECTS_STORED,
+    ROW_BATCH_ROWS,
+    SHUTDOWN_TIMEOUT_SECONDS,
+    SMTP_TIMEOUT_SECONDS,
+)
 from connector.logging import register_secrets
 from connector.storage.postgres._url import is_postgres_url, parse_postgres_url, url_secrets
 
@@ -84,7 +101,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "connector@localhost"
-    smtp_timeout: float = Field(default=20.0, gt=0)
+    smtp_timeout: float = Field(default=SMTP_TIMEOUT_SECONDS, gt=0)
     smtp_tls_verify: bool = True
     """Verify the SMTP server's certificate and host name (STARTTLS and implicit TLS);
     false is for a test server only, and the daemon warns at start."""
@@ -100,9 +117,9 @@ class Settings(BaseSettings):
 
     watch_goals: bool = True
     watch_interval: float = Field(default=2.0, gt=0)
-    shutdown_timeout: float = Field(default=30.0, gt=0)
-    batch_size: int = Field(default=1000, ge=1, le=100_000)
-    max_rejects_stored: int = Field(default=1000, ge=0)
+    shutdown_timeout: float = Field(default=SHUTDOWN_TIMEOUT_SECONDS, gt=0)
+    batch_size: int = Field(default=ROW_BATCH_ROWS, ge=1, le=100_000)
+    max_rejects_stored: int = Field(default=MAX_REJECTS_STORED, ge=0)
     parse_in_child_bytes: int | None = Field(default=None, ge=0)
     """Files at least this large are parsed in a second process; None (default): never."""
     columnar_engine: bool = True
@@ -135,8 +152,33 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # the settings file arrives as init values (see load_settings) so its errors get lines
-        return (init_settings, env_settings)
+        document = _SETTINGS_FILE.get()
+        file = () if document is None else (SettingsFileSource(settings_cls, document),)
+        return (init_settings, env_settings, *file)
+
+
+_SETTINGS_FILE: ContextVar[YamlDocument | None] = ContextVar("settings_file", default=None)
+"""The settings file of the `load_settings` call in progress (sources are made per class)."""
+
+
+class SettingsFileSource(YamlConfigSettingsSource):
+    """pydantic-settings' YAML file source, read by our loader (already done, with lines)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], document: YamlDocument) -> None:
+        self._document = document
+        super().__init__(settings_cls, yaml_file=document.path)
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        return _anchor_paths(self._document.data or {}, self._document.path.parent)
+
+
+@contextmanager
+def _reading(document: YamlDocument | None) -> Iterator[None]:
+    token = _SETTINGS_FILE.set(document)
+    try:
+        yield
+    finally:
+        _SETTINGS_FILE.reset(token)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -145,7 +187,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     Errors are ConfigError with the settings file and line, never a secret.
     """
     path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
-    file_values: dict[str, Any] = {}
     document = None
     if path is not None:
         if not path.is_file():
@@ -153,14 +194,11 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         document = load_yaml(path)
         if document.data is not None and not isinstance(document.data, dict):
             raise ConfigError([ConfigProblem(path, 1, "a settings file must be a mapping")])
-        file_values = document.data or {}
-    # pydantic-settings reads variable names case-insensitively; so must "env wins"
+    # pydantic-settings reads variable names case-insensitively; so must the blame for errors
     present = {name.upper() for name in os.environ if name.upper().startswith(ENV_PREFIX)}
-    values = _without_environment(file_values, present)
-    if path is not None:
-        values = _anchor_paths(values, path.parent)
     try:
-        settings = Settings(**values, **overrides)
+        with _reading(document):
+            settings = Settings(**overrides)
     except ValidationError as error:
         problems = []
         for detail in error.errors(include_input=False, include_url=False):
@@ -208,23 +246,6 @@ def _variable_of(loc: tuple[str, ...], present: set[str]) -> str | None:
         if _variable(loc[:end]) in present:
             return _variable(loc[:end])
     return None
-
-
-def _without_environment(file_values: dict[Any, Any], present: set[str]) -> dict[str, Any]:
-    """The settings file's values less those the environment sets: a variable wins over
-    the file, down to one key of a nested section (`CONNECTOR_METRICS__LISTEN`)."""
-    values: dict[str, Any] = {}
-    for key, value in file_values.items():
-        name = str(key)
-        if _variable((name,)) in present:
-            continue
-        if isinstance(value, dict):
-            values[name] = {
-                k: v for k, v in value.items() if _variable((name, str(k))) not in present
-            }
-        else:
-            values[name] = value
-    return values
 
 
 def _environment_problem(detail: ErrorDetails, variable: str | None = None) -> ConfigProblem:

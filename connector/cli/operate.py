@@ -16,6 +16,7 @@ from connector.config.goals import ExportProfilesGoal
 from connector.errors import ConnectorError
 from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
 from connector.goals.preview import preview_file
+from connector.goals.registry import GOAL_TYPES
 from connector.goals.runner import (
     RunOptions,
     RunOutcome,
@@ -35,7 +36,7 @@ def validate(app: App, args: argparse.Namespace) -> int:
     """Exit 0 with a line per connection, or ConfigError (printed FILE:LINE: message) → 2."""
     workspace = app.workspace
     for connection_id, connection in sorted(workspace.connections.items()):
-        kinds = {"import-profiles": 0, "export-profiles": 0, "import-groups": 0}
+        kinds = dict.fromkeys(GOAL_TYPES, 0)
         for goal in connection.goals:
             kinds[goal.type] += 1
         schedule = connection.schedule.form if connection.schedule else "on demand"

@@ -11,7 +11,7 @@ from connector.config.goals import PROFILE_ID, ExportProfilesGoal, ImportProfile
 from connector.config.segments import ALL_SEGMENT, Segment, SegmentsFile
 from connector.config.yaml_source import YamlDocument, load_yaml
 from connector.errors import ConfigError, ConfigProblem, NotFoundError
-from connector.logging import register_secrets
+from connector.redaction import register_secrets
 
 SEGMENTS_FILE_STEM = "segments"
 

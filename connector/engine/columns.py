@@ -32,12 +32,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.config.formats import ExportFormat
-from connector.config.goals import PROFILE_ID, SEGMENT_STATUS, ExportColumn, HashName
+from connector.config.goals import (
+    PROFILE_ID,
+    SEGMENT_STATUS,
+    ColumnValue,
+    ExportColumn,
+    HashName,
+)
 from connector.config.segments import ALL_SEGMENT
 from connector.engine.segments import has_values
 from connector.formats.writer import format_date
 
 __all__ = [
+    "COLUMN_VALUES",
     "EXITED",
     "PERMISSION_LEVEL",
     "REALIZED",
@@ -185,20 +192,19 @@ class ExportColumns:
             return lambda batch: _repeat(text, batch.rows)
         if column.property is not None:
             return self._property_cells(column.property, self._convert(column), column.hash)
-        if column.value == PROFILE_ID:
-            if column.hash is not None:
-                digest = hasher(column.hash)
-                return lambda batch: _per_distinct(batch.ids, lambda v: digest(v) or "")
-            return lambda batch: batch.ids
-        if column.value == "segments":
-            return self._segments_cells(column.segments)
-        if column.value == "groups":
-            return self._group_cells(column.group_type or "")
-        if column.value in (PERMISSION_LEVEL, VIEWED_INTERACTIONS):
-            return self._property_cells(column.value, None, None)
-        if column.value == SEGMENT_STATUS:
-            return _status_cells
+        if column.value is not None:
+            return COLUMN_VALUES[column.value](self, column)
         raise ValueError(f"column {column.header!r} has no source")
+
+    def _id_cells(self, column: ExportColumn) -> Cells:
+        if column.hash is not None:
+            digest = hasher(column.hash)
+            return lambda batch: _per_distinct(batch.ids, lambda v: digest(v) or "")
+        return lambda batch: batch.ids
+
+    def _stored_cells(self, column: ExportColumn) -> Cells:
+        """A value the store keeps as a property of its own (permission level, interactions)."""
+        return self._property_cells(column.value or "", None, None)
 
     def _convert(self, column: ExportColumn) -> Callable[[pa.StringArray], pa.StringArray] | None:
         fmt = self._fmt
@@ -253,8 +259,9 @@ class ExportColumns:
 
         return cells
 
-    def _segments_cells(self, only: list[str] | None) -> Cells:
+    def _segments_cells(self, column: ExportColumn) -> Cells:
         separator = self._separator
+        only = column.segments
 
         def cells(batch: _Batch) -> pa.StringArray:
             wanted = list(batch.segments) if only is None else list(dict.fromkeys(only))
@@ -277,8 +284,9 @@ class ExportColumns:
 
         return cells
 
-    def _group_cells(self, group_type: str) -> Cells:
+    def _group_cells(self, column: ExportColumn) -> Cells:
         separator = self._separator
+        group_type = column.group_type or ""
 
         def cells(batch: _Batch) -> pa.StringArray:
             members = batch.groups.get(group_type, {})
@@ -289,6 +297,19 @@ class ExportColumns:
             return pa.array(texts, pa.string())
 
         return cells
+
+
+COLUMN_VALUES: dict[ColumnValue, Callable[[ExportColumns, ExportColumn], Cells]] = {
+    "profile_id": ExportColumns._id_cells,
+    "segments": ExportColumns._segments_cells,
+    "groups": ExportColumns._group_cells,
+    "permission_level": ExportColumns._stored_cells,
+    "viewed_interactions": ExportColumns._stored_cells,
+    "segment_status": lambda _columns, _column: _status_cells,
+}
+"""Each `value:` of an export column -> the builder of its cells for a whole batch.
+
+Adding a value: its builder here, its name in `ColumnValue` (a test checks they agree)."""
 
 
 class RowRules:

@@ -28,7 +28,14 @@ from connector.engine._numbers import convert_numbers
 from connector.formats.keys import key_normalizer
 from connector.formats.values import ConversionError, ValueType, make_converter
 
-__all__ = ["ConvertedColumn", "DeleteFlags", "convert_column", "is_true_column", "trim_keys"]
+__all__ = [
+    "COLUMN_CONVERTERS",
+    "ConvertedColumn",
+    "DeleteFlags",
+    "convert_column",
+    "is_true_column",
+    "trim_keys",
+]
 
 
 @dataclass(frozen=True)
@@ -63,16 +70,25 @@ def _zone(name: str) -> tzinfo:
     return UTC if name == "UTC" else ZoneInfo(name)
 
 
+ColumnConverter = Callable[[pa.StringArray, ImportFormat, Callable[[str], str]], Converted]
+
+COLUMN_CONVERTERS: dict[ValueType, ColumnConverter] = {
+    "text": lambda texts, _fmt, _convert: Converted(texts),
+    "number": lambda texts, fmt, convert: convert_numbers(texts, fmt.decimal_separator, convert),
+    "date": lambda texts, _fmt, convert: convert_distinct(texts, convert),
+    "datetime": lambda texts, fmt, convert: convert_datetimes(
+        texts, fmt.date_format, _zone(fmt.timezone), convert
+    ),
+    "boolean": lambda texts, _fmt, convert: convert_distinct(texts, convert),
+}
+"""Each value type -> its whole-column conversion, given the per-cell converter (the oracle
+it falls back to). A new type converted once per distinct value uses `convert_distinct`."""
+
+
 def _convert(
     texts: pa.StringArray, value_type: ValueType, fmt: ImportFormat, convert: Callable[[str], str]
 ) -> Converted:
-    if value_type == "text":
-        return Converted(texts)
-    if value_type == "number":
-        return convert_numbers(texts, fmt.decimal_separator, convert)
-    if value_type == "datetime":
-        return convert_datetimes(texts, fmt.date_format, _zone(fmt.timezone), convert)
-    return convert_distinct(texts, convert)
+    return COLUMN_CONVERTERS[value_type](texts, fmt, convert)
 
 
 def _rejected_rows(rows: pa.Int64Array, reasons: dict[int, str]) -> dict[int, str]:

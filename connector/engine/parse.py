@@ -50,6 +50,7 @@ from connector.formats.reader import (
     RowProblem,
     UnclosedQuoteError,
 )
+from connector.limits import PIECE_BYTES
 
 __all__ = ["Piece", "PieceReader"]
 
@@ -90,7 +91,7 @@ class PieceReader:
         fmt: ImportFormat,
         *,
         file: str,
-        piece_bytes: int = 2 << 20,
+        piece_bytes: int = PIECE_BYTES,
         max_field_size: int = MAX_FIELD_SIZE,
     ) -> None:
         self._fmt = fmt

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from connector.config import Connection
 from connector.goals.segments import SegmentIndex
+from connector.limits import MAX_REJECTS_STORED, PIECE_BYTES, ROW_BATCH_ROWS
 from connector.sources import S3Credentials
 from connector.storage import ProfileStore, RowReject, RunCounts
 
@@ -68,16 +69,14 @@ class GoalContext:
     goals_dir: Path
     segments: SegmentIndex
     dry_run: bool = False
-    batch_size: int = 1000
-    max_rejects: int = 1000
+    batch_size: int = ROW_BATCH_ROWS
+    max_rejects: int = MAX_REJECTS_STORED
     parse_in_child_bytes: int | None = None
     """Files at least this large are parsed in a child process (None: never; see parsing.py)."""
     columnar: bool = True
-    """Import profiles and groups through the columnar engine where the goal allows (False:
-    row path)."""
-    piece_bytes: int = 2 << 20
-    """Bytes of a file the engine parses and applies at once (its batch). Measured on 300k
-    rows: 8 MiB pieces peaked at 405 MB RSS, 2 MiB at 273 MB, at the same speed."""
+    """Import profiles through the columnar engine where the goal allows (False: row path)."""
+    piece_bytes: int = PIECE_BYTES
+    """Bytes of a file the engine parses and applies at once (see `limits.PIECE_BYTES`)."""
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set on a graceful stop: finish (or roll back) the current file, start no other."""

@@ -7,6 +7,7 @@ the goal's view of it (the names the export and its tests use).
 from __future__ import annotations
 
 from connector.engine.columns import (
+    COLUMN_VALUES,
     EXITED,
     PERMISSION_LEVEL,
     REALIZED,
@@ -18,6 +19,7 @@ from connector.engine.columns import (
 )
 
 __all__ = [
+    "COLUMN_VALUES",
     "EXITED",
     "PERMISSION_LEVEL",
     "REALIZED",

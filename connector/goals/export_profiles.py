@@ -70,6 +70,7 @@ from connector.goals.export_keys import (
 )
 from connector.goals.segments import SegmentIndex
 from connector.goals.uploads import StoreUploadJournal, abort_abandoned_uploads
+from connector.limits import EXPORT_BATCH_ROWS, EXPORT_MEMBER_PAGE
 from connector.sources import S3Client
 from connector.storage import ExportWatermark, ProfileStore
 
@@ -78,10 +79,6 @@ __all__ = ["MANIFEST_VERSION", "export_profiles"]
 log = structlog.get_logger("connector.export")
 
 MANIFEST_VERSION = 1
-EXPORT_BATCH_ROWS = 16384
-"""The fewest profiles the export reads from the store at once. Column kernels cost a fixed
-overhead per call, so 1,000-row batches (the import's setting) ran at a fifth of the speed;
-16k rows measured fastest, and one batch of the bench's 12 columns holds a few MB."""
 _MAX_NAME_WAIT = timedelta(seconds=1)
 
 Write = Callable[[bytes], Awaitable[None]]
@@ -749,8 +746,7 @@ def _run_keys(goal: ExportProfilesGoal, segment_name: str, moment: datetime) -> 
     return keys
 
 
-MEMBER_PAGE = 16384
-"""Previous members read from the store at once, beside each batch of profiles."""
+MEMBER_PAGE = EXPORT_MEMBER_PAGE
 
 
 def _exits(ctx: GoalContext, goal: ExportProfilesGoal, since: int | None) -> _Exits | None:

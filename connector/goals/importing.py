@@ -42,6 +42,7 @@ from connector.goals.files import (
 )
 from connector.goals.parsing import ParsedBatch, parse_batches, parse_batches_in_child
 from connector.goals.rows import RowChanges, RowPlan
+from connector.limits import PREFETCH_FILES, PREFETCH_MAX_BYTES
 from connector.sources import S3Client, S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
 from connector.storage.batches import BatchTransaction
@@ -128,13 +129,6 @@ async def run_import(
             await streams.close()
     return result
 
-
-PREFETCH_FILES = 8
-"""Small files downloaded ahead of the one being applied, so S3 round trips overlap the
-store's work: many small files (thousands a run) go several times faster."""
-PREFETCH_MAX_BYTES = 1 << 20
-"""Only files that fit one chunk are fetched ahead: read whole at once, so their HTTP
-connections are free again at once and memory stays bounded (8 MiB at most)."""
 
 Download = tuple[ChunkChannel, "asyncio.Task[None]"]
 

@@ -14,10 +14,11 @@ import structlog
 
 from connector.errors import StoreError
 from connector.formats.keys import stored_key_normalizer
+from connector.limits import STORE_PAGE_ROWS
 from connector.storage import PROFILE_ID, ProfileStore
 
 log = structlog.get_logger("connector.import")
-REWRITE_BATCH = 2000
+REWRITE_BATCH = STORE_PAGE_ROWS
 """Profiles loaded and saved at a time while their keys are rewritten."""
 SHOWN_CLASHES = 5
 

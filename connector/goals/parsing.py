@@ -34,6 +34,7 @@ from connector.errors import FormatError
 from connector.formats import DelimitedReader, iter_decoded
 from connector.gc_tuning import tune_garbage_collector
 from connector.goals.rows import RowChanges, RowPlan
+from connector.limits import THREAD_JOIN_SECONDS
 from connector.storage import RowReject
 
 _END = b""
@@ -149,7 +150,7 @@ def parse_batches_in_child(
         if not finished:
             child.terminate()  # stopped early: a bad row batch, a stop request, an S3 error
         child.join()
-        feeder.join(timeout=5)
+        feeder.join(timeout=THREAD_JOIN_SECONDS)
 
 
 def _feed(chunks: Iterable[bytes], pipe: Connection, errors: list[BaseException]) -> None:

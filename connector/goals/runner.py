@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -18,11 +17,13 @@ import pyarrow.compute as pc
 import structlog
 
 from connector.config import Connection, Workspace
-from connector.config.goals import ExportProfilesGoal, Goal, ImportGroupsGoal, ImportProfilesGoal
+from connector.config.goals import Goal
 from connector.errors import ConnectorError
 from connector.goals.context import GoalContext, GoalResult, NoProgress, Progress
+from connector.goals.registry import goal_runner
 from connector.goals.segments import SegmentIndex
-from connector.logging import redact_text
+from connector.limits import MAX_REJECTS_STORED, ROW_BATCH_ROWS
+from connector.redaction import redact_text
 from connector.sources import S3Credentials
 from connector.storage import (
     ProfileStore,
@@ -34,7 +35,6 @@ from connector.storage import (
 )
 
 log = structlog.get_logger("connector.run")
-GoalRunner = Callable[[GoalContext, Goal], Awaitable[GoalResult]]
 
 
 @dataclass
@@ -42,8 +42,8 @@ class RunOptions:
     goal: str | None = None
     trigger: Trigger = Trigger.MANUAL
     dry_run: bool = False
-    batch_size: int = 1000
-    max_rejects: int = 1000
+    batch_size: int = ROW_BATCH_ROWS
+    max_rejects: int = MAX_REJECTS_STORED
     parse_in_child_bytes: int | None = None
     columnar: bool = True
     progress: Progress = field(default_factory=NoProgress)
@@ -88,20 +88,7 @@ def credentials_of(connection: Connection) -> S3Credentials:
 
 
 async def _run_goal(ctx: GoalContext, goal: Goal) -> GoalResult:
-    # imported here so each goal module loads only what it needs
-    if isinstance(goal, ImportProfilesGoal):
-        from connector.goals.import_profiles import import_profiles  # noqa: PLC0415
-
-        return await import_profiles(ctx, goal)
-    if isinstance(goal, ImportGroupsGoal):
-        from connector.goals.import_groups import import_groups  # noqa: PLC0415
-
-        return await import_groups(ctx, goal)
-    if isinstance(goal, ExportProfilesGoal):
-        from connector.goals.export_profiles import export_profiles  # noqa: PLC0415
-
-        return await export_profiles(ctx, goal)
-    raise TypeError(f"unknown goal {goal!r}")
+    return await goal_runner(goal.type)(ctx, goal)
 
 
 def changed_files_note(counts: RunCounts) -> str | None:

@@ -49,7 +49,8 @@ from connector.errors import (
 )
 from connector.goals.context import Progress
 from connector.goals.runner import RunOptions, run_connection
-from connector.logging import register_secrets
+from connector.limits import THREAD_JOIN_SECONDS
+from connector.redaction import register_secrets
 from connector.service.backoff import Backoff
 from connector.service.mail import (
     compose_config_mail,
@@ -170,7 +171,7 @@ class Daemon:
             if pending:
                 for run in self._runs.values():
                     run.cancel()
-                await asyncio.wait(pending, timeout=5)
+                await asyncio.wait(pending, timeout=THREAD_JOIN_SECONDS)
                 log.warning("runs did not finish in time; cancelled", count=len(pending))
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)

@@ -16,7 +16,7 @@ import structlog
 
 from connector.config import Connection
 from connector.goals.runner import changed_files_note
-from connector.logging import redact_text
+from connector.redaction import redact_text
 from connector.settings import Settings
 from connector.storage import RowReject, RunRecord, RunStatus
 

@@ -32,6 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from connector.goals.runner import RunOutcome
+from connector.limits import THREAD_JOIN_SECONDS
 from connector.storage import RunRecord, RunStatus
 
 RUN_STATUSES = tuple(str(status) for status in RunStatus if status is not RunStatus.RUNNING)
@@ -298,7 +299,7 @@ class MetricsServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=THREAD_JOIN_SECONDS)
 
 
 __all__ = ["RUN_STATUSES", "SKIP_REASONS", "DaemonMetrics", "MetricsServer"]

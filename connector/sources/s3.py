@@ -38,6 +38,8 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from connector.errors import ObjectChangedError, ObjectExistsError, SourceError
+from connector.limits import S3_CONNECT_TIMEOUT_SECONDS, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT_SECONDS
+from connector.redaction import redact_text
 
 __all__ = ["MIN_PART_SIZE", "MultipartUpload", "S3Client", "S3Credentials", "S3Object"]
 
@@ -49,16 +51,9 @@ MIN_PART_SIZE = 5 << 20
 MAX_PARTS = 10_000
 """S3 refuses part numbers above 10,000."""
 
-DEFAULT_MAX_ATTEMPTS = 3
-"""Attempts per request, the first included (botocore's `total_max_attempts`, its standard
-mode's default): with the connect timeout, a dead endpoint fails in about 5 s, not 20."""
-DEFAULT_CONNECT_TIMEOUT = 1.5
-"""Seconds to open a TCP connection: S3 (or a local MinIO) answers in milliseconds, and one
-lost SYN (retransmitted after 1 s) still fits."""
-DEFAULT_READ_TIMEOUT = 20.0
-"""Seconds without a byte from S3 before a read fails, mid-body included. The clock starts
-once a request's body is sent, and S3 keeps slow answers (a large CompleteMultipartUpload or
-CopyObject) alive with whitespace, so this bounds silence, not the length of a request."""
+DEFAULT_MAX_ATTEMPTS = S3_MAX_ATTEMPTS
+DEFAULT_CONNECT_TIMEOUT = S3_CONNECT_TIMEOUT_SECONDS
+DEFAULT_READ_TIMEOUT = S3_READ_TIMEOUT_SECONDS
 
 # Everything botocore/aiobotocore raise for a failed request; raw TimeoutError,
 # aiohttp's errors (ClientPayloadError: the body broke off) and a plain
@@ -445,10 +440,7 @@ class S3Client:
             # botocore's connection errors quote the request URL, user info and all
             parts = urlsplit(creds.endpoint_url)
             secrets += [parts.password, parts.username, parts.query]
-        for secret in secrets:
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        return redact_text(text, also=secrets)
 
     def _client_error_reason(
         self, exc: ClientError, code: str, status: int | None, *, has_key: bool

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol, TypeVar
 
 from connector.errors import StoreError
+from connector.limits import COPY_MEMBER_PAGE
 from connector.storage.base import ProfileStore
 from connector.storage.records import (
     Contribution,
@@ -40,7 +41,7 @@ COUNTED = (
     "export_watermarks",
     "export_members",
 )
-_MEMBER_PAGE = 10000
+_MEMBER_PAGE = COPY_MEMBER_PAGE
 _ALL = 2**62
 T = TypeVar("T")
 

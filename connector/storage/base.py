@@ -19,6 +19,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from connector.limits import MAX_REJECTS_STORED, PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
 from connector.storage.batches import BatchTransaction
 from connector.storage.records import (
     Contribution,
@@ -169,7 +170,7 @@ class ProfileStore(ABC):
 
     @abstractmethod
     def iter_profiles(
-        self, *, changed_after: int | None = None, batch_size: int = 2000
+        self, *, changed_after: int | None = None, batch_size: int = STORE_PAGE_ROWS
     ) -> Iterator[Profile]:
         """Every profile (or those changed after a sequence number), streamed in batches."""
 
@@ -178,7 +179,7 @@ class ProfileStore(ABC):
         properties: Sequence[str],
         *,
         changed_after: int | None = None,
-        batch_size: int = 65536,
+        batch_size: int = PROFILE_BATCH_ROWS,
     ) -> Iterator[pa.Table]:
         """Profiles as Arrow tables, in the order of `iter_profiles`, for columnar readers.
 
@@ -268,7 +269,7 @@ class ProfileStore(ABC):
     def get_run(self, run_id: int) -> RunRecord | None: ...
 
     @abstractmethod
-    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]: ...
+    def run_rejects(self, run_id: int, *, limit: int = MAX_REJECTS_STORED) -> list[RowReject]: ...
 
     # -- locks ---------------------------------------------------------------
     @abstractmethod

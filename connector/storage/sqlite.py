@@ -8,14 +8,12 @@ killed process leaves either all of a file or none of it.
 from __future__ import annotations
 
 import io
-import json
 import os
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
-from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,8 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from connector.errors import RunInProgressError, StoreError
-from connector.storage import sqlite_batches
+from connector.limits import MAX_REJECTS_STORED, PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
+from connector.storage import _json, sqlite_batches
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
 from connector.storage.columns import (
@@ -74,32 +73,9 @@ def _placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
-# profiles are plain dicts of lists of str: no cycles to check for, on the hot path
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-_loads = json.loads
-_quote = encode_basestring  # the C string escaper behind json.dumps(ensure_ascii=False)
-
-
-def _dump_properties(properties: dict[str, list[str]]) -> str:
-    """The same text as `_dumps` for {str: [str]}, three times faster on the import hot path.
-
-    The generic encoder dispatches on every value's type; property values are
-    always lists of strings, so this only escapes and joins. Anything else
-    (never written by connector itself) goes through the generic encoder.
-    """
-    try:
-        return (
-            "{"
-            + ",".join(
-                [
-                    f"{_quote(name)}:[{','.join(map(_quote, values))}]"
-                    for name, values in properties.items()
-                ]
-            )
-            + "}"
-        )
-    except TypeError:
-        return _dumps(properties)
+_dumps = _json.dumps
+_loads = _json.loads
+_dump_properties = _json.dumps  # {str: [str]}: orjson's own fast path
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -352,7 +328,7 @@ class SQLiteStore(ProfileStore):
         return [_profile(row, names) for row in rows]
 
     def iter_profiles(
-        self, *, changed_after: int | None = None, batch_size: int = 2000
+        self, *, changed_after: int | None = None, batch_size: int = STORE_PAGE_ROWS
     ) -> Iterator[Profile]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -389,7 +365,7 @@ class SQLiteStore(ProfileStore):
         properties: Sequence[str],
         *,
         changed_after: int | None = None,
-        batch_size: int = 65536,
+        batch_size: int = PROFILE_BATCH_ROWS,
     ) -> Iterator[pa.Table]:
         """Only the requested columns, a page at a time in key order: no `Profile` objects.
 
@@ -610,7 +586,7 @@ class SQLiteStore(ProfileStore):
         ).fetchone()
         return _run(row) if row else None
 
-    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]:
+    def run_rejects(self, run_id: int, *, limit: int = MAX_REJECTS_STORED) -> list[RowReject]:
         rows = self._db.execute(
             "SELECT file, line, column_name, reason FROM run_rejects WHERE run_id = ? "
             "ORDER BY rowid LIMIT ?",

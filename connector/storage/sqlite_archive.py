@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from connector.limits import STORE_PAGE_ROWS
 from connector.storage.archive import COUNTED, batches, by_file
 from connector.storage.records import (
     Contribution,
@@ -19,7 +20,7 @@ from connector.storage.records import (
 )
 from connector.storage.sqlite import SQLiteStore
 
-_BATCH = 2000
+_BATCH = STORE_PAGE_ROWS
 _CLEARED = (
     "run_rejects",
     "runs",

@@ -52,6 +52,7 @@ class _Chunks:
         self._pieces = [data[i : i + size] for i in range(0, len(data), size)]
         self._recorded: list[bytes] | None = None
         self._replay: list[bytes] = []
+        self.consumed = 0  # bytes handed out (a replayed chunk once), as ChunkChannel counts
 
     def record(self) -> None:
         self._recorded = []
@@ -72,6 +73,7 @@ class _Chunks:
             piece = self._pieces.pop(0)
             if self._recorded is not None:
                 self._recorded.append(piece)
+            self.consumed += len(piece)
             yield piece
 
 

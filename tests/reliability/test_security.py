@@ -36,6 +36,7 @@ from helpers import BUCKET, CONNECTION, PREFIX, Harness, csv_bytes, import_goal
 
 from connector.errors import SourceError
 from connector.goals.runner import RunOptions, run_connection
+from connector.redaction import register_secrets
 from connector.sources import S3Client, S3Credentials
 from connector.storage import SQLiteStore, Trigger
 
@@ -229,6 +230,88 @@ async def test_the_history_row_of_an_in_process_run_carries_no_secret(
     for text in texts:
         for secret in PLANTED:
             assert secret not in text
+
+
+PG_PASSWORD = "pg-Pl4nted-pa55-7e3d2c"
+"""Planted in the store URL; the local server trusts the connection and never asks for it."""
+
+
+def _with_password(url: str) -> str:
+    return url.replace("postgresql://postgres@", f"postgresql://postgres:{PG_PASSWORD}@", 1)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_goal_variable_secret_and_the_store_url_password_reach_no_sink(
+    tmp_path: Path,
+    fault_proxy: FaultProxy,
+    smtp: tuple[_LocalSMTP, Mailbox],
+    postgres_url: str,
+) -> None:
+    """Every sink passes through one redaction: the endpoint echoes the `${VAR}` secrets of
+    the goal file and the store URL's password, and none reaches the log, the history, the
+    mail, the run's stored error or the CLI's error line."""
+    fault_proxy.add(
+        Answer(
+            400,
+            "AccountProblem",
+            f"key {KEY_ID} (secret {SECRET}) of store password {PG_PASSWORD} is suspended",
+        )
+    )
+    controller, mailbox = smtp
+    database = _with_password(postgres_url)
+    harness = Harness(tmp_path, fault_proxy.url, database=database)
+    write_secret_connection(harness.goals_dir, fault_proxy.url)
+    env = {
+        **SECRET_ENV,
+        "CONNECTOR_LOG_FORMAT": "json",
+        "CONNECTOR_LOG_LEVEL": "debug",
+        "CONNECTOR_SMTP_HOST": "127.0.0.1",
+        "CONNECTOR_SMTP_PORT": str(controller.port),
+        "CONNECTOR_SMTP_STARTTLS": "false",
+        "CONNECTOR_SMTP_USERNAME": SMTP_USER,
+        "CONNECTOR_SMTP_PASSWORD": SMTP_PASSWORD,
+    }
+
+    run = harness.cli("run", CONNECTION, **env)
+    history = harness.cli("history", "--json", **env)
+    one_run = harness.cli("history", "--run", "1", "--json", **env)
+    server = postgres_url.partition("?")[0].rpartition("/")[0]
+    missing = _with_password(f"{server}/no_such_db_x")
+    refused = harness.cli("history", **{**env, "CONNECTOR_DATABASE": missing})
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "suspended" in run.stdout + run.stderr  # the endpoint's words, minus the secrets
+    assert len(mailbox.messages) == 1
+    assert refused.returncode == 1
+    assert "no_such_db_x" in refused.stderr  # the error line names the database...
+    readable = {
+        "run output": run.stdout,
+        "run log": run.stderr,
+        "history": history.stdout + history.stderr + one_run.stdout + one_run.stderr,
+        "mail": mailbox.messages[0].decode(),
+        "store error line": refused.stdout + refused.stderr,  # ...never the password
+    }
+    store = harness.store
+    try:
+        [record] = store.list_runs(CONNECTION)
+        assert record.error is not None
+        readable["stored run error"] = record.error
+    finally:
+        store.close()
+    for where, text in readable.items():
+        for secret in (*PLANTED, PG_PASSWORD):
+            assert secret not in text, f"a planted secret is in the {where}"
+
+
+def test_a_connector_error_message_blanks_every_registered_secret() -> None:
+    """The error sink: whatever text an error was raised with, its message is redacted."""
+    register_secrets([PG_PASSWORD, SECRET])
+    error = SourceError(f"echo {SECRET} and {PG_PASSWORD}", bucket=BUCKET)
+    for text in (str(error), f"{error}", repr(str(error))):
+        assert SECRET not in text
+        assert PG_PASSWORD not in text
+    assert "echo *** and ***" in str(error)
 
 
 # -- YAML is data, never code ------------------------------------------------------------------

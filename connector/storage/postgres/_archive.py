@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from connector.limits import STORE_PAGE_ROWS
 from connector.storage.archive import COUNTED, batches, by_file
 from connector.storage.postgres import _runs
 from connector.storage.postgres.store import PostgresStore
@@ -21,7 +22,7 @@ from connector.storage.records import (
     RunRecord,
 )
 
-_BATCH = 2000
+_BATCH = STORE_PAGE_ROWS
 _CLEARED = (
     "run_rejects",
     "runs",

@@ -9,17 +9,17 @@ about 4x faster than psycopg's `write_row` with binary types.
 Reading: `COPY (SELECT ..., array_to_json(col)) TO STDOUT (FORMAT csv)`, read
 by `pyarrow.csv`. A JSON array whose text has no backslash holds no quote
 inside an element, so it splits on `","` natively; the rare cells with
-escapes are decoded by `json.loads`. About 2x faster than fetching `text[]`
+escapes are decoded by orjson (6x `json.loads`). About 2x faster than fetching `text[]`
 through psycopg, whose array loader runs in Python.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -103,7 +103,7 @@ def json_lists(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     slow = np.flatnonzero(escaped)
     if not len(slow):
         return split
-    decoded = pa.array([json.loads(texts[int(row)].as_py()) for row in slow], LIST)
+    decoded = pa.array([orjson.loads(texts[int(row)].as_py()) for row in slow], LIST)
     order = np.arange(len(texts), dtype=np.int64)
     order[slow] = len(texts) + np.arange(len(slow))
     return pc.take(pa.concat_arrays([split, decoded]), pa.array(order))

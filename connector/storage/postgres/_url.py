@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
+
+from connector.redaction import redact_url, url_secrets
+
+__all__ = [
+    "PostgresAddress",
+    "is_postgres_url",
+    "parse_postgres_url",
+    "redact_url",
+    "url_secrets",
+]
 
 SCHEMES = ("postgresql", "postgres")
 URL_FORM = "postgresql://user[:password]@host[:port]/dbname"
@@ -54,25 +64,3 @@ def parse_postgres_url(url: str) -> PostgresAddress:
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
     )
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by `***`, for logs and messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://***"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def url_secrets(url: str) -> list[str]:
-    """The password as written in the URL and decoded: both must stay out of logs."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return []
-    return [] if password is None else [password, unquote(password)]

