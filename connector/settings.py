@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     parse_in_child_bytes: int | None = Field(default=None, ge=0)
     """Files at least this large are parsed in a second process; None (default): never."""
     columnar_engine: bool = True
-    """Import profiles through the columnar engine; false forces the row-by-row path."""
+    """Import profiles and groups through the columnar engine; false forces the row path."""
     schedule_spread_minutes: int = Field(default=0, ge=0, le=1440)
     """The `schedule.spread_minutes` of connections that do not give one."""
     database_retry_initial: float = Field(default=2.0, gt=0)

@@ -1,7 +1,9 @@
 """The import-groups goal: households, companies, accounts, with properties and members.
 
 It shares the whole file pipeline of profile imports (scan, stream, parse,
-ledger, one transaction per file); only the applier differs. Members are
+ledger, one transaction per file); only the applier differs: the columnar
+engine's `GroupBatchApplier` where it can take the file, else `GroupApplier`
+(the row path, and the oracle the engine is tested against). Members are
 linked through the profile id or a unique profile property; a member that
 matches no profile is counted, never created.
 """
@@ -14,11 +16,13 @@ from collections.abc import Sequence
 import structlog
 
 from connector.config.goals import PROFILE_ID, ImportGroupsGoal
+from connector.engine.groups import GroupBatchApplier
 from connector.formats.keys import stored_key_normalizer
 from connector.goals.context import GoalContext, GoalResult
 from connector.goals.importing import run_import
-from connector.goals.rows import RowChanges
+from connector.goals.rows import RowChanges, RowPlan
 from connector.storage import Group, RowReject, RunCounts, StoreTransaction
+from connector.storage.batches import BatchTransaction
 
 log = structlog.get_logger("connector.import")
 
@@ -145,5 +149,10 @@ async def import_groups(ctx: GoalContext, goal: ImportGroupsGoal) -> GoalResult:
     def make_applier(tx: StoreTransaction, file: str) -> GroupApplier:
         return GroupApplier(tx, goal, file=file, member_normalize=member_normalize)
 
+    def make_piece_applier(tx: BatchTransaction, plan: RowPlan, file: str) -> GroupBatchApplier:
+        return GroupBatchApplier(tx, goal, plan, file=file, member_normalize=member_normalize)
+
     extra = goal.members.column if goal.members else None
-    return await run_import(ctx, goal, make_applier, extra_column=extra)
+    return await run_import(
+        ctx, goal, make_applier, extra_column=extra, make_piece_applier=make_piece_applier
+    )

@@ -18,8 +18,9 @@ from typing import Any, Protocol
 import structlog
 
 from connector.config.connection import ImportGoal
-from connector.config.goals import ImportProfilesGoal, MoveTo
-from connector.engine.parse import PieceReader
+from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, MoveTo
+from connector.engine.groups import why_not_columnar_groups
+from connector.engine.parse import Piece, PieceReader
 from connector.engine.profiles import ProfileBatchApplier, why_not_columnar
 from connector.errors import (
     FormatError,
@@ -62,6 +63,18 @@ class Applier(Protocol):
 ApplierFactory = Callable[[StoreTransaction, str], Applier]
 
 
+class PieceApplier(Protocol):
+    """Applies pieces of one file set-based (the columnar engine)."""
+
+    def apply(self, piece: Piece) -> list[RowReject]: ...
+
+    def finish(self) -> tuple[RunCounts, int]: ...
+
+
+PieceApplierFactory = Callable[[BatchTransaction, RowPlan, str], PieceApplier]
+"""The engine's applier of a goal that is not a profile import (groups)."""
+
+
 class _DryRun(Exception):  # noqa: N818 -- a control-flow signal, not an error
     """Raised at the end of a dry-run file to roll its transaction back."""
 
@@ -72,8 +85,12 @@ async def run_import(
     make_applier: ApplierFactory,
     *,
     extra_column: str | None = None,
+    make_piece_applier: PieceApplierFactory | None = None,
 ) -> GoalResult:
-    """Import every new or changed file of `goal`, oldest first."""
+    """Import every new or changed file of `goal`, oldest first.
+
+    `make_piece_applier`: the engine's applier for a group goal (profile goals have theirs).
+    """
     result = GoalResult()
     fingerprint = goal_fingerprint(goal, ctx.connection.objectives)
     ledger = await asyncio.to_thread(ctx.store.ledger, ctx.connection.id, goal.name)
@@ -106,6 +123,7 @@ async def run_import(
                     make_applier,
                     extra_column,
                     result,
+                    make_piece_applier,
                 )
         finally:
             await streams.close()
@@ -155,6 +173,7 @@ async def _import_one(
     make_applier: ApplierFactory,
     extra_column: str | None,
     result: GoalResult,
+    make_piece_applier: PieceApplierFactory | None,
 ) -> None:
     obj = scanned.object
     file_log = log.bind(
@@ -167,7 +186,15 @@ async def _import_one(
     outcome = "failed"
     try:
         file_result = await asyncio.to_thread(
-            apply_file, ctx, goal, obj, channel, fingerprint, make_applier, extra_column
+            apply_file,
+            ctx,
+            goal,
+            obj,
+            channel,
+            fingerprint,
+            make_applier,
+            extra_column,
+            make_piece_applier,
         )
     except ObjectChangedError:
         # a normal race with the writer, not a failure: the new version is imported next run
@@ -297,22 +324,28 @@ def apply_file(
     fingerprint: str,
     make_applier: ApplierFactory,
     extra_column: str | None,
+    make_piece_applier: PieceApplierFactory | None = None,
 ) -> GoalResult:
     """Parse and apply one file in one transaction (runs in a worker thread).
 
-    Profile imports take the columnar engine when the store has one and the
-    goal allows it (`why_not_columnar`); everything else takes the row path.
-    Both record the file in the ledger inside the same transaction.
+    Profile and group imports take the columnar engine when the store has one
+    and the goal allows it (`why_not_columnar`, `why_not_columnar_groups`);
+    everything else takes the row path. Both record the file in the ledger
+    inside the same transaction.
     """
     result = GoalResult()
     try:
-        columnar = _columnar_reader(ctx, goal, obj, chunks, extra_column)
+        columnar = _columnar_reader(ctx, goal, obj, chunks, extra_column, make_piece_applier)
         if columnar is not None:
             reader, plan = columnar
-            assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- _columnar_reader checked
 
             with ctx.store.batch_transaction() as batch_tx:
-                applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
+                applier: PieceApplier
+                if make_piece_applier is not None:
+                    applier = make_piece_applier(batch_tx, plan, obj.key)
+                else:
+                    assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- checked
+                    applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
                 read = 0
                 for piece in reader:
                     _check_stop(ctx, obj)
@@ -400,12 +433,15 @@ def _columnar_reader(
     obj: S3Object,
     chunks: ChunkChannel,
     extra_column: str | None,
+    make_piece_applier: PieceApplierFactory | None = None,
 ) -> tuple[PieceReader, RowPlan] | None:
     """The file's piece reader and plan when the engine takes it, else None.
 
     Reads the header to decide (map_all_columns depends on it); when the row
     path must take the file, the chunks read so far are replayed to it.
     """
+    if isinstance(goal, ImportGroupsGoal):
+        return _columnar_groups(ctx, goal, obj, chunks, extra_column, make_piece_applier)
     if not (
         isinstance(goal, ImportProfilesGoal)
         and ctx.store.columnar
@@ -434,4 +470,41 @@ def _columnar_reader(
     return None
 
 
-__all__ = ["Applier", "ApplierFactory", "apply_file", "run_import"]
+def _columnar_groups(
+    ctx: GoalContext,
+    goal: ImportGroupsGoal,
+    obj: S3Object,
+    chunks: ChunkChannel,
+    extra_column: str | None,
+    make_piece_applier: PieceApplierFactory | None,
+) -> tuple[PieceReader, RowPlan] | None:
+    """`_columnar_reader` for a group goal: the engine takes it unless the store, the
+    settings or the file's mappings (`why_not_columnar_groups`) ask for the row path."""
+    if not (
+        make_piece_applier is not None
+        and ctx.store.columnar
+        and ctx.columnar
+        and obj.size > 0
+        and ctx.parse_in_child_bytes is None
+    ):
+        return None
+    chunks.record()
+    reader = PieceReader(chunks, goal.format, file=obj.key, piece_bytes=ctx.piece_bytes)
+    plan = RowPlan(goal, reader.columns, file=obj.key, extra_column=extra_column)
+    reason = why_not_columnar_groups(plan)
+    if reason is None:
+        chunks.stop_recording()
+        return reader, plan
+    log.info("file takes the row path", key=obj.key, reason=reason)
+    chunks.rewind()
+    return None
+
+
+__all__ = [
+    "Applier",
+    "ApplierFactory",
+    "PieceApplier",
+    "PieceApplierFactory",
+    "apply_file",
+    "run_import",
+]

@@ -44,6 +44,38 @@ class BatchTransaction(ABC):
     def update_profiles(self, profiles: pa.Table) -> None:
         """Replace the given properties of existing profiles: `id` and property columns."""
 
+    # -- groups (`connector.engine.groups`) ------------------------------------------------
+    @abstractmethod
+    def load_groups(self, group_type: str, ids: pa.Array) -> pa.Table:
+        """The existing groups among distinct `ids`: columns `id` and `properties`, the
+        group's properties as one JSON object text ({property: [values]})."""
+
+    @abstractmethod
+    def save_groups(self, group_type: str, ids: pa.Array, patches: pa.Array) -> None:
+        """Create the groups `ids`, or merge into each the properties of its JSON object
+        `patches` (a property named there replaces the stored one; the others stay)."""
+
+    @abstractmethod
+    def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
+        """Profiles of distinct `values` of a unique property (or profile ids): columns
+        `value` and `id`; values without a profile are absent."""
+
+    @abstractmethod
+    def add_members(self, group_type: str, groups: pa.Array, profiles: pa.Array) -> int:
+        """Memberships (`groups[i]`, `profiles[i]`), existing ones kept; how many began.
+        Profiles that joined are stamped with the change sequence (exports send them)."""
+
+    @abstractmethod
+    def replace_members(
+        self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array
+    ) -> tuple[int, int]:
+        """Each of distinct `groups` has exactly the members paired with it (`member_groups`,
+        `members`); (memberships that began, memberships that ended)."""
+
+    @abstractmethod
+    def delete_groups(self, group_type: str, groups: pa.Array) -> tuple[int, int]:
+        """Remove the groups and their memberships: (groups deleted, memberships ended)."""
+
     @abstractmethod
     def record_file(self, entry: LedgerEntry) -> None:
         """Note in the ledger that a goal applied this version of a file."""

@@ -16,8 +16,10 @@ the same for a backend that can stage Arrow natively (PostgreSQL COPY).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import pyarrow as pa
@@ -190,3 +192,114 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             "WHERE id = ?",
             zip(*cells, profiles.column("id").to_pylist(), strict=True),
         )
+
+    # -- groups ---------------------------------------------------------------------------
+    # Arrays travel into SQL as one JSON text each, read back by `json_each` (C on both
+    # sides): one statement per call, whatever the number of groups or members.
+    def load_groups(self, group_type: str, ids: pa.Array) -> pa.Table:
+        found = self._db.execute(
+            "SELECT g.id, g.properties FROM json_each(?2) k "
+            "CROSS JOIN groups g ON g.type = ?1 AND g.id = k.value",
+            (group_type, _json_list(ids)),
+        ).fetchall()
+        return pa.Table.from_arrays(_columns(found, 2), names=["id", "properties"])
+
+    def save_groups(self, group_type: str, ids: pa.Array, patches: pa.Array) -> None:
+        if not len(ids):
+            return
+        seq, now = self._next_seq(), self._now
+        self._db.executemany(
+            "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
+            f"VALUES (?, ?, ?, '{now}', '{now}', {seq}) ON CONFLICT (type, id) DO UPDATE SET "
+            "properties = json_patch(groups.properties, excluded.properties), "
+            "updated_at = excluded.updated_at, change_seq = excluded.change_seq",
+            zip(repeat(group_type), ids.to_pylist(), patches.to_pylist()),
+        )
+
+    def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
+        if property_name == PROFILE_ID:
+            sql = "SELECT p.id, p.id FROM json_each(?1) k CROSS JOIN profiles p ON p.id = k.value"
+            parameters: tuple[str, ...] = (_json_list(values),)
+        else:
+            sql = (
+                "SELECT i.value, i.profile_id FROM json_each(?1) k CROSS JOIN identifiers i "
+                "ON i.property = ?2 AND i.value = k.value"
+            )
+            parameters = (_json_list(values), property_name)
+        found = self._db.execute(sql, parameters).fetchall()
+        return pa.Table.from_arrays(_columns(found, 2), names=["value", "id"])
+
+    def add_members(self, group_type: str, groups: pa.Array, profiles: pa.Array) -> int:
+        if not len(groups):
+            return 0
+        self._stage_members(groups, profiles)
+        # in key order: the B-tree pages of group_members are each visited once
+        joined = self._db.execute(
+            "INSERT OR IGNORE INTO group_members (type, group_id, profile_id) "
+            "SELECT ?1, g, p FROM temp.engine_members ORDER BY g, p RETURNING profile_id",
+            (group_type,),
+        ).fetchall()
+        self._stamp([profile_id for (profile_id,) in joined])
+        return len(joined)
+
+    def _stage_members(self, groups: pa.Array, profiles: pa.Array) -> None:
+        """The pairs into a temporary table, distinct (`executemany` over Python tuples)."""
+        self._db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS engine_members (g TEXT, p TEXT, PRIMARY KEY (g, p))"
+        )
+        self._db.execute("DELETE FROM temp.engine_members")
+        self._db.executemany(
+            "INSERT OR IGNORE INTO temp.engine_members (g, p) VALUES (?, ?)",
+            zip(groups.to_pylist(), profiles.to_pylist(), strict=True),
+        )
+
+    def replace_members(
+        self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array
+    ) -> tuple[int, int]:
+        if not len(groups):
+            return 0, 0
+        self._stage_members(member_groups, members)
+        left = self._db.execute(
+            "DELETE FROM group_members WHERE type = ?1 "
+            "AND group_id IN (SELECT value FROM json_each(?2)) "
+            "AND NOT EXISTS (SELECT 1 FROM temp.engine_members w "
+            "WHERE w.g = group_members.group_id AND w.p = group_members.profile_id) "
+            "RETURNING profile_id",
+            (group_type, _json_list(groups)),
+        ).fetchall()
+        joined = self._db.execute(
+            "INSERT OR IGNORE INTO group_members (type, group_id, profile_id) "
+            "SELECT ?1, g, p FROM temp.engine_members ORDER BY g, p RETURNING profile_id",
+            (group_type,),
+        ).fetchall()
+        self._stamp([profile_id for (profile_id,) in [*joined, *left]])
+        return len(joined), len(left)
+
+    def delete_groups(self, group_type: str, groups: pa.Array) -> tuple[int, int]:
+        if not len(groups):
+            return 0, 0
+        listed = _json_list(groups)
+        left = self._db.execute(
+            "DELETE FROM group_members WHERE type = ?1 "
+            "AND group_id IN (SELECT value FROM json_each(?2)) RETURNING profile_id",
+            (group_type, listed),
+        ).fetchall()
+        deleted = self._db.execute(
+            "DELETE FROM groups WHERE type = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            (group_type, listed),
+        ).rowcount
+        self._stamp([profile_id for (profile_id,) in left])
+        return deleted, len(left)
+
+    def _stamp(self, profile_ids: list[str]) -> None:
+        """A membership that begins or ends changes what a profile exports: stamp it."""
+        if profile_ids:
+            self._db.execute(
+                "UPDATE profiles SET change_seq = ?1, updated_at = ?2 "
+                "WHERE id IN (SELECT value FROM json_each(?3))",
+                (self._next_seq(), self._now, json.dumps(profile_ids)),
+            )
+
+
+def _json_list(values: pa.Array) -> str:
+    return json.dumps(values.to_pylist())

@@ -48,6 +48,8 @@ from connector.storage.postgres._transaction import PostgresTransaction
 from connector.storage.records import LedgerEntry
 
 _KEYS = "engine_keys"
+_GROUP_STAGE = "engine_groups"
+_MEMBER_STAGE = "engine_members"
 
 Opener = Callable[[Collection[str]], PostgresTransaction]
 """Adds the columns of these properties, then opens the file's transaction."""
@@ -236,6 +238,109 @@ class PostgresBatchTransaction(BatchTransaction):
             ).format(assignments, sql.Identifier(self._stage_table)),
             (self._now, seq),
         )
+
+    # -- groups ---------------------------------------------------------------------------
+    # Groups and memberships are staged by COPY, then written by one statement each;
+    # lookups and deletions use the row path's statements (`= ANY` of a `text[]`).
+    def load_groups(self, group_type: str, ids: pa.Array) -> pa.Table:
+        rows = self._conn.execute(
+            "SELECT id, properties::text FROM groups WHERE type = %s AND id = ANY(%s)",
+            (group_type, ids.to_pylist()),
+        ).fetchall()
+        columns = [pa.array(column, pa.string()) for column in zip(*rows, strict=True)]
+        if not rows:
+            columns = [pa.array([], pa.string()), pa.array([], pa.string())]
+        return pa.Table.from_arrays(columns, names=["id", "properties"])
+
+    def save_groups(self, group_type: str, ids: pa.Array, patches: pa.Array) -> None:
+        if not len(ids):
+            return
+        writes = self._tx()
+        self._stage_pairs(_GROUP_STAGE, ids, patches)
+        writes.conn.execute(
+            sql.SQL(
+                "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
+                "SELECT %s, a, b::jsonb, %s, %s, %s FROM {} "
+                "ON CONFLICT (type, id) DO UPDATE SET "
+                "properties = groups.properties || excluded.properties, "
+                "updated_at = excluded.updated_at, change_seq = excluded.change_seq"
+            ).format(sql.Identifier(_GROUP_STAGE)),
+            (group_type, self._now, self._now, writes.sequence()),
+        )
+
+    def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
+        found = self._tx().resolve_profiles(property_name, values.to_pylist())
+        return pa.table(
+            {
+                "value": pa.array(list(found), pa.string()),
+                "id": pa.array(list(found.values()), pa.string()),
+            }
+        )
+
+    def add_members(self, group_type: str, groups: pa.Array, profiles: pa.Array) -> int:
+        if not len(groups):
+            return 0
+        self._stage_pairs(_MEMBER_STAGE, groups, profiles)
+        return self._join_staged(group_type)
+
+    def _join_staged(self, group_type: str) -> int:
+        """The staged memberships that do not exist yet; the profiles that joined are
+        stamped in the same statement (exports send them again)."""
+        writes = self._tx()
+        row = writes.conn.execute(
+            sql.SQL(
+                "WITH joined AS (INSERT INTO group_members (type, group_id, profile_id) "
+                "SELECT DISTINCT %s, a, b FROM {} ON CONFLICT DO NOTHING RETURNING profile_id), "
+                "stamped AS (UPDATE profiles p SET change_seq = %s, updated_at = %s "
+                "FROM (SELECT DISTINCT profile_id FROM joined) j WHERE p.id = j.profile_id) "
+                "SELECT count(*) FROM joined"
+            ).format(sql.Identifier(_MEMBER_STAGE)),
+            (group_type, writes.sequence(), self._now),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _stage_pairs(self, table: str, first: pa.Array, second: pa.Array) -> None:
+        """Two text columns into a temporary table by COPY (bytes built natively)."""
+        self._conn.execute(
+            sql.SQL(
+                'CREATE TEMP TABLE IF NOT EXISTS {} (a text COLLATE "C", b text COLLATE "C") '
+                "ON COMMIT DELETE ROWS"
+            ).format(sql.Identifier(table))
+        )
+        if table == _MEMBER_STAGE:
+            self._conn.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (a, b)").format(
+                    sql.Identifier(f"{table}_pairs"), sql.Identifier(table)
+                )
+            )
+        self._empty(table)
+        self._copy_in(table, ["a", "b"], [text_cells(first), text_cells(second)])
+
+    def replace_members(
+        self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array
+    ) -> tuple[int, int]:
+        if not len(groups):
+            return 0, 0
+        writes = self._tx()
+        self._stage_pairs(_MEMBER_STAGE, member_groups, members)
+        # staged and indexed: with hash joins off in this transaction, an anti-join against
+        # UNNEST of a parameter would compare every membership with every wanted pair
+        row = writes.conn.execute(
+            sql.SQL(
+                "WITH left_ AS (DELETE FROM group_members m WHERE m.type = %s "
+                "AND m.group_id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {} w "
+                "WHERE w.a = m.group_id AND w.b = m.profile_id) RETURNING m.profile_id), "
+                "stamped AS (UPDATE profiles p SET change_seq = %s, updated_at = %s "
+                "FROM (SELECT DISTINCT profile_id FROM left_) j WHERE p.id = j.profile_id) "
+                "SELECT count(*) FROM left_"
+            ).format(sql.Identifier(_MEMBER_STAGE)),
+            (group_type, groups.to_pylist(), writes.sequence(), self._now),
+        ).fetchone()
+        left = int(row[0]) if row else 0
+        return self._join_staged(group_type), left
+
+    def delete_groups(self, group_type: str, groups: pa.Array) -> tuple[int, int]:
+        return self._tx().delete_groups(group_type, groups.to_pylist())
 
     def record_file(self, entry: LedgerEntry) -> None:
         self._tx().record_file(entry)
