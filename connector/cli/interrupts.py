@@ -20,8 +20,9 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
+from typing import NoReturn
 
 from connector.cli.exit_codes import ExitCode
 
@@ -35,6 +36,28 @@ _FIRST = (
 )
 _SECOND = "connector: second interrupt: exiting now\n"
 
+_stopped_by_signal = threading.Event()
+"""Set by the first signal a command took: it then ends with `leave`, not interpreter exit."""
+
+
+def stopped_by_signal() -> bool:
+    return _stopped_by_signal.is_set()
+
+
+def leave(code: int) -> NoReturn:
+    """End a command that a signal stopped, without the interpreter's finalisation.
+
+    Finalisation gives SIGINT back to the system's default, so a second Ctrl-C in
+    that last moment would kill the process by the signal (status -2), and before
+    it Python's own handler would print a KeyboardInterrupt traceback while the
+    interpreter joins its threads. The run is recorded and the store closed by now;
+    the output is flushed and the process exits with `code` at once.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
 
 class StopOnSignals:
     """Turns SIGINT/SIGTERM into `stopping.set()`; a second one exits 130 at once."""
@@ -42,11 +65,14 @@ class StopOnSignals:
     def __init__(self, stopping: threading.Event) -> None:
         self.stopping = stopping
         self._active = threading.current_thread() is threading.main_thread()
+        self._signalled = False
 
     def _request(self, write: Callable[[str], object]) -> None:
         if self.stopping.is_set():
             write(_SECOND)
             os._exit(EXIT_INTERRUPTED)
+        self._signalled = True
+        _stopped_by_signal.set()
         self.stopping.set()
         write(_FIRST)
 
@@ -68,8 +94,11 @@ class StopOnSignals:
         try:
             yield self
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            # once a signal asked to stop, the next one exits at once even after the block,
+            # while the summary prints, until `leave` ends the process
+            if not self._signalled:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
 
     @contextmanager
     def in_loop(self) -> Iterator[None]:
@@ -88,4 +117,4 @@ class StopOnSignals:
                 signal.signal(signum, self._from_signal)  # the loop put back the default
 
 
-__all__ = ["EXIT_INTERRUPTED", "StopOnSignals"]
+__all__ = ["EXIT_INTERRUPTED", "StopOnSignals", "leave", "stopped_by_signal"]

@@ -17,6 +17,7 @@ from connector.cli import inspect, operate, schema_command
 from connector.cli import store as store_commands
 from connector.cli.draft_command import add_command as add_draft_command
 from connector.cli.exit_codes import ExitCode, exit_code_table
+from connector.cli.interrupts import leave, stopped_by_signal
 from connector.cli.output import fail
 from connector.cli.since import parse_since
 from connector.errors import ConfigError, ConnectorError, NotFoundError
@@ -284,6 +285,14 @@ def _positive(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `connector` command: its exit code (see ExitCode)."""
+    code = _command(argv)
+    if stopped_by_signal():
+        leave(code)
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         app = App.from_config(args.config, create_store=not getattr(args, READ_ONLY, False))
