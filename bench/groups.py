@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from connector.config import Connection
-from connector.engine.groups import GroupBatchApplier
+from connector.engine.segment_index import SegmentIndex
 from connector.goals.context import GoalContext
-from connector.goals.import_groups import GroupApplier
-from connector.goals.importing import apply_file
-from connector.goals.segments import SegmentIndex
+from connector.groups.columnar import GroupBatchApplier
+from connector.groups.goal import GroupApplier
+from connector.imports.pipeline import apply_file
 from connector.sources import S3Credentials, S3Object
 from connector.storage import Profile, ProfileStore, SQLiteStore
 

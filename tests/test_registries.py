@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import get_args
 
-from connector.config.goals import ColumnValue, RuleName, ValueType
+from connector.config.goal_parts import RuleName, ValueType
 from connector.config.schedule import SCHEDULE_FORMS, Schedule
 from connector.engine.columns import COLUMN_VALUES
 from connector.engine.convert import COLUMN_CONVERTERS
 from connector.engine.rules import BATCH_RULES
+from connector.engine.value_rules import RULES
+from connector.exports.model import ColumnValue
 from connector.formats.values import CONVERTERS
 from connector.formats.values import ValueType as FormatsValueType
 from connector.goals.registry import GOAL_TYPES, goal_runner, goal_type_names
-from connector.rules import RULES
 from connector.service.scheduling import FORM_TRIGGERS
 
 

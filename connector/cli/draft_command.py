@@ -11,10 +11,11 @@ from pathlib import Path
 from connector.app import App
 from connector.config import Workspace
 from connector.config.connection import Connection
-from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal
 from connector.errors import ConfigError, ConnectorError
 from connector.formats.sniff import sniff
-from connector.goals.draft import (
+from connector.goals.runner import credentials_of
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.draft import (
     PLACEHOLDER_BUCKET,
     GoalDraft,
     existing_normalize,
@@ -25,14 +26,14 @@ from connector.goals.draft import (
     source_of,
     unused,
 )
-from connector.goals.draft_sample import (
+from connector.imports.draft_sample import (
     SAMPLE_BYTES,
     Sample,
     parse_s3_url,
     read_local_sample,
     read_s3_sample,
 )
-from connector.goals.runner import credentials_of
+from connector.imports.model import ImportProfilesGoal
 from connector.sources import S3Credentials
 
 _EXAMPLES = """\

@@ -9,10 +9,10 @@ from connector.app import App
 from connector.cli.exit_codes import ExitCode
 from connector.cli.history_table import print_run, print_runs
 from connector.cli.output import fail, print_json, print_properties, print_table
+from connector.engine.segment_index import SegmentIndex
 from connector.errors import ConfigError
 from connector.formats.keys import stored_key_normalizer
 from connector.goals.runner import changed_files_note, skipped_files_note
-from connector.goals.segments import SegmentIndex
 from connector.storage import Profile
 
 

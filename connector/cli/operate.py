@@ -12,10 +12,8 @@ from connector.cli.interrupts import StopOnSignals
 from connector.cli.output import print_table
 from connector.cli.progress import choose_progress
 from connector.config.connection import ImportGoal
-from connector.config.goals import ExportProfilesGoal
 from connector.errors import ConnectorError
-from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
-from connector.goals.preview import preview_file
+from connector.exports.model import ExportProfilesGoal
 from connector.goals.registry import GOAL_TYPES
 from connector.goals.runner import (
     RunOptions,
@@ -25,6 +23,8 @@ from connector.goals.runner import (
     run_connection,
     skipped_files_note,
 )
+from connector.imports.files import FileState, ScannedFile, goal_fingerprint, scan_files
+from connector.imports.preview import preview_file
 from connector.service.daemon import run_daemon
 from connector.service.mail import notify_run
 from connector.service.scheduling import next_fire_times, spread_of

@@ -8,9 +8,12 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connector.config.goals import ExportProfilesGoal, Goal, ImportGroupsGoal, ImportProfilesGoal
 from connector.config.schedule import Schedule
 from connector.errors import NotFoundError
+from connector.exports.model import ExportProfilesGoal
+from connector.goals.registry import Goal, ImportGoal
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.model import ImportProfilesGoal
 
 _CONNECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -164,7 +167,6 @@ class Connection(BaseModel):
         raise NotFoundError(f"connection {self.id!r} has no goal {name!r} (goals: {known})")
 
 
-ImportGoal = ImportProfilesGoal | ImportGroupsGoal
 __all__ = [
     "Connection",
     "ExportProfilesGoal",

@@ -19,17 +19,12 @@ from pydantic import BaseModel
 
 from connector.config.connection import Connection
 from connector.config.formats import ImportFormat
-from connector.config.goals import (
-    PROFILE_ID,
-    ExportColumn,
-    ImportGroupsGoal,
-    ImportProfilesGoal,
-    Mapping,
-    ProfileMatch,
-    Source,
-)
+from connector.config.goal_parts import PROFILE_ID, Mapping, ProfileMatch, Source
 from connector.config.schedule import SCHEDULE_FORMS, Schedule
 from connector.config.segments import CONDITION_OPERATORS, Condition, SegmentsFile
+from connector.exports.model import ExportColumn
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.model import ImportProfilesGoal
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 JsonSchema = dict[str, Any]

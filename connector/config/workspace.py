@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connector.config.connection import Connection
-from connector.config.goals import PROFILE_ID, ExportProfilesGoal, ImportProfilesGoal
+from connector.config.goal_parts import PROFILE_ID
 from connector.config.segments import ALL_SEGMENT, Segment, SegmentsFile
 from connector.config.yaml_source import YamlDocument, load_yaml
 from connector.errors import ConfigError, ConfigProblem, NotFoundError
+from connector.exports.model import ExportProfilesGoal
+from connector.imports.model import ImportProfilesGoal
 from connector.redaction import register_secrets
 
 SEGMENTS_FILE_STEM = "segments"

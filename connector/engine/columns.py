@@ -32,15 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.config.formats import ExportFormat
-from connector.config.goals import (
-    PROFILE_ID,
-    SEGMENT_STATUS,
-    ColumnValue,
-    ExportColumn,
-    HashName,
-)
+from connector.config.goal_parts import PROFILE_ID
 from connector.config.segments import ALL_SEGMENT
 from connector.engine.segments import has_values
+from connector.exports.model import SEGMENT_STATUS, ColumnValue, ExportColumn, HashName
 from connector.formats.writer import format_date
 
 __all__ = [

@@ -6,7 +6,7 @@ values as `list<string>`, null when the cell gave nothing) and the profiles'
 `current` values (one list per distinct key, null when absent), and returns
 the values each key ends with and whether applying the rows one after the
 other would have changed the profile (`touched`): exactly what
-`connector.rules` gives when called row by row, without a Python call per row.
+`connector.engine.value_rules` gives when called row by row, without a Python call per row.
 
 - set: the last present cell wins; touched when any cell differs from the value
   before it (A -> B -> A touches).
@@ -14,7 +14,7 @@ other would have changed the profile (`touched`): exactly what
 - add: the current values, then each new value not seen yet, in file order.
 - sum: exact decimal arithmetic in `decimal128(38, s)`, each key keeping the
   largest scale it saw; stored values that are not canonical numbers, and sums
-  too large for 38 digits, take the exact per-key path of `connector.rules`.
+  too large for 38 digits, take the exact per-key path of `connector.engine.value_rules`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.rules import sum_values
+from connector.engine.value_rules import sum_values
 from connector.storage.columns import VALUE_SEPARATOR
 
 LIST = pa.list_(pa.string())

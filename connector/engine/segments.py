@@ -3,7 +3,7 @@
 A table holds one `list<string>` column per property (null when the profile
 has none), as `ProfileStore.profile_batches` yields it. The semantics are
 those of the per-profile predicates (`value_test` below is that definition,
-and `connector.goals.segments.compile_condition` is built on it): a property
+and `connector.engine.segment_index.compile_condition` is built on it): a property
 test passes when the profile has values (`exists`) and, for each operator,
 *some* value passes; numbers, dates and date-times compare by value; a value
 that cannot be read as the operand's type does not match.

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import pyarrow as pa
 
 from connector.config import Connection
-from connector.goals.segments import SegmentIndex
+from connector.engine.segment_index import SegmentIndex
 from connector.limits import MAX_REJECTS_STORED, PIECE_BYTES, ROW_BATCH_ROWS
 from connector.sources import S3Credentials
 from connector.storage import ProfileStore, RowReject, RunCounts
 
 if TYPE_CHECKING:
-    from connector.goals.files import SkippedFile
+    from connector.imports.files import SkippedFile
 
 
 class Progress(Protocol):

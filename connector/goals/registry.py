@@ -1,7 +1,8 @@
 """The goal types: each `type:` of a goal file and the function that runs it.
 
-Adding a goal type touches its own module (model in `config/goals.py`,
-runner in `goals/<type>.py`) and one line here. Runners are named, not
+Adding a goal type touches its own folder (its model in `<folder>/model.py`,
+its runner in `<folder>/goal.py`) and two lines here: the model in `Goal`,
+the runner in `GOAL_TYPES`. Runners are named, not
 imported, so a run loads only the modules of the goals it has.
 """
 
@@ -9,19 +10,31 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
-from connector.config.goals import Goal
+from pydantic import Field
+
+from connector.exports.model import ExportProfilesGoal
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.model import ImportProfilesGoal
 
 if TYPE_CHECKING:
     from connector.goals.context import GoalContext, GoalResult
 
+Goal = Annotated[
+    ImportProfilesGoal | ExportProfilesGoal | ImportGroupsGoal, Field(discriminator="type")
+]
+"""A goal of a connection file, by its `type:` (one member per goal type)."""
+
+ImportGoal = ImportProfilesGoal | ImportGroupsGoal
+"""The goal types that read files from S3."""
+
 GoalRunner = Callable[["GoalContext", Any], Awaitable["GoalResult"]]
 
 GOAL_TYPES: dict[str, str] = {
-    "import-profiles": "connector.goals.import_profiles:import_profiles",
-    "import-groups": "connector.goals.import_groups:import_groups",
-    "export-profiles": "connector.goals.export_profiles:export_profiles",
+    "import-profiles": "connector.imports.goal:import_profiles",
+    "import-groups": "connector.groups.goal:import_groups",
+    "export-profiles": "connector.exports.goal:export_profiles",
 }
 """Goal type -> "module:function" of its runner (an async function of the context and goal)."""
 

@@ -17,11 +17,10 @@ import pyarrow.compute as pc
 import structlog
 
 from connector.config import Connection, Workspace
-from connector.config.goals import Goal
+from connector.engine.segment_index import SegmentIndex
 from connector.errors import ConnectorError
 from connector.goals.context import GoalContext, GoalResult, NoProgress, Progress
-from connector.goals.registry import goal_runner
-from connector.goals.segments import SegmentIndex
+from connector.goals.registry import Goal, goal_runner
 from connector.limits import MAX_REJECTS_STORED, ROW_BATCH_ROWS
 from connector.redaction import redact_text
 from connector.sources import S3Credentials

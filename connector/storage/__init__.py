@@ -17,7 +17,7 @@ from connector.storage.records import (
     RunStatus,
     Trigger,
 )
-from connector.storage.sqlite import SQLiteStore
+from connector.storage.sqlite.store import SQLiteStore
 
 __all__ = [
     "PROFILE_ID",

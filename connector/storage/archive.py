@@ -80,10 +80,10 @@ class StoreArchive(Protocol):
 
 def archive_of(store: ProfileStore) -> StoreArchive:
     # imported here: each backend's archive imports its store module
-    from connector.storage.sqlite import SQLiteStore  # noqa: PLC0415
+    from connector.storage.sqlite.store import SQLiteStore  # noqa: PLC0415
 
     if isinstance(store, SQLiteStore):
-        from connector.storage.sqlite_archive import SQLiteArchive  # noqa: PLC0415
+        from connector.storage.sqlite._archive import SQLiteArchive  # noqa: PLC0415
 
         return SQLiteArchive(store)
     from connector.storage.postgres.store import PostgresStore  # noqa: PLC0415

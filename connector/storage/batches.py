@@ -44,7 +44,7 @@ class BatchTransaction(ABC):
     def update_profiles(self, profiles: pa.Table) -> None:
         """Replace the given properties of existing profiles: `id` and property columns."""
 
-    # -- groups (`connector.engine.groups`) ------------------------------------------------
+    # -- groups (`connector.groups.columnar`) ------------------------------------------------
     @abstractmethod
     def load_groups(self, group_type: str, ids: pa.Array) -> pa.Table:
         """The existing groups among distinct `ids`: columns `id` and `properties`, the

@@ -7,7 +7,7 @@ from pathlib import Path
 from connector.errors import StoreNotFoundError
 from connector.storage.base import ProfileStore
 from connector.storage.postgres._url import is_postgres_url
-from connector.storage.sqlite import SQLiteStore
+from connector.storage.sqlite.store import SQLiteStore
 
 
 def open_store(database: Path | str, *, create: bool = True) -> ProfileStore:

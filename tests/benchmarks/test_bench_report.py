@@ -13,7 +13,7 @@ from bench.phases import SEGMENT, postgres_import, segment_eval
 from bench.processes import script_phase, spawn
 from bench.targets import judge, ratios
 from connector.config.segments import Condition
-from connector.goals.segments import compile_condition
+from connector.engine.segment_index import compile_condition
 from connector.storage import Profile, SQLiteStore
 
 

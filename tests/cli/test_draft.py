@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 
 from connector.cli import main
 from connector.config.yaml_source import load_yaml
-from connector.goals.draft_sample import read_local_sample, read_s3_sample
+from connector.imports.draft_sample import read_local_sample, read_s3_sample
 from connector.sources import S3Client, S3Credentials
 
 ROOT = Path(__file__).resolve().parents[2]

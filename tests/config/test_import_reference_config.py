@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from connector.config import ImportGroupsGoal, ImportProfilesGoal
-from connector.config.goals import MoveTo
+from connector.config.goal_parts import MoveTo
 
 if TYPE_CHECKING:
     from tests.config.conftest import GoalsFolder

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from connector.goals.segments import compile_condition
+from connector.engine.segment_index import compile_condition
 
 if TYPE_CHECKING:
     from tests.config.conftest import GoalsFolder

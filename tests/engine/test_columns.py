@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.config.formats import ExportFormat
-from connector.config.goals import ExportColumn
 from connector.config.segments import Condition
 from connector.engine.columns import ExportColumns, RowRules, hasher
 from connector.engine.segments import condition_mask
+from connector.exports.model import ExportColumn
 from connector.formats.writer import format_date, format_number
 
 PROPERTIES = ["email", "when", "amount"]
@@ -96,7 +96,7 @@ def reference_cell(
 
 
 def _member(condition: Condition, properties: dict[str, list[str]]) -> bool:
-    from connector.goals.segments import compile_condition  # noqa: PLC0415
+    from connector.engine.segment_index import compile_condition  # noqa: PLC0415
 
     return compile_condition(condition)(properties)
 

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.config.formats import ImportFormat
-from connector.config.goals import ImportProfilesGoal
 from connector.engine._cells import WHITESPACE
 from connector.engine.convert import convert_column, is_true_column
+from connector.engine.rows import RowChanges, RowPlan
 from connector.formats.reader import Row
-from connector.goals.rows import RowChanges, RowPlan
+from connector.imports.model import ImportProfilesGoal
 
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from connector.config import Connection
-from connector.engine import groups
+from connector.engine.segment_index import SegmentIndex
 from connector.errors import SourceError
 from connector.goals.context import GoalContext
-from connector.goals.import_groups import GroupApplier
-from connector.goals.importing import apply_file
-from connector.goals.segments import SegmentIndex
+from connector.groups import columnar as groups
+from connector.groups.goal import GroupApplier
+from connector.imports.pipeline import apply_file
 from connector.sources import S3Credentials, S3Object
 from connector.storage import Profile, ProfileStore, SQLiteStore
 from connector.storage.postgres._batches import PostgresBatchTransaction
-from connector.storage.sqlite_batches import SQLiteBatchTransaction
+from connector.storage.sqlite._batches import SQLiteBatchTransaction
 
 GOAL: dict[str, Any] = {
     "type": "import-groups",

@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.config import Connection
-from connector.engine import groups
+from connector.engine.segment_index import SegmentIndex
 from connector.goals.context import GoalContext
-from connector.goals.import_groups import GroupApplier
-from connector.goals.importing import apply_file
-from connector.goals.segments import SegmentIndex
+from connector.groups import columnar as groups
+from connector.groups.goal import GroupApplier
+from connector.imports.pipeline import apply_file
 from connector.sources import S3Credentials, S3Object
 from connector.storage import PROFILE_ID, Group, Profile, ProfileStore, SQLiteStore
 

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.config import Connection
-from connector.engine import profiles
-from connector.goals.apply_profiles import ProfileApplier
+from connector.engine.segment_index import SegmentIndex
 from connector.goals.context import GoalContext
-from connector.goals.importing import apply_file
-from connector.goals.segments import SegmentIndex
+from connector.imports import columnar as profiles
+from connector.imports.apply_rows import ProfileApplier
+from connector.imports.pipeline import apply_file
 from connector.sources import S3Credentials, S3Object
 from connector.storage import PROFILE_ID, ProfileStore, SQLiteStore
 

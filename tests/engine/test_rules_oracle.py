@@ -1,4 +1,4 @@
-"""The batch rules give, key for key, what `connector.rules` gives applied row by row."""
+"""The batch rules give, key for key, what `connector.engine.value_rules` gives applied row by row."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.engine.rules import BATCH_RULES
-from connector.rules import RULES
+from connector.engine.value_rules import RULES
 
 LIST = pa.list_(pa.string())
 TEXTS = st.sampled_from(["a", "b", "c", "", "Ω", "a b"])

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.config.segments import Condition
+from connector.engine.segment_index import compile_condition
 from connector.engine.segments import any_value_in, condition_mask, has_values, profile_columns
-from connector.goals.segments import compile_condition
 
 PROPERTIES = ["a", "b", "id"]
 VALUES = [
@@ -128,7 +128,7 @@ def test_a_numbers_last_digit_decides_even_where_float64_cannot_tell() -> None:
 
 def test_segment_counts_from_the_stores_batches_equal_the_per_profile_counts(tmp_path) -> None:
     from connector.config.segments import Segment  # noqa: PLC0415
-    from connector.goals.segments import SegmentIndex  # noqa: PLC0415
+    from connector.engine.segment_index import SegmentIndex  # noqa: PLC0415
     from connector.storage import Profile, SQLiteStore  # noqa: PLC0415
 
     store = SQLiteStore(tmp_path / "store.db")

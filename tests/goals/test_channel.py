@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from connector.goals.channel import ChunkChannel
+from connector.imports.channel import ChunkChannel
 
 
 async def chunks(count: int, fail: bool = False) -> AsyncIterator[bytes]:

@@ -11,7 +11,7 @@ import pytest
 from helpers import gpg_decrypt
 
 from connector.errors import ConfigError
-from connector.goals.encryption import EncryptionError, GpgEncryptor
+from connector.exports.encryption import EncryptionError, GpgEncryptor
 
 
 @pytest.fixture

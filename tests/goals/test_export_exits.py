@@ -377,12 +377,12 @@ def test_a_profile_changed_after_the_watermark_keeps_its_old_membership_until_th
     """A change made while an export runs is the next export's: the exit is neither written
     early (its cells would be newer than the watermark) nor lost."""
     from connector.config.formats import ExportFormat  # noqa: PLC0415
-    from connector.config.goals import ExportColumn  # noqa: PLC0415
     from connector.config.segments import Segment  # noqa: PLC0415
+    from connector.engine.segment_index import SegmentIndex  # noqa: PLC0415
+    from connector.exports.columns import ExportColumns, RowRules  # noqa: PLC0415
+    from connector.exports.goal import _Exits, _Previous, _RowSource  # noqa: PLC0415
+    from connector.exports.model import ExportColumn  # noqa: PLC0415
     from connector.formats.arrow_writer import ArrowWriter  # noqa: PLC0415
-    from connector.goals.export_columns import ExportColumns, RowRules  # noqa: PLC0415
-    from connector.goals.export_profiles import _Exits, _Previous, _RowSource  # noqa: PLC0415
-    from connector.goals.segments import SegmentIndex  # noqa: PLC0415
 
     fmt = ExportFormat()
     plan = ExportColumns([ExportColumn.model_validate(c) for c in STATUS_COLUMNS], fmt)

@@ -17,9 +17,8 @@ import yaml
 from helpers import BUCKET, CONNECTION, Harness, config_problems, save
 
 from connector.config import Destination
-from connector.config.goals import FileNamePattern
 from connector.errors import ObjectExistsError
-from connector.goals.export_keys import (
+from connector.exports.keys import (
     ObjectKeyError,
     check_key,
     data_key,
@@ -27,6 +26,7 @@ from connector.goals.export_keys import (
     part_number,
     parts_prefix,
 )
+from connector.exports.model import FileNamePattern
 from connector.sources.s3 import MIN_PART_SIZE
 from connector.storage import Profile, RunStatus
 

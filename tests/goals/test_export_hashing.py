@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from helpers import BUCKET, Harness, config_problems, read_text, save
 
-from connector.goals.export_columns import hasher
+from connector.exports.columns import hasher
 from connector.storage import Profile, RunStatus
 
 SHA256_TEST_AT_EXAMPLE = "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connector.config import Destination
-from connector.goals.export_keys import clean_key, data_key, manifest_key, safe_name
+from connector.exports.keys import clean_key, data_key, manifest_key, safe_name
 
 MOMENT = datetime(2024, 3, 1, 9, 30, 5, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 from helpers import BUCKET, Harness, config_problems, read_text, save
 
 from connector.config.formats import ExportFormat
-from connector.goals.export_columns import RowRules
+from connector.exports.columns import RowRules
 from connector.storage import Profile, RunStatus
 
 SHA256_ANN = "30c2ac0577fb54c0925c09dc8e6b6d350137bbcab6ddd6c42b1eba7426f61cff"

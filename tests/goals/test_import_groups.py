@@ -34,7 +34,7 @@ from connector.storage import (
     open_store,
 )
 from connector.storage.postgres._transaction import PostgresTransaction
-from connector.storage.sqlite import _SQLiteTransaction
+from connector.storage.sqlite.store import _SQLiteTransaction
 
 BUCKET = "crm-groups"
 CONNECTION = "crm"

@@ -14,9 +14,9 @@ import pytest
 import structlog
 from helpers import CONNECTION, GOAL, Harness, csv_bytes, import_goal
 
-from connector.goals.contributions import negate
-from connector.goals.files import goal_fingerprint
 from connector.goals.runner import changed_files_note
+from connector.imports.contributions import negate
+from connector.imports.files import goal_fingerprint
 from connector.storage import Profile, RunCounts, RunStatus
 
 MAPPINGS = [

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from helpers import CONNECTION, GOAL, Harness, csv_bytes, import_goal
 
-from connector.engine.profiles import ProfileBatchApplier
+from connector.imports.columnar import ProfileBatchApplier
 from connector.storage import Profile, ProfileStore, RowReject, RunStatus, StoreTransaction
 
 

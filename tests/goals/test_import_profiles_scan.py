@@ -13,8 +13,8 @@ import pytest
 from helpers import BUCKET, CONNECTION, GOAL, Harness, csv_bytes, import_goal
 
 from connector.config import ImportProfilesGoal
-from connector.goals import importing
-from connector.goals.files import FileState, ScannedFile, goal_fingerprint, scan_files
+from connector.imports import pipeline as importing
+from connector.imports.files import FileState, ScannedFile, goal_fingerprint, scan_files
 from connector.sources import S3Client
 from connector.storage import LedgerEntry, RunStatus
 

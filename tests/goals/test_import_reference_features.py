@@ -15,8 +15,8 @@ from helpers import BUCKET, CONNECTION, GOAL, Harness, csv_bytes, import_goal
 
 from connector.config import ImportProfilesGoal
 from connector.errors import SourceError
-from connector.goals import files as goal_files
-from connector.goals.files import ScannedFile, goal_fingerprint, scan_files
+from connector.imports import files as goal_files
+from connector.imports.files import ScannedFile, goal_fingerprint, scan_files
 from connector.sources import S3Client
 from connector.storage import RunStatus
 

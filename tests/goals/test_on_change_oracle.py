@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.config import Connection
+from connector.engine.segment_index import SegmentIndex
 from connector.goals.context import GoalContext
-from connector.goals.import_profiles import profile_appliers
-from connector.goals.importing import apply_file
-from connector.goals.segments import SegmentIndex
+from connector.imports.goal import profile_appliers
+from connector.imports.pipeline import apply_file
 from connector.sources import S3Credentials, S3Object
 from connector.storage import Profile, ProfileStore, SQLiteStore
 

@@ -29,9 +29,9 @@ from fault_proxy import Answer, FaultProxy, is_get_object
 from helpers import BUCKET, CONNECTION, Harness, csv_bytes, gzipped, import_goal
 from reliability_support import ledger_etags, profiles_by_customer
 
-from connector.config.goals import ImportProfilesGoal
-from connector.goals.parsing import parse_batches, parse_batches_in_child
 from connector.goals.runner import RunOutcome
+from connector.imports.model import ImportProfilesGoal
+from connector.imports.parsing import parse_batches, parse_batches_in_child
 from connector.service.daemon import Daemon
 from connector.settings import Settings
 from connector.storage import RowReject, RunStatus, SQLiteStore

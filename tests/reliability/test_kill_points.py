@@ -499,8 +499,8 @@ async def check_outcome(
 
 PARENT = """
 import sys, time
-from connector.config.goals import ImportProfilesGoal
-from connector.goals.parsing import parse_batches_in_child
+from connector.imports.model import ImportProfilesGoal
+from connector.imports.parsing import parse_batches_in_child
 goal = ImportProfilesGoal.model_validate({
     "type": "import-profiles", "name": "g", "source": {"bucket": "abc"},
     "match": {"column": "id"}, "mappings": [{"column": "e", "property": "e"}],

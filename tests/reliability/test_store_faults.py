@@ -25,7 +25,7 @@ import pytest
 from helpers import CONNECTION, GOAL, PREFIX, Harness, csv_bytes, import_goal
 from reliability_support import ledger_etags, profiles_by_customer
 
-import connector.storage.sqlite as sqlite_module
+import connector.storage.sqlite.store as sqlite_module
 from connector.cli import main
 from connector.storage import RunStatus, SQLiteStore
 

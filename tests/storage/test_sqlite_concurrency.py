@@ -12,7 +12,7 @@ import pytest
 
 from connector.errors import StoreError
 from connector.storage import Profile, SQLiteStore, Trigger
-from connector.storage import sqlite as sqlite_module
+from connector.storage.sqlite import store as sqlite_module
 
 READER = """
 import json, sys

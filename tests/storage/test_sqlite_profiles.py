@@ -19,7 +19,7 @@ from connector.storage import (
     ProfileStore,
     SQLiteStore,
 )
-from connector.storage import sqlite as sqlite_module
+from connector.storage.sqlite import store as sqlite_module
 
 
 class BoomError(Exception):

@@ -14,7 +14,7 @@ import pytest
 
 from connector.errors import StoreError
 from connector.storage import Profile, SQLiteStore, open_store
-from connector.storage import sqlite as sqlite_module
+from connector.storage.sqlite import store as sqlite_module
 
 EXPECTED_TABLES = {
     "meta",

@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from connector.config.goals import PROFILE_ID
+from connector.config.goal_parts import PROFILE_ID
 from connector.formats.sniff import ColumnGuess, SniffResult, snake_case
 from connector.goals.consent import CONSENT_PROPERTY
-from connector.goals.draft_sample import Sample
+from connector.imports.draft_sample import Sample
 
 __all__ = ["GoalDraft", "render_connection", "render_goal_item", "source_of"]
 

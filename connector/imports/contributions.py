@@ -24,9 +24,9 @@ from collections.abc import Iterable
 
 import structlog
 
+from connector.engine.rows import RowChanges
+from connector.engine.value_rules import sum_values
 from connector.formats.values import ConversionError, add_numbers
-from connector.goals.rows import RowChanges
-from connector.rules import sum_values
 from connector.storage import Contribution, FileKey, Profile, StoreTransaction
 
 log = structlog.get_logger("connector.import")

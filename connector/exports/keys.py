@@ -27,7 +27,8 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-from connector.config.goals import (
+from connector.errors import ConnectorError
+from connector.exports.model import (
     CUSTOM_TEXT_MACRO,
     DATETIME_MACRO,
     DESTINATION_MACRO,
@@ -42,7 +43,6 @@ from connector.config.goals import (
     Destination,
     FileNamePattern,
 )
-from connector.errors import ConnectorError
 
 __all__ = [
     "MANIFEST_SUFFIX",

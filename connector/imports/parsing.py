@@ -29,11 +29,11 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from connector.config.connection import ImportGoal
-from connector.config.goals import Goal
+from connector.engine.rows import RowChanges, RowPlan
 from connector.errors import FormatError
 from connector.formats import DelimitedReader, iter_decoded
 from connector.gc_tuning import tune_garbage_collector
-from connector.goals.rows import RowChanges, RowPlan
+from connector.goals.registry import Goal
 from connector.limits import THREAD_JOIN_SECONDS
 from connector.storage import RowReject
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from connector.config.goals import PROFILE_ID, ImportProfilesGoal
-from connector.goals.apply_profiles import ProfileApplier
+from connector.config.goal_parts import PROFILE_ID
 from connector.goals.context import GoalContext, GoalResult
-from connector.goals.contributions import FileContributions
-from connector.goals.importing import ApplierFactory, run_import
-from connector.goals.match_keys import align_stored_keys
+from connector.imports.apply_rows import ProfileApplier
+from connector.imports.contributions import FileContributions
+from connector.imports.match_keys import align_stored_keys
+from connector.imports.model import ImportProfilesGoal
+from connector.imports.pipeline import ApplierFactory, run_import
 from connector.storage import FileKey, StoreTransaction
 
 

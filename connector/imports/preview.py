@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from connector.config.connection import ImportGoal
-from connector.config.goals import ImportGroupsGoal
+from connector.engine.rows import RowChanges, RowPlan
 from connector.errors import SourceError
 from connector.formats import DelimitedReader, RowProblem, iter_decoded
 from connector.goals.consent import has_consent
-from connector.goals.files import goal_fingerprint, scan_files
-from connector.goals.rows import RowChanges, RowPlan
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.files import goal_fingerprint, scan_files
 from connector.sources import S3Client, S3Credentials
 from connector.storage import ProfileStore, RowReject
 

@@ -51,15 +51,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 
-from connector.config.goals import ExportProfilesGoal
+from connector.engine.segment_index import SegmentIndex
 from connector.engine.segments import any_value_in, profile_columns
 from connector.errors import ConnectorError, SourceError
-from connector.formats.arrow_writer import ArrowWriter
-from connector.goals.consent import CONSENT_PROPERTY
-from connector.goals.context import GoalContext, GoalResult
-from connector.goals.encryption import GpgEncryptor
-from connector.goals.export_columns import ExportColumns, RowRules
-from connector.goals.export_keys import (
+from connector.exports.columns import ExportColumns, RowRules
+from connector.exports.encryption import GpgEncryptor
+from connector.exports.keys import (
     check_key,
     data_key,
     exited_key,
@@ -68,8 +65,11 @@ from connector.goals.export_keys import (
     part_number,
     parts_prefix,
 )
-from connector.goals.segments import SegmentIndex
-from connector.goals.uploads import StoreUploadJournal, abort_abandoned_uploads
+from connector.exports.model import ExportProfilesGoal
+from connector.exports.uploads import StoreUploadJournal, abort_abandoned_uploads
+from connector.formats.arrow_writer import ArrowWriter
+from connector.goals.consent import CONSENT_PROPERTY
+from connector.goals.context import GoalContext, GoalResult
 from connector.limits import EXPORT_BATCH_ROWS, EXPORT_MEMBER_PAGE
 from connector.sources import S3Client
 from connector.storage import ExportWatermark, ProfileStore

@@ -22,7 +22,7 @@ import pyarrow.json as pa_json
 
 from connector.errors import RunInProgressError, StoreError
 from connector.limits import MAX_REJECTS_STORED, PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
-from connector.storage import _json, sqlite_batches
+from connector.storage import _json
 from connector.storage.base import PROFILE_ID, ProfileStore, StoreTransaction
 from connector.storage.batches import BatchTransaction
 from connector.storage.columns import (
@@ -46,6 +46,7 @@ from connector.storage.records import (
     Trigger,
     unique_identifiers,
 )
+from connector.storage.sqlite import _batches as sqlite_batches
 
 _CHUNK = 500  # bound for `IN (...)` lists, well under SQLite's variable limit
 _AMONG_CHUNK = 100_000  # ids a statement of `count_changed_among` takes at once
@@ -79,7 +80,7 @@ _dump_properties = _json.dumps  # {str: [str]}: orjson's own fast path
 
 
 def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("connector.storage") / "migrations"
+    folder = resources.files("connector.storage.sqlite") / "migrations"
     scripts = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

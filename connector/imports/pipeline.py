@@ -18,10 +18,9 @@ from typing import Any, Protocol
 import structlog
 
 from connector.config.connection import ImportGoal
-from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, MoveTo
-from connector.engine.groups import why_not_columnar_groups
+from connector.config.goal_parts import MoveTo
 from connector.engine.parse import Piece, PieceReader
-from connector.engine.profiles import ProfileBatchApplier, why_not_columnar
+from connector.engine.rows import RowChanges, RowPlan
 from connector.errors import (
     FormatError,
     ObjectChangedError,
@@ -29,9 +28,12 @@ from connector.errors import (
     SourceError,
     StoreError,
 )
-from connector.goals.channel import ChunkChannel
 from connector.goals.context import GoalContext, GoalResult, tell_bytes_read, tell_files_planned
-from connector.goals.files import (
+from connector.groups.columnar import why_not_columnar_groups
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.channel import ChunkChannel
+from connector.imports.columnar import ProfileBatchApplier, why_not_columnar
+from connector.imports.files import (
     DONE_SUFFIX,
     FileState,
     ScannedFile,
@@ -40,8 +42,8 @@ from connector.goals.files import (
     scan_files,
     unchanged_reason,
 )
-from connector.goals.parsing import ParsedBatch, parse_batches, parse_batches_in_child
-from connector.goals.rows import RowChanges, RowPlan
+from connector.imports.model import ImportProfilesGoal
+from connector.imports.parsing import ParsedBatch, parse_batches, parse_batches_in_child
 from connector.limits import PREFETCH_FILES, PREFETCH_MAX_BYTES
 from connector.sources import S3Client, S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction

@@ -18,7 +18,7 @@ from connector.storage.records import (
     RowReject,
     RunRecord,
 )
-from connector.storage.sqlite import SQLiteStore
+from connector.storage.sqlite.store import SQLiteStore
 
 _BATCH = STORE_PAGE_ROWS
 _CLEARED = (

@@ -56,7 +56,7 @@ def goal_fingerprint(goal: ImportGoal, objectives: list[str]) -> str:
     apply, so toggling a goal, widening its file patterns, choosing what happens
     to imported files or how a changed file is taken re-imports nothing (a
     re-import would add every *sum* again). Nor does `match.normalize`: the
-    stored keys are rewritten to it instead (`goals.match_keys`).
+    stored keys are rewritten to it instead (`imports.match_keys`).
     An unset `delete_column` is left out, so goals written before it existed
     keep their fingerprint across the upgrade.
     """

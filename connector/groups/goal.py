@@ -15,12 +15,13 @@ from collections.abc import Sequence
 
 import structlog
 
-from connector.config.goals import PROFILE_ID, ImportGroupsGoal
-from connector.engine.groups import GroupBatchApplier
+from connector.config.goal_parts import PROFILE_ID
+from connector.engine.rows import RowChanges, RowPlan
 from connector.formats.keys import stored_key_normalizer
 from connector.goals.context import GoalContext, GoalResult
-from connector.goals.importing import run_import
-from connector.goals.rows import RowChanges, RowPlan
+from connector.groups.columnar import GroupBatchApplier
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.pipeline import run_import
 from connector.storage import Group, RowReject, RunCounts, StoreTransaction
 from connector.storage.batches import BatchTransaction
 

@@ -1,6 +1,6 @@
 """Apply a piece of a file to profiles, set-based: convert, reject, resolve, merge, write.
 
-The columnar counterpart of `connector.goals.apply_profiles.ProfileApplier`,
+The columnar counterpart of `connector.imports.apply_rows.ProfileApplier`,
 with the same results (profiles, rejects and counts: the property-based
 tests in tests/engine compare them). Per piece it makes a few Arrow passes
 per mapping and a handful of store statements, whatever the row count.
@@ -21,13 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.config.goals import PROFILE_ID, ImportProfilesGoal
+from connector.config.goal_parts import PROFILE_ID
 from connector.engine.convert import convert_column, normalize_keys, trim_keys
 from connector.engine.ids import new_profile_ids
 from connector.engine.parse import Piece
+from connector.engine.rows import CompiledMapping, RowPlan
 from connector.engine.rules import BATCH_RULES, LIST
 from connector.formats import ConversionError, add_numbers
-from connector.goals.rows import CompiledMapping, RowPlan
+from connector.imports.model import ImportProfilesGoal
 from connector.storage import RowReject, RunCounts
 from connector.storage.batches import BatchTransaction
 

@@ -1,350 +1,27 @@
-"""The three goal types of a connection: import profiles, export profiles, import groups."""
+"""The export-profiles goal as written in a connection file."""
 
 from __future__ import annotations
 
-import builtins
 import re
-from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidatorFunctionWrapHandler,
-    WithJsonSchema,
     WrapValidator,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from connector.config.formats import DateFormat, ExportFormat, ImportFormat
-
-RuleName = Literal["set", "set_if_empty", "add", "sum"]
-ValueType = Literal["text", "number", "date", "datetime", "boolean"]
-KeyNormalization = Literal["trim", "lowercase", "email"]
-PROFILE_ID = "profile_id"
-"""The `match.property` (and `members.property`) that means "the profile id itself"."""
-
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-_GOAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def check_bucket_name(name: str) -> str:
-    """Apply the S3 bucket naming rules so a typo fails at validation, not at 3 a.m."""
-    if not 3 <= len(name) <= 63:
-        raise ValueError(f"bucket name {name!r} must be 3 to 63 characters long")
-    if not _BUCKET_NAME.match(name):
-        raise ValueError(
-            f"bucket name {name!r} may contain only lower-case letters, digits, dots and hyphens, "
-            "and must start and end with a letter or digit"
-        )
-    if ".." in name or ".-" in name or "-." in name:
-        raise ValueError(f"bucket name {name!r} must not contain '..', '.-' or '-.'")
-    if _IP_ADDRESS.match(name):
-        raise ValueError(f"bucket name {name!r} must not look like an IP address")
-    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
-        raise ValueError(f"bucket name {name!r} uses a prefix or suffix S3 reserves")
-    return name
-
-
-def _check_goal_name(name: str) -> str:
-    if not _GOAL_NAME.match(name):
-        raise ValueError(
-            f"goal name {name!r} may contain letters, digits, '_', '-' and '.', "
-            "and must start with a letter or digit"
-        )
-    return name
-
-
-# The JSON Schema says what the validators accept as far as a schema can (see config/schema.py).
-BucketName = Annotated[
-    str,
-    AfterValidator(check_bucket_name),
-    WithJsonSchema({"type": "string", "pattern": _BUCKET_NAME.pattern}),
-]
-GoalName = Annotated[
-    str,
-    AfterValidator(_check_goal_name),
-    WithJsonSchema({"type": "string", "pattern": _GOAL_NAME.pattern}),
-]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Source(_Strict):
-    """Where an import goal finds its files: `files` are wildcards (or `regex:...`)."""
-
-    bucket: BucketName = Field(description="The S3 bucket the files are listed in.")
-    prefix: str = Field(
-        default="", description='Only keys under this prefix are listed (default "": all).'
-    )
-    files: list[str] = Field(
-        default_factory=lambda: ["*"],
-        min_length=1,
-        description="Wildcards matched against the key below the prefix (`*` and `?` do not "
-        "cross `/`, `**` does), or `regex:PATTERN`. Default: every file.",
-    )
-    modified_since: date | datetime | None = Field(
-        default=None,
-        description="Ignore files last modified before this date (00:00 UTC) or date-time "
-        "(a first run on a bucket with years of history). Not with max_age_days.",
-    )
-    max_age_days: int | None = Field(
-        default=None,
-        ge=1,
-        description="Ignore files last modified more than this many days before the run. "
-        "Not with modified_since.",
-    )
-
-    @model_validator(mode="after")
-    def _one_age_limit(self) -> Self:
-        if self.modified_since is not None and self.max_age_days is not None:
-            raise ValueError("give modified_since or max_age_days, not both")
-        return self
-
-    def oldest_allowed(self, now: datetime) -> datetime | None:
-        """Files last modified before this are out of the goal's window (None: no window)."""
-        if self.max_age_days is not None:
-            return now - timedelta(days=self.max_age_days)
-        since = self.modified_since
-        if since is None:
-            return None
-        if not isinstance(since, datetime):
-            return datetime(since.year, since.month, since.day, tzinfo=UTC)
-        return since if since.tzinfo else since.replace(tzinfo=UTC)
-
-    @field_validator("files")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            if pattern.startswith("regex:"):
-                try:
-                    re.compile(pattern.removeprefix("regex:"))
-                except re.error as error:
-                    raise ValueError(f"invalid regular expression {pattern!r}: {error}") from None
-            elif not pattern:
-                raise ValueError("a file pattern cannot be empty")
-        return patterns
-
-
-class Mapping(_Strict):
-    """One column into one property by one rule; `sum` works on numbers only."""
-
-    column: str = Field(description="The column name, as in the file's header (or `columns`).")
-    property: str = Field(description="The profile (or group) property the column's values reach.")
-    rule: RuleName = Field(
-        default="set",
-        description="set: overwrite; set_if_empty: write only an empty property; add: append to "
-        "a unique list (split on the multi-value separator); sum: add numerically.",
-    )
-    type: ValueType | None = Field(
-        default=None,
-        description="How cells are converted: text, number, date, datetime or boolean "
-        "(default: number for sum, text otherwise).",
-    )
-    date_format: DateFormat | None = Field(
-        default=None,
-        description="Overrides the goal's format.date_format for this column "
-        "(a file may mix date styles): iso8601 or a strftime pattern.",
-    )
-
-    @model_validator(mode="after")
-    def _sum_needs_numbers(self) -> Self:
-        if self.rule == "sum" and self.type not in (None, "number"):
-            raise ValueError(f"rule sum adds numbers; column {self.column!r} has type {self.type}")
-        return self
-
-    @builtins.property  # plain `property` is the field above, as far as mypy can tell
-    def value_type(self) -> ValueType:
-        """The declared type, or number for `sum` and text otherwise."""
-        if self.type is not None:
-            return self.type
-        return "number" if self.rule == "sum" else "text"
-
-
-class ProfileMatch(_Strict):
-    """How a row finds its profile: by the profile id or by a unique property."""
-
-    column: str = Field(description="The column that identifies the profile.")
-    property: str = Field(
-        default=PROFILE_ID,
-        description="profile_id (the column holds profile ids), or a property that becomes "
-        "a unique, indexed identifier.",
-    )
-    create_missing: bool = Field(
-        default=False,
-        description="Create a profile for a row that matches none (default false: the row is "
-        "skipped and counted).",
-    )
-    normalize: KeyNormalization = Field(
-        default="trim",
-        description="How key cells, and the stored values of `property`, are written before "
-        "they are compared: `trim` (spaces around), `lowercase` (and trim), `email` "
-        "(lowercase, and a cell that is no e-mail address rejects its row).",
-    )
-
-    @model_validator(mode="after")
-    def _normalize_a_property(self) -> Self:
-        if self.property == PROFILE_ID and self.normalize != "trim":
-            raise ValueError(
-                f"normalize: {self.normalize} needs a match property: profile ids are "
-                "matched as they are (trimmed)"
-            )
-        return self
-
-
-class MoveTo(_Strict):
-    """Move an imported file under another prefix."""
-
-    move_to: str = Field(
-        min_length=1,
-        description="The prefix an imported file moves to (with its key below the source "
-        "prefix); used literally, so end it with `/`. Not under the source prefix.",
-    )
-
-
-_AFTER_IMPORT_WORDS = ("keep", "done_suffix")
-
-
-def _after_import_form(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """Validate the one form given, so an error speaks of that form only (not one per form)."""
-    if isinstance(value, dict):
-        return MoveTo.model_validate(value)
-    if isinstance(value, MoveTo) or (isinstance(value, str) and value in _AFTER_IMPORT_WORDS):
-        return handler(value)
-    raise ValueError("must be keep, done_suffix or {move_to: PREFIX}")
-
-
-AfterImport = Annotated[Literal["keep", "done_suffix"] | MoveTo, WrapValidator(_after_import_form)]
-
-
-class _ImportGoal(_Strict):
-    name: GoalName = Field(
-        description="Unique in the connection; letters, digits, _ - and ., "
-        "starting with a letter or digit."
-    )
-    enabled: bool = Field(default=True, description="A disabled goal is skipped by every run.")
-    source: Source = Field(description="Where the goal finds its files.")
-    format: ImportFormat = Field(
-        default_factory=ImportFormat, description="The dialect of the files (every key optional)."
-    )
-    property_prefix: str = Field(
-        default="", description="Prefix of the property names map_all_columns creates."
-    )
-    map_all_columns: bool = Field(
-        default=False,
-        description="Every column without a mapping becomes a property of its name, rule set.",
-    )
-    mappings: list[Mapping] = Field(
-        default_factory=list, description="One column into one property by one rule, each."
-    )
-    after_import: AfterImport = Field(
-        default="keep",
-        description="Once a file is applied: keep it, rename it to KEY.done (done_suffix), "
-        "or move it under another prefix ({move_to: PREFIX}).",
-    )
-
-    @model_validator(mode="after")
-    def _moved_files_leave_the_source(self) -> Self:
-        if not isinstance(self.after_import, MoveTo):
-            return self
-        target = self.after_import.move_to
-        at = ("after_import", "move_to")  # the error's line is move_to's, not the goal's
-        if target.startswith("/") or ".." in target.split("/"):
-            raise PydanticCustomError(
-                "move_to_not_plain",
-                "{target} must be a plain key prefix (no leading '/', no '..')",
-                {"target": repr(target), "at": at},
-            )
-        prefix = self.source.prefix
-        if target.startswith(prefix):
-            where = (
-                f"under the source prefix {prefix!r}"
-                if prefix
-                else "in the listed bucket (source.prefix is empty, so every key is listed)"
-            )
-            raise PydanticCustomError(
-                "move_to_under_source",
-                "{target} lies {where}: moved files would be listed again",
-                {"target": repr(target), "where": where, "at": at},
-            )
-        return self
-
-
-class ImportProfilesGoal(_ImportGoal):
-    """Rows of delimited files from S3 into profiles, by mapping rules."""
-
-    type: Literal["import-profiles"] = Field(description="The goal type.")
-    match: ProfileMatch = Field(description="How a row finds its profile.")
-    delete_column: str | None = Field(
-        default=None,
-        description="A column whose true value (format.true_values) deletes the matched profile.",
-    )
-    on_change: Literal["reapply", "replace"] = Field(
-        default="reapply",
-        description="A changed file (new content, or a changed goal configuration) is applied "
-        "again: `reapply` on top of what its earlier version did (sums add again); `replace` "
-        "takes the earlier version's sums and added values back first, so each file counts once.",
-    )
-
-    @model_validator(mode="after")
-    def _something_to_import(self) -> Self:
-        if not self.mappings and not self.map_all_columns:
-            raise ValueError("an import goal needs `mappings` or `map_all_columns: true`")
-        return self
-
-
-class GroupMatch(_Strict):
-    """How a row finds its group."""
-
-    column: str = Field(
-        description="The column holding the group id; an empty one rejects the row."
-    )
-
-
-class Members(_Strict):
-    """A column of profile identifiers (multi-valued) that belong to the group."""
-
-    column: str = Field(
-        description="The column of member identifiers, split on the multi-value separator."
-    )
-    property: str = Field(
-        default=PROFILE_ID,
-        description="The property the identifiers are values of (default profile_id).",
-    )
-
-
-class ImportGroupsGoal(_ImportGoal):
-    """Rows of delimited files from S3 into groups of one type, with their members."""
-
-    type: Literal["import-groups"] = Field(description="The goal type.")
-    group_type: str = Field(
-        pattern=r"^[a-z][a-z0-9_-]*$",
-        description="The type of the groups: lower-case letters, digits, _ and -.",
-    )
-    match: GroupMatch = Field(description="How a row finds its group.")
-    members: Members | None = Field(
-        default=None, description="The column of the group's member profiles (optional)."
-    )
-    members_mode: Literal["add", "replace"] = Field(
-        default="add",
-        description="`add`: a row's members join its group. `replace`: a group's members are "
-        "exactly those of its latest row; the others leave, and an empty member list removes "
-        "the group.",
-    )
-
-    @model_validator(mode="after")
-    def _replace_needs_members(self) -> Self:
-        if self.members_mode == "replace" and self.members is None:
-            raise ValueError("members_mode: replace needs `members` (the column of members)")
-        return self
-
+from connector.config.formats import ExportFormat
+from connector.config.goal_parts import (
+    PROFILE_ID,
+    BucketName,
+    GoalName,
+    StrictModel,
+    ValueType,
+)
 
 SEGMENT_TIMESTAMP: Final = "segment_timestamp"
 """The `file_name` that names each run's file after the segment and the UTC second."""
@@ -391,7 +68,7 @@ def _check_key_part(value: str) -> str:
     return value
 
 
-class FileNamePattern(_Strict):
+class FileNamePattern(StrictModel):
     """`file_name: {pattern: ..., custom_text: ...}`: a name built from tokens at each run.
 
     A pattern with %DATETIME% or %TIMESTAMP% names a new file each run (like
@@ -473,7 +150,7 @@ def _file_name_form(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 FileName = Annotated[str | FileNamePattern, WrapValidator(_file_name_form)]
 
 
-class Destination(_Strict):
+class Destination(StrictModel):
     """Where an export lands.
 
     `directory` and a fixed `file_name` may hold %SEGMENT_NAME% and
@@ -527,7 +204,7 @@ HashName = Literal["sha256", "email_lc_sha256", "phone_sha256"]
 """sha256 of the value as is; of the trimmed, lower-cased e-mail; of the phone's `+` and digits."""
 
 
-class ExportColumn(_Strict):
+class ExportColumn(StrictModel):
     """One output column: exactly one of `value`, `property` or `text`.
 
     `hash` replaces each value by its SHA-256 (hex), for partners that match
@@ -584,7 +261,7 @@ class ExportColumn(_Strict):
         return self
 
 
-class Encryption(_Strict):
+class Encryption(StrictModel):
     """OpenPGP encryption of the exported file, with the system gpg."""
 
     public_key_file: str = Field(
@@ -610,7 +287,7 @@ def _key_parts(path: str) -> list[str]:
     return [part for part in path.split("/") if part not in ("", ".")]
 
 
-class ExportProfilesGoal(_Strict):
+class ExportProfilesGoal(StrictModel):
     """The profiles of a segment, written as a delimited file to S3."""
 
     type: Literal["export-profiles"] = Field(description="The goal type.")
@@ -774,8 +451,3 @@ class ExportProfilesGoal(_Strict):
                 {"size": shortest_key, "limit": MAX_KEY_BYTES, "at": ("destination",)},
             )
         return self
-
-
-Goal = Annotated[
-    ImportProfilesGoal | ExportProfilesGoal | ImportGroupsGoal, Field(discriminator="type")
-]

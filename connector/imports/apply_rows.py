@@ -12,10 +12,11 @@ import os
 import time
 from collections.abc import Collection, Sequence
 
-from connector.config.goals import PROFILE_ID, ImportProfilesGoal
+from connector.config.goal_parts import PROFILE_ID
+from connector.engine.rows import RowChanges
 from connector.goals.consent import CONSENT_PROPERTY, has_consent
-from connector.goals.contributions import FileContributions
-from connector.goals.rows import RowChanges
+from connector.imports.contributions import FileContributions
+from connector.imports.model import ImportProfilesGoal
 from connector.storage import Profile, RowReject, RunCounts, StoreTransaction
 
 _sequence = itertools.count()

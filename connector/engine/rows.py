@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from connector.config.formats import ImportFormat
-from connector.config.goals import ImportGroupsGoal, ImportProfilesGoal, Mapping, ValueType
+from connector.config.goal_parts import Mapping, ValueType
+from connector.engine.value_rules import RULES, Rule
 from connector.errors import FormatError
 from connector.formats import ConversionError, Row, RowProblem, make_converter
 from connector.formats.keys import key_normalizer
 from connector.formats.separators import wrong_separator_hint
-from connector.rules import RULES, Rule
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.model import ImportProfilesGoal
 from connector.storage import RowReject
 
 

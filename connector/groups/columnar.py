@@ -1,6 +1,6 @@
 """Apply a piece of a group file set-based: convert, reject, merge properties, link members.
 
-The columnar counterpart of `connector.goals.import_groups.GroupApplier`, with
+The columnar counterpart of `connector.groups.goal.GroupApplier`, with
 the same groups, memberships, rejects and counts (tests/engine compare them).
 Per piece: one lookup of the piece's groups, one of its member values, and a
 handful of bulk writes, whatever the row count. Each piece does what the row
@@ -22,14 +22,15 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import structlog
 
-from connector.config.goals import PROFILE_ID, ImportGroupsGoal
+from connector.config.goal_parts import PROFILE_ID
 from connector.engine._cells import as_strings, pieces
 from connector.engine.convert import convert_column, trim_keys
 from connector.engine.parse import Piece
-from connector.engine.profiles import _not_numbers
+from connector.engine.rows import CompiledMapping, RowPlan
 from connector.engine.rules import BATCH_RULES, LIST
 from connector.formats.keys import stored_key_normalizer
-from connector.goals.rows import CompiledMapping, RowPlan
+from connector.groups.model import ImportGroupsGoal
+from connector.imports.columnar import _not_numbers
 from connector.storage import RowReject, RunCounts
 from connector.storage.batches import BatchTransaction
 

@@ -1,0 +1,1 @@
+"""The export-profiles goal: a segment's members, in columns, to delimited files in S3."""

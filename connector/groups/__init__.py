@@ -1,0 +1,1 @@
+"""The import-groups goal: households, companies, accounts and their member profiles."""
