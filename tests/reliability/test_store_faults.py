@@ -3,7 +3,7 @@ failure, nothing lost — the store is as before the file, the file is not in th
 the next run after the condition clears imports it.
 
 Locks: another SQLite connection holds `BEGIN IMMEDIATE` past the busy timeout
-(`connector.storage.sqlite._BUSY_TIMEOUT_MS`, shortened here so the wait is
+(`connector.storage.sqlite.store._BUSY_TIMEOUT_MS`, shortened here so the wait is
 short). Disk full: the store lives on a 1 MiB tmpfs when this process may
 mount one (root), otherwise `connector run` runs under RLIMIT_FSIZE with
 SIGXFSZ ignored, so a write past the limit fails with an OSError, as a full
