@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connector.errors import ConnectorError
@@ -41,6 +42,7 @@ from connector.exports.model import (
     SEGMENT_TIMESTAMP,
     TIMESTAMP_MACRO,
     Destination,
+    ExportProfilesGoal,
     FileNamePattern,
 )
 
@@ -48,6 +50,7 @@ __all__ = [
     "MANIFEST_SUFFIX",
     "TIMESTAMP_NAMING",
     "ObjectKeyError",
+    "RunKeys",
     "check_key",
     "clean_key",
     "data_key",
@@ -56,6 +59,7 @@ __all__ = [
     "part_key",
     "part_number",
     "parts_prefix",
+    "run_keys",
     "safe_name",
     "timestamp",
 ]
@@ -226,3 +230,43 @@ def part_number(key: str, candidate: str) -> int | None:
     head, tail = _around_part_number(key)
     match = re.fullmatch(re.escape(head) + r"_part([0-9]{4,})" + re.escape(tail), candidate)
     return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunKeys:
+    """The keys of one run: `base` is the unsplit data key, the manifest's stem."""
+
+    base: str
+    split: bool
+
+    def part(self, number: int) -> str:
+        return check_key(part_key(self.base, number) if self.split else self.base)
+
+    @property
+    def manifest(self) -> str:
+        return check_key(manifest_key(self.base))
+
+    def exited(self) -> RunKeys:
+        """The keys of the `_exited` sibling (`exits: file`)."""
+        return RunKeys(exited_key(self.base), self.split)
+
+
+def run_keys(goal: ExportProfilesGoal, segment_name: str, moment: datetime) -> RunKeys:
+    """The run's keys, the first part's and the manifest's checked before anything is built."""
+    keys = RunKeys(
+        data_key(
+            goal.destination,
+            segment_id=goal.segment,
+            segment_name=segment_name,
+            moment=moment,
+            gzip=goal.compression == "gzip",
+            encrypted=goal.encryption is not None,
+            goal_name=goal.name,
+        ),
+        split=goal.max_rows_per_file is not None,
+    )
+    for checked in [keys, keys.exited()] if goal.exits_mode == "file" else [keys]:
+        checked.part(1)
+        if goal.manifest:
+            check_key(checked.manifest)
+    return keys
