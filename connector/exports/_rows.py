@@ -110,6 +110,11 @@ class RowSource:
         self.exported_ids: list[pa.Array] = []
         """Ids of the profiles written, for the run's distinct-profile count."""
 
+    @property
+    def rules(self) -> RowRules:
+        """The members' row rules, whose counters say how many rows they dropped."""
+        return self._rules
+
     def step(self) -> Step:
         table = next(self._batches, None)
         done = table is None

@@ -30,11 +30,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from typing import Any
 
 import structlog
 
-from connector.exports._delivery import Stopped, deliver
-from connector.exports._exits import exits_of
+from connector.exports._delivery import Delivery, Stopped, deliver
+from connector.exports._exits import Exits, exits_of
 from connector.exports._manifest import MANIFEST_VERSION, ManifestFacts
 from connector.exports._naming import name_run
 from connector.exports._rows import RowSource
@@ -79,26 +80,9 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
     watermark = await asyncio.to_thread(store.change_seq)
     segment_name = ctx.segments.title(goal.segment)
     keys, moment = await name_run(ctx, goal, previous, segment_name)
-    plan = ExportColumns(goal.columns, goal.format)
-    rules = RowRules(plan.headers, goal.format, required=goal.required, dedupe_by=goal.dedupe_by)
     exits = exits_of(ctx, goal, since)
     streams = [keys, keys.exited()] if exits is not None and exits.to_file else [keys]
-    source = RowSource(
-        store,
-        plan,
-        rules,
-        [functools.partial(_new_writer, goal, stream) for stream in streams],
-        segments=ctx.segments,
-        segment_id=goal.segment,
-        objectives=ctx.connection.objectives,
-        since=since,
-        until=watermark if since is not None or exits is not None else None,
-        batch_size=max(ctx.batch_size, EXPORT_BATCH_ROWS),
-        max_rows=goal.max_rows_per_file,
-        exits=exits,
-        # an exit is reported whatever it lacks: `required` would drop a deleted profile
-        exit_rules=RowRules(plan.headers, goal.format, dedupe_by=goal.dedupe_by),
-    )
+    source = _row_source(ctx, goal, streams, exits, since=since, watermark=watermark)
     run_log = log.bind(
         connection=ctx.connection.id,
         goal=goal.name,
@@ -158,16 +142,59 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         if not ctx.dry_run:
             await tidy_uploads(ctx, goal, run_log)  # counted by the run that finds them
         raise
-    tally = source.tally
-    files = delivery.files
-    if not files:
+    if not delivery.files:
         ctx.progress.file_finished(goal.name, first_key, "no changes; no file written")
         run_log.info(
             "export skipped: no changed member since the last export",
-            examined=tally.examined,
+            examined=source.tally.examined,
             watermark=watermark,
         )
         return result
+    _count(ctx, goal, result, delivery, source, run_log, elapsed=time.monotonic() - started)
+    return result
+
+
+def _row_source(
+    ctx: GoalContext,
+    goal: ExportProfilesGoal,
+    streams: list[RunKeys],
+    exits: Exits | None,
+    *,
+    since: int | None,
+    watermark: int,
+) -> RowSource:
+    """The rows of the run: its columns, row rules and exits, one writer a file in `streams`."""
+    plan = ExportColumns(goal.columns, goal.format)
+    return RowSource(
+        ctx.store,
+        plan,
+        RowRules(plan.headers, goal.format, required=goal.required, dedupe_by=goal.dedupe_by),
+        [functools.partial(_new_writer, goal, stream) for stream in streams],
+        segments=ctx.segments,
+        segment_id=goal.segment,
+        objectives=ctx.connection.objectives,
+        since=since,
+        until=watermark if since is not None or exits is not None else None,
+        batch_size=max(ctx.batch_size, EXPORT_BATCH_ROWS),
+        max_rows=goal.max_rows_per_file,
+        exits=exits,
+        # an exit is reported whatever it lacks: `required` would drop a deleted profile
+        exit_rules=RowRules(plan.headers, goal.format, dedupe_by=goal.dedupe_by),
+    )
+
+
+def _count(
+    ctx: GoalContext,
+    goal: ExportProfilesGoal,
+    result: GoalResult,
+    delivery: Delivery,
+    source: RowSource,
+    run_log: Any,
+    *,
+    elapsed: float,
+) -> None:
+    """Count what a run that wrote files delivered, and log why its row count is what it is."""
+    files = delivery.files
     records = result.counts.profiles_exported = sum(file.records for file in files)
     result.exported_ids.extend(source.exported_ids)
     result.counts.files = len(files)
@@ -178,7 +205,7 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
             f"{goal.name}: exported, but the parts an earlier run left beyond part "
             f"{len(files)} could not be deleted: {delivery.stale_error}"
         )
-    elapsed = max(time.monotonic() - started, 1e-9)
+    tally, rules = source.tally, source.rules
     run_log.info(
         "export built (dry run, nothing uploaded)" if ctx.dry_run else "export finished",
         rows=records,
@@ -192,9 +219,8 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         without_required=rules.without_required,
         duplicates=rules.duplicates,
         manifest=goal.manifest and not ctx.dry_run,
-        rows_per_second=round(records / elapsed),
+        rows_per_second=round(records / max(elapsed, 1e-9)),
     )
-    return result
 
 
 def _new_writer(goal: ExportProfilesGoal, keys: RunKeys, part: int) -> ArrowWriter:

@@ -18,7 +18,8 @@ Segment names are written by analysts and may hold anything (`/`, `..`,
 control characters, accents); keys are built from made-safe parts and then
 normalised, so no segment name can move a file out of the configured folder.
 What only the run knows (a long segment name) is checked against S3's key
-limit and the file-name limit of partners' disks before anything is written.
+limit and the file-name limit of partners' disks before anything is written:
+`run_keys` builds and checks one run's `RunKeys`.
 """
 
 from __future__ import annotations
