@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connector.errors import ConnectorError
-from connector.exports.model import (
+from connector.exports._destination import (
     CUSTOM_TEXT_MACRO,
     DATETIME_MACRO,
     DESTINATION_MACRO,
@@ -43,9 +43,9 @@ from connector.exports.model import (
     SEGMENT_TIMESTAMP,
     TIMESTAMP_MACRO,
     Destination,
-    ExportProfilesGoal,
     FileNamePattern,
 )
+from connector.exports.model import ExportProfilesGoal
 
 __all__ = [
     "MANIFEST_SUFFIX",
