@@ -18,17 +18,19 @@ Segment names are written by analysts and may hold anything (`/`, `..`,
 control characters, accents); keys are built from made-safe parts and then
 normalised, so no segment name can move a file out of the configured folder.
 What only the run knows (a long segment name) is checked against S3's key
-limit and the file-name limit of partners' disks before anything is written.
+limit and the file-name limit of partners' disks before anything is written:
+`run_keys` builds and checks one run's `RunKeys`.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connector.errors import ConnectorError
-from connector.exports.model import (
+from connector.exports._destination import (
     CUSTOM_TEXT_MACRO,
     DATETIME_MACRO,
     DESTINATION_MACRO,
@@ -43,11 +45,13 @@ from connector.exports.model import (
     Destination,
     FileNamePattern,
 )
+from connector.exports.model import ExportProfilesGoal
 
 __all__ = [
     "MANIFEST_SUFFIX",
     "TIMESTAMP_NAMING",
     "ObjectKeyError",
+    "RunKeys",
     "check_key",
     "clean_key",
     "data_key",
@@ -56,6 +60,7 @@ __all__ = [
     "part_key",
     "part_number",
     "parts_prefix",
+    "run_keys",
     "safe_name",
     "timestamp",
 ]
@@ -226,3 +231,43 @@ def part_number(key: str, candidate: str) -> int | None:
     head, tail = _around_part_number(key)
     match = re.fullmatch(re.escape(head) + r"_part([0-9]{4,})" + re.escape(tail), candidate)
     return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunKeys:
+    """The keys of one run: `base` is the unsplit data key, the manifest's stem."""
+
+    base: str
+    split: bool
+
+    def part(self, number: int) -> str:
+        return check_key(part_key(self.base, number) if self.split else self.base)
+
+    @property
+    def manifest(self) -> str:
+        return check_key(manifest_key(self.base))
+
+    def exited(self) -> RunKeys:
+        """The keys of the `_exited` sibling (`exits: file`)."""
+        return RunKeys(exited_key(self.base), self.split)
+
+
+def run_keys(goal: ExportProfilesGoal, segment_name: str, moment: datetime) -> RunKeys:
+    """The run's keys, the first part's and the manifest's checked before anything is built."""
+    keys = RunKeys(
+        data_key(
+            goal.destination,
+            segment_id=goal.segment,
+            segment_name=segment_name,
+            moment=moment,
+            gzip=goal.compression == "gzip",
+            encrypted=goal.encryption is not None,
+            goal_name=goal.name,
+        ),
+        split=goal.max_rows_per_file is not None,
+    )
+    for checked in [keys, keys.exited()] if goal.exits_mode == "file" else [keys]:
+        checked.part(1)
+        if goal.manifest:
+            check_key(checked.manifest)
+    return keys

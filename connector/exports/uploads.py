@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
+from connector.errors import ConnectorError
+from connector.exports.model import ExportProfilesGoal
+from connector.goals.context import GoalContext
 from connector.sources import S3Client
 from connector.storage import OpenUpload, ProfileStore
 
@@ -60,4 +64,19 @@ async def abort_abandoned_uploads(
     return aborted
 
 
-__all__ = ["StoreUploadJournal", "abort_abandoned_uploads"]
+async def tidy_uploads(ctx: GoalContext, goal: ExportProfilesGoal, run_log: Any) -> int:
+    """Abort what killed exports of this connection left open; never fails the export."""
+    try:
+        async with S3Client(ctx.credentials) as s3:
+            return await abort_abandoned_uploads(
+                s3,
+                ctx.store,
+                ctx.connection.id,
+                timedelta(hours=goal.abandoned_upload_hours),
+            )
+    except ConnectorError as error:
+        run_log.warning("could not abort abandoned multipart uploads", error=str(error))
+        return 0
+
+
+__all__ = ["StoreUploadJournal", "abort_abandoned_uploads", "tidy_uploads"]

@@ -379,8 +379,9 @@ def test_a_profile_changed_after_the_watermark_keeps_its_old_membership_until_th
     from connector.config.formats import ExportFormat  # noqa: PLC0415
     from connector.config.segments import Segment  # noqa: PLC0415
     from connector.engine.segment_index import SegmentIndex  # noqa: PLC0415
+    from connector.exports._exits import Exits, PreviousMembers  # noqa: PLC0415
+    from connector.exports._rows import RowSource  # noqa: PLC0415
     from connector.exports.columns import ExportColumns, RowRules  # noqa: PLC0415
-    from connector.exports.goal import _Exits, _Previous, _RowSource  # noqa: PLC0415
     from connector.exports.model import ExportColumn  # noqa: PLC0415
     from connector.formats.arrow_writer import ArrowWriter  # noqa: PLC0415
 
@@ -390,13 +391,15 @@ def test_a_profile_changed_after_the_watermark_keeps_its_old_membership_until_th
 
     def export(since: int, until: int) -> str:
         store.stage_export_members(CONN, "out", [], fresh=True)
-        exits = _Exits(
-            _Previous(lambda after: store.export_members(CONN, "out", after=after, limit=1), 1),
+        exits = Exits(
+            PreviousMembers(
+                lambda after: store.export_members(CONN, "out", after=after, limit=1), 1
+            ),
             lambda ids: store.stage_export_members(CONN, "out", ids),
             since,
             to_file=False,
         )
-        source = _RowSource(
+        source = RowSource(
             store,
             plan,
             RowRules(plan.headers, fmt),
