@@ -80,6 +80,7 @@ class RowSource:
         max_rows: int | None,
         exits: Exits | None = None,
         exit_rules: RowRules | None = None,
+        keep_ids: bool = True,
     ) -> None:
         self._store = store
         self._plan = plan
@@ -107,8 +108,11 @@ class RowSource:
         self.rows_written = 0
         self.exits_written = 0
         self.tally = Tally()
+        self._keep_ids = keep_ids
         self.exported_ids: list[pa.Array] = []
-        """Ids of the profiles written, for the run's distinct-profile count."""
+        """Ids of the profiles written, for the run's distinct-profile count (if kept)."""
+        self.ids_written = 0
+        """How many profile ids were written (each profile once: batches come in id order)."""
 
     @property
     def rules(self) -> RowRules:
@@ -181,12 +185,14 @@ class RowSource:
         return cells
 
     def _admit(self, rules: RowRules, cells: pa.Table, ids: pa.Array | pa.ChunkedArray) -> pa.Table:
-        """The rows `rules` admit; their profile ids are kept for the run's distinct count."""
+        """The rows `rules` admit; their profile ids are counted, and kept if asked."""
         admitted = rules.admit_mask(cells)
         kept = pc.filter(ids, admitted)
-        self.exported_ids.append(
-            kept.combine_chunks() if isinstance(kept, pa.ChunkedArray) else kept
-        )
+        self.ids_written += len(kept)
+        if self._keep_ids:
+            self.exported_ids.append(
+                kept.combine_chunks() if isinstance(kept, pa.ChunkedArray) else kept
+            )
         return cells.filter(admitted)
 
     def _arrange(self, members: pa.Table | None, exits: pa.Table | None) -> list[pa.Table]:

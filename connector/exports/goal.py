@@ -180,6 +180,7 @@ def _row_source(
         exits=exits,
         # an exit is reported whatever it lacks: `required` would drop a deleted profile
         exit_rules=RowRules(plan.headers, goal.format, dedupe_by=goal.dedupe_by),
+        keep_ids=ctx.keep_exported_ids,
     )
 
 
@@ -197,6 +198,7 @@ def _count(
     files = delivery.files
     records = result.counts.profiles_exported = sum(file.records for file in files)
     result.exported_ids.extend(source.exported_ids)
+    result.profiles_written = source.ids_written
     result.counts.files = len(files)
     if not ctx.dry_run:
         result.counts.bytes_transferred = sum(f.size for f in files) + delivery.manifest_size

@@ -126,9 +126,9 @@ def distinct_profiles(store: ProfileStore, result: GoalResult) -> int:
     it: the imports' change sequences counted in the store, plus the exported ids not among
     them: the distinct ids found by Arrow, what they share with the imports by SQL."""
     changed = store.count_profiles_changed_in(result.change_seqs)
-    if not result.exported_ids:
-        return changed
-    exported = pc.unique(pa.chunked_array(result.exported_ids, pa.string()).combine_chunks())
+    if not result.exported_ids:  # none, or a run of one goal (see `keep_exported_ids`)
+        return changed + result.profiles_written
+    exported = pc.unique(pa.chunked_array(result.exported_ids, pa.string()))
     exported = exported.drop_null()
     common = store.count_changed_among(result.change_seqs, exported) if changed else 0
     return changed + len(exported) - common
@@ -166,6 +166,7 @@ async def run_connection(
             columnar=options.columnar,
             progress=options.progress,
             stopping=options.stopping,
+            keep_exported_ids=len(goals) > 1,
         )
         total = GoalResult()
         outcomes: list[GoalOutcome] = []

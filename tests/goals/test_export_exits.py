@@ -167,6 +167,8 @@ async def test_the_first_export_holds_every_member_as_realized_and_later_ones_ad
         "p4,,exited",
     }
     assert outcome.result.counts.profiles_exported == 5
+    # a run of one goal counts the ids it wrote without keeping them: members and exits
+    assert outcome.record.counts.unique_profiles == 5
     members = store.export_members(CONN, "out")
     assert members == ["p1", "p5", "p6"]
 
