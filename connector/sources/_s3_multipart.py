@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypedDict
 
 from connector.errors import SourceError
@@ -95,12 +94,7 @@ class MultipartUpload:
         self._used = self._open = True
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         self._open = False
         if exc_type is not None:
             self._buffer = bytearray()
@@ -129,10 +123,10 @@ class MultipartUpload:
                 params["IfNoneMatch"] = "*"
             try:
                 response = await self._client._s3.complete_multipart_upload(**params)
-            except S3_ERRORS as exc_:
-                if self._if_none_match and is_precondition(exc_):
-                    raise exists_error(self.bucket, self.key) from exc_
-                raise self._error(exc_) from exc_
+            except S3_ERRORS as exc:
+                if self._if_none_match and is_precondition(exc):
+                    raise exists_error(self.bucket, self.key) from exc
+                raise self._error(exc) from exc
             self._etag = strip_quotes(response["ETag"])
             if self._journal is not None:
                 await self._journal.ended(params["UploadId"])
