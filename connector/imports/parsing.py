@@ -24,7 +24,7 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import TypeAdapter
 
@@ -57,18 +57,36 @@ class ParsedBatch:
     """Records read from the file so far (cumulative)."""
 
 
+class ParseJob(TypedDict):
+    """What a parse needs besides the bytes and the goal; both ways take it as keywords."""
+
+    file: str
+    extra_column: str | None
+    batch_size: int
+
+
 def parse_batches(
-    chunks: Iterable[bytes],
-    goal: ImportGoal,
-    *,
-    file: str,
-    extra_column: str | None,
-    batch_size: int,
+    chunks: Iterable[bytes], goal: ImportGoal, **job: Unpack[ParseJob]
 ) -> Generator[ParsedBatch, None, None]:
     """Parse in this thread. FormatError for a file that cannot be read at all."""
+    reader, plan = _open(chunks, goal, job)
+    yield from _batches(reader, plan, job["batch_size"])
+
+
+def _open(
+    chunks: Iterable[bytes], goal: ImportGoal, job: ParseJob
+) -> tuple[DelimitedReader, RowPlan]:
+    """The file's reader, its header read, and the plan of its columns."""
+    file = job["file"]
     text = iter_decoded(chunks, encoding=goal.format.encoding, file=file)
     reader = DelimitedReader(text, goal.format, file=file)
-    plan = RowPlan(goal, reader.columns, file=file, extra_column=extra_column)
+    return reader, RowPlan(goal, reader.columns, file=file, extra_column=job["extra_column"])
+
+
+def _batches(
+    reader: DelimitedReader, plan: RowPlan, batch_size: int
+) -> Generator[ParsedBatch, None, None]:
+    """The file's rows and rejects, `batch_size` of them a batch, then the rest."""
     read = [0]
     rows: list[RowChanges] = []
     rejects: list[RowReject] = []
@@ -85,24 +103,18 @@ def parse_batches(
 
 
 def parse_batches_in_child(
-    chunks: Iterable[bytes],
-    goal: ImportGoal,
-    *,
-    file: str,
-    extra_column: str | None,
-    batch_size: int,
+    chunks: Iterable[bytes], goal: ImportGoal, **job: Unpack[ParseJob]
 ) -> Generator[ParsedBatch, None, None]:
     """Parse in a child process; the same batches as `parse_batches`, in the same order."""
+    file, extra_column = job["file"], job["extra_column"]
     context = multiprocessing.get_context("spawn")
     bytes_out, bytes_in = context.Pipe(duplex=False)
     batches_in, batches_out = context.Pipe(duplex=False)
     credit = context.Semaphore(_PIPE_AHEAD)
     child = context.Process(
         target=_child_main,
-        args=(goal.model_dump_json(), file),
+        args=(goal.model_dump_json(), job),
         kwargs={
-            "extra_column": extra_column,
-            "batch_size": batch_size,
             "bytes_in": bytes_out,
             "batches_out": batches_out,
             "credit": credit,
@@ -179,10 +191,8 @@ def _expand(plan: RowPlan, message: tuple[Any, ...]) -> ParsedBatch:
 
 def _child_main(
     goal_json: str,
-    file: str,
+    job: ParseJob,
     *,
-    extra_column: str | None,
-    batch_size: int,
     bytes_in: Connection,
     batches_out: Connection,
     credit: Any,
@@ -196,6 +206,7 @@ def _child_main(
     # and stops feeding this child); a KeyboardInterrupt here would only print a trace
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
+    file = job["file"]
 
     def take_credit() -> None:
         # A parent killed with SIGKILL never releases the semaphore: a plain acquire()
@@ -218,26 +229,23 @@ def _child_main(
     goal: Any = _GOAL_ADAPTER.validate_json(goal_json)
     tune_garbage_collector()
     try:
-        text = iter_decoded(chunks(), encoding=goal.format.encoding, file=file)
-        reader = DelimitedReader(text, goal.format, file=file)
-        plan = RowPlan(goal, reader.columns, file=file, extra_column=extra_column)
+        reader, plan = _open(chunks(), goal, job)
         send(("columns", reader.columns))
         positions = {id(mapping): index for index, mapping in enumerate(plan.mappings)}
-        read = [0]
-        rows: list[tuple[Any, ...]] = []
-        rejects: list[tuple[Any, ...]] = []
-        for parsed in plan.rows(reader, read):
-            if isinstance(parsed, RowReject):
-                rejects.append((parsed.file, parsed.line, parsed.column, parsed.reason))
-            else:
-                cells = [(positions[id(mapping)], values) for mapping, values in parsed.cells]
-                rows.append((parsed.line, parsed.key, cells, parsed.extra, parsed.delete))
-            if len(rows) + len(rejects) >= batch_size:
-                take_credit()
-                send(("batch", rows, rejects, read[0]))
-                rows, rejects = [], []
-        take_credit()
-        send(("batch", rows, rejects, read[0]))
+        for batch in _batches(reader, plan, job["batch_size"]):
+            rows = [
+                (
+                    row.line,
+                    row.key,
+                    [(positions[id(mapping)], values) for mapping, values in row.cells],
+                    row.extra,
+                    row.delete,
+                )
+                for row in batch.rows
+            ]
+            rejects = [(r.file, r.line, r.column, r.reason) for r in batch.rejects]
+            take_credit()
+            send(("batch", rows, rejects, batch.rows_read))
         send(("end",))
     except FormatError as error:
         with suppress(OSError):  # the parent may be gone too: then nobody needs the reason

@@ -1,5 +1,10 @@
 """The daemon's lifecycle: schedule, run, reload, stop — and tell systemd about each.
 
+Over 400 lines as one class because every part of the lifecycle reads and changes the
+same state (the scheduler, the running fires, the stop and reload events); what needs
+none of it lives apart: a fire's own work in `_scheduled_run`, the goal-file snapshot
+in `_goal_files`.
+
 - SIGTERM / SIGINT: no new runs start; a running import rolls back its current
   file at the next batch boundary (it is imported again next run) and the
   process exits within `shutdown_timeout`. A second signal exits at once;
@@ -26,7 +31,6 @@ import secrets
 import signal
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -40,21 +44,19 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from connector.config import Workspace, load_workspace
-from connector.config.workspace import goal_files
 from connector.errors import (
     ConfigError,
     ConnectorError,
     RunInProgressError,
     StoreUnavailableError,
 )
-from connector.goals.context import Progress
-from connector.goals.runner import RunOptions, run_connection
 from connector.limits import THREAD_JOIN_SECONDS
 from connector.redaction import register_secrets
+from connector.service._goal_files import Snapshot, goal_files_snapshot
+from connector.service._scheduled_run import run_fire
 from connector.service.backoff import Backoff
 from connector.service.mail import (
     compose_config_mail,
-    notify_run,
     send_mail,
     warn_unverified_tls,
 )
@@ -63,7 +65,6 @@ from connector.service.notify import SystemdNotifier, watchdog_interval
 from connector.service.scheduling import build_trigger, spread_of
 from connector.settings import Settings
 from connector.storage import (
-    ProfileStore,
     RunRecord,
     RunStatus,
     Trigger,
@@ -72,7 +73,6 @@ from connector.storage import (
 )
 
 log = structlog.get_logger("connector.daemon")
-Snapshot = dict[Path, tuple[int, int]]
 
 
 class Daemon:
@@ -109,7 +109,7 @@ class Daemon:
             for problem in error.problems:
                 log.error("invalid goal file", problem=str(problem))  # noqa: TRY400 -- no trace for bad YAML
             return 2
-        self._snapshot = self._goal_files_snapshot()
+        self._snapshot = goal_files_snapshot(self.settings.goals_dir)
         if not self._serve_metrics():
             return 1
         loop = asyncio.get_running_loop()
@@ -302,8 +302,18 @@ class Daemon:
         self.metrics.running.labels(connection_id).set(1)
         try:
             while True:
+                workspace = self.workspace
+                assert workspace is not None  # noqa: S101 -- loaded in serve()
                 try:
-                    await self._attempt(connection_id, fire_time)
+                    await run_fire(
+                        self.settings,
+                        workspace,
+                        connection_id,
+                        fire_time,
+                        claimant=self.claimant,
+                        metrics=self.metrics,
+                        stopping=self.stopping,
+                    )
                 except StoreUnavailableError as error:
                     self.metrics.store_retry(connection_id)
                     delay = backoff.next_delay()
@@ -341,47 +351,6 @@ class Daemon:
             self.metrics.running.labels(connection_id).set(0)
             self.notifier.status(self._status())
 
-    async def _attempt(self, connection_id: str, fire_time: datetime | None) -> None:
-        """Open the store, claim the fire, run, mail; the store is closed whatever happens."""
-        workspace = self.workspace
-        assert workspace is not None  # noqa: S101 -- loaded in serve()
-        connection = workspace.connection(connection_id)
-        store: ProfileStore | None = None
-        try:
-            store = await asyncio.to_thread(open_store, self.settings.database)
-            if fire_time is not None and not await asyncio.to_thread(
-                store.claim_fire, connection_id, fire_time, self.claimant
-            ):
-                log.info(
-                    "scheduled run skipped",
-                    connection=connection_id,
-                    reason="another daemon claimed this fire",
-                    fire_time=fire_time.isoformat(),
-                )
-                self.metrics.fire_skipped(connection_id, "claimed_elsewhere")
-                return
-            options = RunOptions(
-                trigger=Trigger.SCHEDULE,
-                batch_size=self.settings.batch_size,
-                max_rejects=self.settings.max_rejects_stored,
-                parse_in_child_bytes=self.settings.parse_in_child_bytes,
-                columnar=self.settings.columnar_engine,
-                progress=_log_progress(),
-                stopping=self.stopping,
-            )
-            outcome = await run_connection(store, workspace, connection_id, options)
-            self.metrics.observe_run(outcome)
-            await notify_run(
-                self.settings,
-                connection,
-                outcome.record,
-                outcome.result.errors,
-                outcome.result.rejects,
-            )
-        finally:
-            if store is not None:
-                await asyncio.to_thread(store.close)
-
     async def _stop_within(self, seconds: float) -> bool:
         """Wait `seconds`, or less when a stop is requested; True when it was."""
         try:
@@ -400,7 +369,7 @@ class Daemon:
     async def reload(self) -> bool:
         """Load the goals folder again; keep the old configuration if the new one is invalid."""
         self.notifier.reloading()
-        self._snapshot = self._goal_files_snapshot()
+        self._snapshot = goal_files_snapshot(self.settings.goals_dir)
         try:
             workspace = await asyncio.to_thread(load_workspace, self.settings.goals_dir)
         except ConfigError as error:
@@ -441,24 +410,10 @@ class Daemon:
             message = compose_config_mail(self.settings, recipients, problems)
             await asyncio.to_thread(send_mail, self.settings, message)
 
-    def _goal_files_snapshot(self) -> Snapshot:
-        try:
-            files = goal_files(self.settings.goals_dir)
-        except OSError:
-            return {}
-        snapshot: Snapshot = {}
-        for path in files:
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            snapshot[path] = (stat.st_mtime_ns, stat.st_size)
-        return snapshot
-
     async def _watch_goal_files(self) -> None:
         while True:
             await asyncio.sleep(self.settings.watch_interval)
-            if self._goal_files_snapshot() != self._snapshot:
+            if goal_files_snapshot(self.settings.goals_dir) != self._snapshot:
                 log.info("goal files changed; reloading")
                 self.request_reload()
 
@@ -474,13 +429,6 @@ class Daemon:
         return f"{scheduled} connection(s) scheduled" + (
             f"; running {', '.join(running)}" if running else ""
         )
-
-
-def _log_progress() -> Progress:
-    # imported here: connector.cli imports this module (`connector daemon`)
-    from connector.cli.progress import LogProgress  # noqa: PLC0415
-
-    return LogProgress()
 
 
 def run_daemon(settings: Settings) -> int:
