@@ -13,43 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import structlog
-
 from connector.config.goal_parts import PROFILE_ID
 from connector.engine.rows import RowChanges, RowPlan
-from connector.formats.keys import stored_key_normalizer
 from connector.goals.context import GoalContext, GoalResult
+from connector.groups._applier import UNMATCHED_EXAMPLES, GroupApplierBase
 from connector.groups.columnar import GroupBatchApplier
 from connector.groups.model import ImportGroupsGoal
 from connector.imports.pipeline import run_import
-from connector.storage import Group, RowReject, RunCounts, StoreTransaction
+from connector.storage import Group, RowReject, StoreTransaction
 from connector.storage.batches import BatchTransaction
 
-log = structlog.get_logger("connector.import")
 
-
-class GroupApplier:
+class GroupApplier(GroupApplierBase[StoreTransaction]):
     """Applies rows of one group file: group properties by the rules, then memberships."""
-
-    def __init__(
-        self,
-        tx: StoreTransaction,
-        goal: ImportGroupsGoal,
-        *,
-        file: str,
-        member_normalize: str = "trim",
-    ) -> None:
-        """`member_normalize`: how the store writes the member property's values
-        (`match.normalize` of the goals that match on it); member cells are written alike."""
-        self._tx = tx
-        self._member_key = stored_key_normalizer(member_normalize)
-        self._file = file
-        self._type = goal.group_type
-        self._member_property = goal.members.property if goal.members else PROFILE_ID
-        self._replace = goal.members_mode == "replace"
-        self._touched: set[str] = set()
-        self._unmatched_examples: list[str] = []
-        self.counts = RunCounts()
 
     def apply(self, rows: Sequence[RowChanges], rejects: list[RowReject]) -> None:
         groups = self._tx.load_groups(self._type, {row.key for row in rows})
@@ -79,7 +55,7 @@ class GroupApplier:
                 profile_id = profile_of.get(value)
                 if profile_id is None:
                     self.counts.members_unmatched += 1
-                    if len(self._unmatched_examples) < 5:
+                    if len(self._unmatched_examples) < UNMATCHED_EXAMPLES:
                         self._unmatched_examples.append(f"line {row.line}: {value}")
                 else:
                     row_members.append(profile_id)
@@ -124,18 +100,6 @@ class GroupApplier:
             if after != before:
                 staged[mapping.property] = after
         return staged
-
-    def finish(self) -> tuple[RunCounts, int]:
-        self.counts.groups_updated = len(self._touched) - self.counts.groups_created
-        if self.counts.members_unmatched:
-            log.warning(
-                "members matched no profile and were not linked",
-                file=self._file,
-                count=self.counts.members_unmatched,
-                examples=self._unmatched_examples,
-            )
-        seq, _ = self._tx.changed_profiles()
-        return self.counts, seq
 
 
 async def import_groups(ctx: GoalContext, goal: ImportGroupsGoal) -> GoalResult:
