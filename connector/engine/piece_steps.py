@@ -10,14 +10,14 @@ These steps live here once, so both stay what their row paths do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.engine.convert import convert_column
+from connector.engine.convert import convert_column, normalize_keys, trim_keys
 from connector.engine.parse import Piece
 from connector.engine.rows import CompiledMapping, RowPlan
 from connector.engine.rules import BATCH_RULES, LIST
@@ -29,11 +29,9 @@ __all__ = [
     "GoodRows",
     "KeyedRows",
     "Merged",
-    "convert_rows",
-    "failed_rejects",
+    "apply_piece",
     "keyed",
     "merge",
-    "parse_rejects",
     "refuse_sums_on_text",
 ]
 
@@ -82,36 +80,51 @@ class Merged:
     """Keys that an applied row has."""
 
 
-def parse_rejects(file: str, piece: Piece) -> list[RowReject]:
-    """The records the parser could not read."""
-    return [
+def apply_piece(
+    piece: Piece,
+    plan: RowPlan,
+    apply: Callable[[GoodRows, Failed], None],
+    *,
+    file: str,
+    normalize: str = "trim",
+) -> list[RowReject]:
+    """Convert the piece and hand its good rows to `apply`; return the piece's rejects.
+
+    Those are the records the parser could not read, then every row that
+    conversion or `apply` rejected, in file order. `normalize` is the goal's
+    `match.normalize`, applied to the trimmed identifiers.
+    """
+    rejects = [
         RowReject(file, problem.line, problem.column, problem.reason) for problem in piece.problems
     ]
+    table = piece.table
+    if table.num_rows == 0:
+        return rejects
+    keys = trim_keys(table.column(plan.key_index))
+    refused: dict[int, str] = {}
+    if normalize != "trim":
+        keys, refused = normalize_keys(keys, normalize)
+    failed: Failed = {}
+    rows = _convert_rows(table, plan, keys, failed, refused)
+    if len(rows.index):
+        apply(rows, failed)
+    if failed:
+        lines = piece.lines().to_numpy()
+        rejects += [
+            RowReject(file, int(lines[row]), column, reason)
+            for row, (column, reason) in sorted(failed.items())
+        ]
+    return rejects
 
 
-def failed_rejects(file: str, piece: Piece, failed: Failed) -> list[RowReject]:
-    """The rows that conversion or the rules rejected, in file order."""
-    if not failed:
-        return []
-    lines = piece.lines().to_numpy()
-    return [
-        RowReject(file, int(lines[row]), column, reason)
-        for row, (column, reason) in sorted(failed.items())
-    ]
-
-
-def convert_rows(
-    table: pa.Table,
-    plan: RowPlan,
-    keys: pa.Array,
-    failed: Failed,
-    refused: dict[int, str] | None = None,
+def _convert_rows(
+    table: pa.Table, plan: RowPlan, keys: pa.Array, failed: Failed, refused: dict[int, str]
 ) -> GoodRows:
     """Convert every mapped column; a row is rejected at its first failing cell.
 
     `keys` are the rows' identifiers as written to the store; `refused` the rows
     whose identifier `match.normalize` refuses, with the reason. An empty or
-    refused identifier rejects the row before any cell, as on the row path.
+    refused identifier rejects the row before any of its cells, as on the row path.
     """
     mappings = plan.mappings
     first_failure = np.full(table.num_rows, -1, dtype=np.int64)
@@ -127,13 +140,12 @@ def convert_rows(
     for position in range(len(converted) - 1, -1, -1):
         first_failure[converted[position].errors.to_numpy()] = position
     first_failure[pc.equal(keys, "").to_numpy(zero_copy_only=False)] = _KEY
-    if refused:
-        first_failure[list(refused)] = _KEY_REFUSED
+    first_failure[list(refused)] = _KEY_REFUSED
     for row in np.flatnonzero(first_failure != -1).tolist():
         code = int(first_failure[row])
         if code == _KEY:
             failed[row] = (plan.key_column, "the identifier is empty")
-        elif code == _KEY_REFUSED and refused:
+        elif code == _KEY_REFUSED:
             failed[row] = (plan.key_column, refused[row])
         else:
             failed[row] = (mappings[code].column, converted[code].reason(row))

@@ -21,19 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from connector.engine import piece_steps as steps
 from connector.engine._cells import as_strings, pieces
-from connector.engine.convert import trim_keys
 from connector.engine.parse import Piece
-from connector.engine.piece_steps import (
-    Failed,
-    GoodRows,
-    convert_rows,
-    failed_rejects,
-    keyed,
-    merge,
-    parse_rejects,
-    refuse_sums_on_text,
-)
 from connector.engine.rows import CompiledMapping, RowPlan
 from connector.engine.rules import LIST
 from connector.formats.keys import stored_key_normalizer
@@ -74,19 +64,15 @@ class GroupBatchApplier(GroupApplierBase[BatchTransaction]):
     # -- one piece ----------------------------------------------------------------------
     def apply(self, piece: Piece) -> list[RowReject]:
         """Apply the piece's good rows; return its rejects (parse problems included)."""
-        rejects = parse_rejects(self._file, piece)
-        table = piece.table
-        if table.num_rows == 0:
-            return rejects
-        failed: Failed = {}
-        keys = trim_keys(table.column(self._plan.key_index))
-        rows = convert_rows(table, self._plan, keys, failed)
-        if len(rows.index):
-            self._apply_rows(table, piece, rows, failed)
-        return rejects + failed_rejects(self._file, piece, failed)
+        return steps.apply_piece(
+            piece,
+            self._plan,
+            lambda rows, failed: self._apply_rows(piece, rows, failed),
+            file=self._file,
+        )
 
-    def _apply_rows(self, table: pa.Table, piece: Piece, rows: GoodRows, failed: Failed) -> None:
-        keys = keyed(rows)
+    def _apply_rows(self, piece: Piece, rows: steps.GoodRows, failed: steps.Failed) -> None:
+        keys = steps.keyed(rows)
         distinct, key_of_row = keys.distinct, keys.key_of_row
         found = self._tx.load_groups(self._type, distinct)
         position = keys.positions(found.column("id").combine_chunks())
@@ -94,9 +80,9 @@ class GroupBatchApplier(GroupApplierBase[BatchTransaction]):
         stored = _decode_properties(found.column("properties"), self._properties)
         take = pa.array(position, mask=~exists)
         current = [pc.take(stored[name], take) for name in self._properties]
-        alive = refuse_sums_on_text(self._mappings, rows, key_of_row, current, failed)
+        alive = steps.refuse_sums_on_text(self._mappings, rows, key_of_row, current, failed)
         self.counts.rows_applied += int(alive.sum())
-        merged = merge(self._mappings, rows, keys, alive, current)
+        merged = steps.merge(self._mappings, rows, keys, alive, current)
         created = merged.used & ~exists
         self.counts.groups_created += int(created.sum())
         self._touched.update(pc.filter(distinct, pa.array(merged.used)).to_pylist())
@@ -108,11 +94,10 @@ class GroupBatchApplier(GroupApplierBase[BatchTransaction]):
             )
             self._tx.save_groups(self._type, pc.take(distinct, which), patches)
         if self._plan.extra_index is not None:
-            self._members(table, piece, rows.index[alive], key_of_row[alive], distinct)
+            self._members(piece, rows.index[alive], key_of_row[alive], distinct)
 
     def _members(
         self,
-        table: pa.Table,
         piece: Piece,
         rows: np.ndarray,
         row_keys: np.ndarray,
@@ -120,7 +105,7 @@ class GroupBatchApplier(GroupApplierBase[BatchTransaction]):
     ) -> None:
         """Link each applied row's member values that match a profile (in file order)."""
         assert self._plan.extra_index is not None  # noqa: S101 -- the caller checked
-        column = pc.take(as_strings(table.column(self._plan.extra_index)), pa.array(rows))
+        column = pc.take(as_strings(piece.table.column(self._plan.extra_index)), pa.array(rows))
         found = pieces(as_strings(column), self._plan.separator)
         owner = found.rows.to_numpy()  # index into `rows`, ascending
         values = found.values

@@ -21,19 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.config.goal_parts import PROFILE_ID
-from connector.engine.convert import normalize_keys, trim_keys
+from connector.engine import piece_steps as steps
 from connector.engine.ids import new_profile_ids
 from connector.engine.parse import Piece
-from connector.engine.piece_steps import (
-    Failed,
-    GoodRows,
-    convert_rows,
-    failed_rejects,
-    keyed,
-    merge,
-    parse_rejects,
-    refuse_sums_on_text,
-)
 from connector.engine.rows import CompiledMapping, RowPlan
 from connector.engine.rules import LIST
 from connector.imports.model import ImportProfilesGoal
@@ -90,35 +80,25 @@ class ProfileBatchApplier:
     # -- one piece ----------------------------------------------------------------
     def apply(self, piece: Piece) -> list[RowReject]:
         """Apply the piece's good rows; return its rejects (parse problems included)."""
-        rejects = parse_rejects(self._file, piece)
-        table = piece.table
-        if table.num_rows == 0:
-            return rejects
-        failed: Failed = {}
-        keys = trim_keys(table.column(self._plan.key_index))
-        refused: dict[int, str] = {}
-        if self._normalize != "trim":
-            keys, refused = normalize_keys(keys, self._normalize)
-        rows = convert_rows(table, self._plan, keys, failed, refused)
-        if len(rows.index):
-            self._apply_rows(rows, failed)
-        return rejects + failed_rejects(self._file, piece, failed)
+        return steps.apply_piece(
+            piece, self._plan, self._apply_rows, file=self._file, normalize=self._normalize
+        )
 
-    def _apply_rows(self, rows: GoodRows, failed: Failed) -> None:
-        keys = keyed(rows)
+    def _apply_rows(self, rows: steps.GoodRows, failed: steps.Failed) -> None:
+        keys = steps.keyed(rows)
         found = self._tx.lookup(self._match, keys.distinct, self._properties)
         position = keys.positions(found.column("key"))
         exists = position >= 0
         take = pa.array(position, mask=~exists)
         current = [pc.take(found.column(name), take) for name in self._properties]
-        alive = refuse_sums_on_text(self._mappings, rows, keys.key_of_row, current, failed)
+        alive = steps.refuse_sums_on_text(self._mappings, rows, keys.key_of_row, current, failed)
         missing = ~exists
         if not self._create:
             skipped = alive & missing[keys.key_of_row]
             self.counts.rows_skipped += int(skipped.sum())
             alive &= ~skipped
         self.counts.rows_applied += int(alive.sum())
-        merged = merge(self._mappings, rows, keys, alive, current)
+        merged = steps.merge(self._mappings, rows, keys, alive, current)
         self._insert(keys.distinct, merged.values, missing & merged.used)
         self._update(found, position, merged.values, exists & merged.touched)
 
