@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 
 from connector.config.goal_parts import PROFILE_ID
-from connector.engine.rows import RowChanges, RowPlan
+from connector.engine.rows import RowChanges, RowPlan, stage_rules
 from connector.goals.context import GoalContext, GoalResult
 from connector.groups._applier import UNMATCHED_EXAMPLES, GroupApplierBase
 from connector.groups.columnar import GroupBatchApplier
@@ -41,8 +41,9 @@ class GroupApplier(GroupApplierBase[StoreTransaction]):
             created = group is None
             if group is None:
                 group = Group(self._type, row.key)
-            staged = self._stage(group, row, rejects)
-            if staged is None:
+            staged = stage_rules(row, group.properties, file=self._file)
+            if isinstance(staged, RowReject):
+                rejects.append(staged)
                 continue
             if created:
                 groups[row.key] = group
@@ -85,21 +86,6 @@ class GroupApplier(GroupApplierBase[StoreTransaction]):
             deleted, left = self._tx.delete_groups(self._type, emptied)
             self.counts.groups_deleted += deleted
             self.counts.members_removed += left
-
-    def _stage(
-        self, group: Group, row: RowChanges, rejects: list[RowReject]
-    ) -> dict[str, list[str]] | None:
-        staged: dict[str, list[str]] = {}
-        for mapping, values in row.cells:
-            before = staged.get(mapping.property, group.properties.get(mapping.property, []))
-            try:
-                after = mapping.rule(before, values)
-            except ValueError as error:
-                rejects.append(RowReject(self._file, row.line, mapping.column, str(error)))
-                return None
-            if after != before:
-                staged[mapping.property] = after
-        return staged
 
 
 async def import_groups(ctx: GoalContext, goal: ImportGroupsGoal) -> GoalResult:
