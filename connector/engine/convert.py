@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.config.formats import ImportFormat
-from connector.engine._cells import as_strings, drop_rows, pieces, strip
+from connector.engine._cells import Pieces, as_strings, drop_rows, pieces, strip
 from connector.engine._converted import Converted
 from connector.engine._datetimes import convert_datetimes
 from connector.engine._distinct import convert_distinct
@@ -30,6 +31,7 @@ from connector.formats.values import ConversionError, ValueType, make_converter
 
 __all__ = [
     "COLUMN_CONVERTERS",
+    "ColumnResult",
     "ConvertedColumn",
     "DeleteFlags",
     "convert_column",
@@ -38,12 +40,15 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ConvertedColumn:
-    """A column's canonical values per row, and the rows whose cell is rejected."""
+Values = TypeVar("Values", bound=pa.Array)
 
-    values: pa.ListArray
-    """`list<string>`: the cell's values in order; null where it gives nothing or is rejected."""
+
+@dataclass(frozen=True)
+class ColumnResult(Generic[Values]):
+    """A column's result per row, and the rows whose cell is rejected."""
+
+    values: Values
+    """Null where the cell gives nothing or is rejected."""
     errors: pa.Int64Array
     """Rows whose cell is rejected, ascending."""
     reasons: dict[int, str] = field(default_factory=dict, repr=False)
@@ -53,17 +58,10 @@ class ConvertedColumn:
         return self.reasons[row]
 
 
-@dataclass(frozen=True)
-class DeleteFlags:
-    """The delete column: per row true, false, or null (empty or rejected)."""
-
-    values: pa.BooleanArray
-    errors: pa.Int64Array
-    reasons: dict[int, str] = field(default_factory=dict, repr=False)
-
-    def reason(self, row: int) -> str:
-        """The `ConversionError` message of that row's flag."""
-        return self.reasons[row]
+ConvertedColumn = ColumnResult[pa.ListArray]
+"""A mapped column: `list<string>` per row, the cell's canonical values in order."""
+DeleteFlags = ColumnResult[pa.BooleanArray]
+"""The delete column: per row true, false, or null (empty or rejected)."""
 
 
 def _zone(name: str) -> tzinfo:
@@ -102,6 +100,15 @@ def _rejected_rows(rows: pa.Int64Array, reasons: dict[int, str]) -> dict[int, st
     return first
 
 
+def _per_row(
+    found: Pieces, converted: Converted
+) -> tuple[pa.ListArray, pa.Int64Array, dict[int, str]]:
+    """The converted pieces back in their rows, less the rejected rows; those, with reasons."""
+    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
+    errors = pa.array(sorted(rejected), pa.int64())
+    return drop_rows(found, converted.values, errors), errors, rejected
+
+
 def convert_column(
     cells: pa.StringArray | pa.ChunkedArray,
     *,
@@ -118,21 +125,16 @@ def convert_column(
     """
     convert = make_converter(value_type, fmt)
     found = pieces(as_strings(cells), split)
-    converted = _convert(found.values, value_type, fmt, convert)
-    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
-    errors = pa.array(sorted(rejected), pa.int64())
-    return ConvertedColumn(drop_rows(found, converted.values, errors), errors, rejected)
+    values, errors, rejected = _per_row(found, _convert(found.values, value_type, fmt, convert))
+    return ConvertedColumn(values, errors, rejected)
 
 
 def is_true_column(cells: pa.StringArray | pa.ChunkedArray, fmt: ImportFormat) -> DeleteFlags:
     """The delete column read as `RowPlan.parse` reads it: stripped, empty means no answer."""
     convert = make_converter("boolean", fmt)
     found = pieces(as_strings(cells), None)
-    converted = convert_distinct(found.values, convert)
-    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
-    errors = pa.array(sorted(rejected), pa.int64())
-    answers = pc.list_element(drop_rows(found, converted.values, errors), 0)
-    return DeleteFlags(pc.equal(answers, "true"), errors, rejected)
+    values, errors, rejected = _per_row(found, convert_distinct(found.values, convert))
+    return DeleteFlags(pc.equal(pc.list_element(values, 0), "true"), errors, rejected)
 
 
 def trim_keys(cells: pa.StringArray | pa.ChunkedArray) -> pa.StringArray:
