@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, tzinfo
 from typing import Generic, TypeVar
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.config.formats import ImportFormat
+from connector.config.formats import ImportFormat, zone_of
 from connector.engine._cells import Pieces, as_strings, drop_rows, pieces, strip
 from connector.engine._converted import Converted
 from connector.engine._datetimes import convert_datetimes
@@ -64,10 +62,6 @@ DeleteFlags = ColumnResult[pa.BooleanArray]
 """The delete column: per row true, false, or null (empty or rejected)."""
 
 
-def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)
-
-
 ColumnConverter = Callable[[pa.StringArray, ImportFormat, Callable[[str], str]], Converted]
 
 COLUMN_CONVERTERS: dict[ValueType, ColumnConverter] = {
@@ -75,7 +69,7 @@ COLUMN_CONVERTERS: dict[ValueType, ColumnConverter] = {
     "number": lambda texts, fmt, convert: convert_numbers(texts, fmt.decimal_separator, convert),
     "date": lambda texts, _fmt, convert: convert_distinct(texts, convert),
     "datetime": lambda texts, fmt, convert: convert_datetimes(
-        texts, fmt.date_format, _zone(fmt.timezone), convert
+        texts, fmt.date_format, zone_of(fmt.timezone), convert
     ),
     "boolean": lambda texts, _fmt, convert: convert_distinct(texts, convert),
 }

@@ -27,11 +27,10 @@ from decimal import MAX_PREC as _MAX_PREC
 from decimal import MIN_EMIN as _MIN_EMIN
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from dateutil.parser import isoparse
 
-from connector.config.formats import ImportFormat
+from connector.config.formats import ImportFormat, zone_of
 from connector.formats.strftime import strftime_body
 
 __all__ = [
@@ -284,10 +283,6 @@ def _offset_text(offset: timedelta) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)
-
-
 # ---------------------------------------------------------------- booleans
 
 
@@ -322,8 +317,8 @@ Converter = Callable[[str], str]
 CONVERTERS: dict[ValueType, Callable[[ImportFormat], Converter]] = {
     "text": lambda _fmt: _identity,
     "number": lambda fmt: _number_converter(fmt.decimal_separator),
-    "date": lambda fmt: _date_converter(fmt.date_format, _zone(fmt.timezone)),
-    "datetime": lambda fmt: _datetime_converter(fmt.date_format, _zone(fmt.timezone)),
+    "date": lambda fmt: _date_converter(fmt.date_format, zone_of(fmt.timezone)),
+    "datetime": lambda fmt: _datetime_converter(fmt.date_format, zone_of(fmt.timezone)),
     "boolean": lambda fmt: _boolean_converter(fmt.true_values, fmt.false_values),
 }
 """Each value type -> the factory of its per-cell converter, from the file's format.

@@ -13,10 +13,9 @@ import io
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, tzinfo
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
-from connector.config.formats import ExportFormat
+from connector.config.formats import ExportFormat, zone_of
 from connector.formats._output import ByteOutput
 
 __all__ = ["QUOTED_EMPTY", "DelimitedWriter", "format_date", "format_number"]
@@ -247,9 +246,5 @@ def format_date(canonical: str, date_format: str, timezone: str) -> str:
         return canonical
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(_zone(timezone))
+    moment = moment.astimezone(zone_of(timezone))
     return moment.isoformat() if date_format == "iso8601" else moment.strftime(date_format)
-
-
-def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)
