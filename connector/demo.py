@@ -29,14 +29,18 @@ def _step(title: str, *argv: str) -> int:
     return code
 
 
-async def _upload_examples(endpoint: str, data_dir: Path) -> None:
-    credentials = S3Credentials(
+def _credentials(endpoint: str) -> S3Credentials:
+    """The example connection's S3 keys, at the local endpoint."""
+    return S3Credentials(
         region="eu-west-1",
         endpoint_url=endpoint,
         access_key_id=_DEMO_KEYS["CRM_KEY_ID"],
         secret_access_key=_DEMO_KEYS["CRM_SECRET"],
     )
-    async with S3Client(credentials) as s3:
+
+
+async def _upload_examples(endpoint: str, data_dir: Path) -> None:
+    async with S3Client(_credentials(endpoint)) as s3:
         for bucket in ("crm-exports", "crm-in"):
             await s3.ensure_bucket(bucket)
         files = sorted(data_dir.rglob("*.csv"))  # noqa: ASYNC240 -- a handful of example files
@@ -49,13 +53,7 @@ async def _upload_examples(endpoint: str, data_dir: Path) -> None:
 async def _show_exports(endpoint: str) -> None:
     import gzip  # noqa: PLC0415 -- only the demo reads exported files back
 
-    credentials = S3Credentials(
-        region="eu-west-1",
-        endpoint_url=endpoint,
-        access_key_id=_DEMO_KEYS["CRM_KEY_ID"],
-        secret_access_key=_DEMO_KEYS["CRM_SECRET"],
-    )
-    async with S3Client(credentials) as s3:
+    async with S3Client(_credentials(endpoint)) as s3:
         async for obj in s3.list_objects("crm-in"):
             sys.stdout.write(f"\ns3://crm-in/{obj.key} ({obj.size} bytes)\n")
             data = b"".join([chunk async for chunk in s3.iter_object("crm-in", obj.key)])

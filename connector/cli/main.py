@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from connector import __version__
 from connector.app import App
@@ -52,15 +53,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     def command(
         name: str, handler: Handler, help_text: str, *, example: Sequence[str] = ()
     ) -> argparse.ArgumentParser:
-        sub = commands.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=examples(*example) if example else None,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        sub.set_defaults(handler=handler)
-        return sub
+        return _subcommand(commands, name, help_text, example, handler=handler)
 
     command(
         "validate",
@@ -178,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     segments.set_defaults(**{READ_ONLY: True})
     segments.add_argument("--json", action="store_true", help="one JSON object a line")
 
-    profiles = _with_actions(
+    profiles = _subcommand(  # a command made of actions: they carry the handlers
         commands,
         "profiles",
         "look at profiles",
@@ -218,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     )
     dump.add_argument("--json", action="store_true", help="JSON lines, one profile a line")
 
-    groups = _with_actions(
+    groups = _subcommand(
         commands, "groups", "look at groups", ["connector groups get household H1"]
     )
     group_commands = groups.add_subparsers(
@@ -239,39 +232,34 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- one flat list
     return parser
 
 
-def _action(
-    actions: argparse._SubParsersAction[argparse.ArgumentParser],
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _subcommand(
+    parent: Subcommands,
     name: str,
-    handler: Handler,
     help_text: str,
     example: Sequence[str],
+    **defaults: object,
 ) -> argparse.ArgumentParser:
-    """A read-only action under `profiles` or `groups`."""
-    sub = actions.add_parser(
+    """A command or an action: its help text is its description, its examples the epilog."""
+    sub = parent.add_parser(
         name,
         help=help_text,
         description=help_text,
-        epilog=examples(*example),
+        epilog=examples(*example) if example else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.set_defaults(handler=handler, **{READ_ONLY: True})
+    if defaults:
+        sub.set_defaults(**defaults)
     return sub
 
 
-def _with_actions(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    help_text: str,
-    example: Sequence[str],
+def _action(
+    actions: Subcommands, name: str, handler: Handler, help_text: str, example: Sequence[str]
 ) -> argparse.ArgumentParser:
-    """A command made of actions (`profiles get`): its actions carry the handlers."""
-    return commands.add_parser(
-        name,
-        help=help_text,
-        description=help_text,
-        epilog=examples(*example),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    """A read-only action under `profiles` or `groups`."""
+    return _subcommand(actions, name, help_text, example, handler=handler, **{READ_ONLY: True})
 
 
 def _positive(text: str) -> int:
@@ -292,23 +280,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _usage(error: ConfigError) -> int:
+    """Each mistake of an invalid configuration on its own line: the operator fixes them all."""
+    for problem in error.problems:
+        sys.stderr.write(f"{problem}\n")
+    return ExitCode.USAGE
+
+
 def _command(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         app = App.from_config(args.config, create_store=not getattr(args, READ_ONLY, False))
     except ConfigError as error:
-        for problem in error.problems:
-            sys.stderr.write(f"{problem}\n")
-        return ExitCode.USAGE
+        return _usage(error)
     configure_logging(app.settings.log_format, app.settings.log_level)
     tune_garbage_collector()
     handler: Handler = args.handler
     try:
         return handler(app, args)
     except ConfigError as error:
-        for problem in error.problems:
-            sys.stderr.write(f"{problem}\n")
-        return ExitCode.USAGE
+        return _usage(error)
     except NotFoundError as error:
         fail(str(error))
         return ExitCode.NOT_FOUND

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +40,12 @@ def _known_timezone(value: str) -> str:
             f"unknown time zone {value!r} (use an IANA name like Europe/Amsterdam)"
         ) from None
     return value
+
+
+def zone_of(name: str) -> tzinfo:
+    """The zone of a format's `timezone`: `datetime.UTC` itself for "UTC" (the common
+    case, and cheaper than its `ZoneInfo`), else the IANA zone."""
+    return UTC if name == "UTC" else ZoneInfo(name)
 
 
 _STRPTIME_DIRECTIVES = frozenset("aAwdbBmyYHIpMSfzZjUWVGucxX%")

@@ -8,7 +8,7 @@ Vectorised, with the reason each is exact:
   regular expression admits only real days, 29 February is checked against
   the year: a single bad day would fail the cast of the whole column).
 - numeric strftime patterns (`%Y %y %m %d %H %M %S`, literals): the regular
-  expression of `_compile_pattern` restated in RE2 so that it matches a subset
+  expression of `formats.strftime` written for RE2 so that it matches a subset
   of what Python's matches (ASCII whitespace only, ASCII letters as `[tT]`),
   with the same groups, so the fields are the ones the converter reads.
 
@@ -38,6 +38,7 @@ from connector.engine._walls import (
     valid_day,
     wall_micros,
 )
+from connector.formats.strftime import strftime_body
 
 __all__ = ["convert_datetimes", "strftime_regex"]
 
@@ -50,47 +51,23 @@ _ISO = (
 )
 """The ISO 8601 shapes taken here, with every day that can exist (29 February checked apart)."""
 
-_DIRECTIVES = {
-    "Y": r"(?P<Y>[0-9]{4})",
-    "y": r"(?P<y>[0-9]{2})",
-    "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
-    "d": r"(?P<d>3[01]|[12][0-9]|0[1-9]|[1-9]| [1-9])",
-    "H": r"(?P<H>2[0-3]|[01][0-9]|[0-9])",
-    "M": r"(?P<M>[0-5][0-9]|[0-9])",
-    "S": r"(?P<S>[0-5][0-9]|[0-9])",
-}
+
+def _literal(char: str) -> str | None:
+    """An RE2 literal that matches a subset of what Python's `re` does under IGNORECASE."""
+    if not char.isascii():
+        return None
+    return f"[{char.lower()}{char.upper()}]" if char.isalpha() else re.escape(char)
 
 
 def strftime_regex(pattern: str) -> str | None:
     """RE2 for a numeric strftime pattern, or None when only the converter can read it."""
-    parts: list[str] = []
-    used: set[str] = set()
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "%":
-            directive = pattern[index + 1 : index + 2]
-            if directive == "%":
-                parts.append("%")
-            elif directive in _DIRECTIVES and directive not in used:
-                used.add(directive)
-                parts.append(_DIRECTIVES[directive])
-            else:
-                return None
-            index += 2
-            continue
-        if char.isspace():
-            while index < len(pattern) and pattern[index].isspace():
-                index += 1
-            parts.append(r"\s+")
-            continue
-        if not char.isascii():
-            return None
-        parts.append(f"[{char.lower()}{char.upper()}]" if char.isalpha() else re.escape(char))
-        index += 1
+    found = strftime_body(pattern, _literal)
+    if found is None:
+        return None
+    body, used = found
     if not used & {"Y", "y"}:
         return None  # year 1900 only: rare, and left to the converter
-    return "^" + "".join(parts) + "$"
+    return "^" + body + "$"
 
 
 def _scatter(mask: pa.BooleanArray, values: pa.Array, length: int) -> pa.Array:

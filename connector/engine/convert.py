@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, tzinfo
-from zoneinfo import ZoneInfo
+from typing import Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.config.formats import ImportFormat
-from connector.engine._cells import as_strings, drop_rows, pieces, strip
+from connector.config.formats import ImportFormat, zone_of
+from connector.engine._cells import Pieces, as_strings, drop_rows, pieces, strip
 from connector.engine._converted import Converted
 from connector.engine._datetimes import convert_datetimes
 from connector.engine._distinct import convert_distinct
@@ -30,6 +29,7 @@ from connector.formats.values import ConversionError, ValueType, make_converter
 
 __all__ = [
     "COLUMN_CONVERTERS",
+    "ColumnResult",
     "ConvertedColumn",
     "DeleteFlags",
     "convert_column",
@@ -38,12 +38,15 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ConvertedColumn:
-    """A column's canonical values per row, and the rows whose cell is rejected."""
+Values = TypeVar("Values", bound=pa.Array)
 
-    values: pa.ListArray
-    """`list<string>`: the cell's values in order; null where it gives nothing or is rejected."""
+
+@dataclass(frozen=True)
+class ColumnResult(Generic[Values]):
+    """A column's result per row, and the rows whose cell is rejected."""
+
+    values: Values
+    """Null where the cell gives nothing or is rejected."""
     errors: pa.Int64Array
     """Rows whose cell is rejected, ascending."""
     reasons: dict[int, str] = field(default_factory=dict, repr=False)
@@ -53,21 +56,10 @@ class ConvertedColumn:
         return self.reasons[row]
 
 
-@dataclass(frozen=True)
-class DeleteFlags:
-    """The delete column: per row true, false, or null (empty or rejected)."""
-
-    values: pa.BooleanArray
-    errors: pa.Int64Array
-    reasons: dict[int, str] = field(default_factory=dict, repr=False)
-
-    def reason(self, row: int) -> str:
-        """The `ConversionError` message of that row's flag."""
-        return self.reasons[row]
-
-
-def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)
+ConvertedColumn = ColumnResult[pa.ListArray]
+"""A mapped column: `list<string>` per row, the cell's canonical values in order."""
+DeleteFlags = ColumnResult[pa.BooleanArray]
+"""The delete column: per row true, false, or null (empty or rejected)."""
 
 
 ColumnConverter = Callable[[pa.StringArray, ImportFormat, Callable[[str], str]], Converted]
@@ -77,7 +69,7 @@ COLUMN_CONVERTERS: dict[ValueType, ColumnConverter] = {
     "number": lambda texts, fmt, convert: convert_numbers(texts, fmt.decimal_separator, convert),
     "date": lambda texts, _fmt, convert: convert_distinct(texts, convert),
     "datetime": lambda texts, fmt, convert: convert_datetimes(
-        texts, fmt.date_format, _zone(fmt.timezone), convert
+        texts, fmt.date_format, zone_of(fmt.timezone), convert
     ),
     "boolean": lambda texts, _fmt, convert: convert_distinct(texts, convert),
 }
@@ -102,6 +94,15 @@ def _rejected_rows(rows: pa.Int64Array, reasons: dict[int, str]) -> dict[int, st
     return first
 
 
+def _per_row(
+    found: Pieces, converted: Converted
+) -> tuple[pa.ListArray, pa.Int64Array, dict[int, str]]:
+    """The converted pieces back in their rows, less the rejected rows; those, with reasons."""
+    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
+    errors = pa.array(sorted(rejected), pa.int64())
+    return drop_rows(found, converted.values, errors), errors, rejected
+
+
 def convert_column(
     cells: pa.StringArray | pa.ChunkedArray,
     *,
@@ -118,21 +119,16 @@ def convert_column(
     """
     convert = make_converter(value_type, fmt)
     found = pieces(as_strings(cells), split)
-    converted = _convert(found.values, value_type, fmt, convert)
-    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
-    errors = pa.array(sorted(rejected), pa.int64())
-    return ConvertedColumn(drop_rows(found, converted.values, errors), errors, rejected)
+    values, errors, rejected = _per_row(found, _convert(found.values, value_type, fmt, convert))
+    return ConvertedColumn(values, errors, rejected)
 
 
 def is_true_column(cells: pa.StringArray | pa.ChunkedArray, fmt: ImportFormat) -> DeleteFlags:
     """The delete column read as `RowPlan.parse` reads it: stripped, empty means no answer."""
     convert = make_converter("boolean", fmt)
     found = pieces(as_strings(cells), None)
-    converted = convert_distinct(found.values, convert)
-    rejected = _rejected_rows(found.rows, converted.reasons) if converted.reasons else {}
-    errors = pa.array(sorted(rejected), pa.int64())
-    answers = pc.list_element(drop_rows(found, converted.values, errors), 0)
-    return DeleteFlags(pc.equal(answers, "true"), errors, rejected)
+    values, errors, rejected = _per_row(found, convert_distinct(found.values, convert))
+    return DeleteFlags(pc.equal(pc.list_element(values, 0), "true"), errors, rejected)
 
 
 def trim_keys(cells: pa.StringArray | pa.ChunkedArray) -> pa.StringArray:

@@ -57,6 +57,36 @@ class RowChanges:
     """The goal's delete column says: remove this profile."""
 
 
+def stage_rules(
+    row: RowChanges,
+    current: dict[str, list[str]],
+    *,
+    file: str,
+    check: Callable[[str, list[str]], str | None] | None = None,
+) -> dict[str, list[str]] | RowReject:
+    """The row's new values by property, or the reject of the first mapping that refuses it.
+
+    Each mapping's rule runs on `current` (the stored properties) as the
+    earlier mappings of the row left them; only changed properties are
+    returned. `check` may refuse a property's values after its rule, with the
+    reason (a unique value that belongs to another profile).
+    """
+    staged: dict[str, list[str]] = {}
+    for mapping, values in row.cells:
+        name = mapping.property
+        before = staged.get(name, current.get(name, []))
+        try:
+            after = mapping.rule(before, values)
+        except ValueError as error:
+            return RowReject(file, row.line, mapping.column, str(error))
+        if after != before:
+            staged[name] = after
+        reason = None if check is None else check(name, after)
+        if reason is not None:
+            return RowReject(file, row.line, mapping.column, reason)
+    return staged
+
+
 class RowPlan:
     """How one file's rows map to property changes, checked against its header."""
 

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from isal import isal_zlib
 
 from connector.config.formats import ExportFormat
-from connector.errors import FormatError
+from connector.formats._output import ByteOutput
 from connector.formats.writer import QUOTED_EMPTY
 
 __all__ = ["GZIP_LEVEL", "ArrowWriter", "GzipStream"]
@@ -71,7 +71,7 @@ class GzipStream:
         return result
 
 
-class ArrowWriter:
+class ArrowWriter(ByteOutput):
     """Writes tables of text columns as delimited bytes, in chunks; optional gzip.
 
     A cell that is null is written as `fmt.null_value`, an empty text as
@@ -90,23 +90,20 @@ class ArrowWriter:
         file: str = "<export>",
         gzip_level: int = GZIP_LEVEL,
     ) -> None:
-        self._fmt = fmt
-        self._file = file
-        self._chunk_size = chunk_size
+        transcode = codecs.lookup(fmt.encoding).name != "utf-8"
+        super().__init__(
+            fmt,
+            file=file,
+            chunk_size=chunk_size,
+            encoder=codecs.getincrementalencoder(fmt.encoding)() if transcode else None,
+            compressor=GzipStream(gzip_level) if gzip else None,
+        )
         quote, escape = fmt.quote_char, fmt.escape_char
         self._quote = quote
         self._specials = fmt.field_separator + quote + (escape or "") + "\r\n"
         self._needs_quotes = _class(self._specials)
         decimal = _class("." + fmt.decimal_separator)
         self._plain_number = f"^[+-]?[0-9]+(?:{decimal}[0-9]+)?$"
-        self._encoder = None
-        if codecs.lookup(fmt.encoding).name != "utf-8":
-            self._encoder = codecs.getincrementalencoder(fmt.encoding)()
-        self._compressor = GzipStream(gzip_level) if gzip else None
-        self._out = bytearray()
-        self._finished = False
-        self.rows_written = 0
-        self.bytes_out = 0
 
     def write_header(self, names: Sequence[str]) -> None:
         """Write the header row (quoted as needed, never guarded), unless `header: false`."""
@@ -140,10 +137,7 @@ class ArrowWriter:
         self._check_open()
         if self._encoder is not None:
             self._emit(self._encode("", final=True))
-        if self._compressor is not None:
-            self._out += self._compressor.flush()
-        self._finished = True
-        return self._hand_out()
+        return self._close()
 
     # -- cells and lines --------------------------------------------------------------------
 
@@ -230,36 +224,6 @@ class ArrowWriter:
             self._emit(self._encode(str(data, "utf-8")))
         else:
             self._emit(data)
-
-    def _encode(self, text: str, *, final: bool = False) -> bytes:
-        assert self._encoder is not None  # noqa: S101 -- only called when transcoding
-        try:
-            encoded: bytes = self._encoder.encode(text, final)
-        except UnicodeEncodeError as error:
-            character = error.object[error.start : error.end]
-            raise FormatError(
-                f"{character!r} cannot be written in {self._fmt.encoding}; "
-                "choose an encoding that has it, such as utf-8",
-                file=self._file,
-            ) from None
-        return encoded
-
-    def _emit(self, data: bytes | memoryview) -> None:
-        if self._compressor is not None:
-            self._out += self._compressor.compress(data)
-        else:
-            self._out += data
-
-    def _hand_out(self, limit: int | None = None) -> bytes:
-        size = len(self._out) if limit is None else min(limit, len(self._out))
-        data = bytes(self._out[:size])
-        del self._out[:size]
-        self.bytes_out += len(data)
-        return data
-
-    def _check_open(self) -> None:
-        if self._finished:
-            raise RuntimeError("the writer is finished")
 
 
 def _present(column: pa.StringArray, characters: str) -> str:

@@ -27,11 +27,11 @@ from decimal import MAX_PREC as _MAX_PREC
 from decimal import MIN_EMIN as _MIN_EMIN
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from dateutil.parser import isoparse
 
-from connector.config.formats import ImportFormat
+from connector.config.formats import ImportFormat, zone_of
+from connector.formats.strftime import strftime_body
 
 __all__ = [
     "CONVERTERS",
@@ -141,49 +141,15 @@ def _parse_canonical(value: str) -> Decimal:
 
 # ---------------------------------------------------------------- dates
 
-_DIRECTIVES = {
-    "Y": r"(?P<Y>[0-9]{4})",
-    "y": r"(?P<y>[0-9]{2})",
-    "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
-    "d": r"(?P<d>3[01]|[12][0-9]|0[1-9]|[1-9]| [1-9])",
-    "H": r"(?P<H>2[0-3]|[01][0-9]|[0-9])",
-    "M": r"(?P<M>[0-5][0-9]|[0-9])",
-    "S": r"(?P<S>[0-5][0-9]|[0-9])",
-}
-
 
 @functools.lru_cache(maxsize=64)
 def _compile_pattern(pattern: str) -> re.Pattern[str] | None:
-    """Translate a numeric strftime pattern into a regex matching what strptime accepts.
+    """A regex matching what strptime accepts for a numeric pattern, None for the others.
 
-    The fragments are those of `_strptime` restricted to ASCII digits, so the
-    fast path accepts the same text as `datetime.strptime`. Patterns with any
-    other directive (month names, %j, %z, ...) return None and use strptime.
+    Patterns with any other directive (month names, %j, %z, ...) use strptime.
     """
-    parts: list[str] = []
-    used: set[str] = set()
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "%":
-            directive = pattern[index + 1 : index + 2]
-            if directive == "%":
-                parts.append("%")
-            elif directive in _DIRECTIVES and directive not in used:
-                used.add(directive)
-                parts.append(_DIRECTIVES[directive])
-            else:
-                return None
-            index += 2
-            continue
-        if char.isspace():
-            while index < len(pattern) and pattern[index].isspace():
-                index += 1
-            parts.append(r"\s+")
-            continue
-        parts.append(re.escape(char))
-        index += 1
-    return re.compile("".join(parts), re.IGNORECASE)
+    found = strftime_body(pattern, re.escape)
+    return None if found is None else re.compile(found[0], re.IGNORECASE)
 
 
 def _parse_with(pattern: str) -> Callable[[str], datetime | None]:
@@ -237,9 +203,15 @@ def _parse_iso(text: str) -> datetime | None:
         return None
 
 
+def _reader(date_format: str, example: str) -> tuple[Callable[[str], datetime | None], str]:
+    """The parser of `date_format`, and the form a rejection says it expected."""
+    if date_format == "iso8601":
+        return _parse_iso, f"ISO 8601, e.g. {example}"
+    return _parse_with(date_format), date_format
+
+
 def _date_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
-    expected = "ISO 8601, e.g. 2024-03-01" if date_format == "iso8601" else date_format
-    parse = _parse_iso if date_format == "iso8601" else _parse_with(date_format)
+    parse, expected = _reader(date_format, "2024-03-01")
 
     @functools.lru_cache(maxsize=CACHE_SIZE)
     def convert(value: str) -> str:
@@ -263,8 +235,7 @@ def _date_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
 
 
 def _datetime_converter(date_format: str, zone: tzinfo) -> Callable[[str], str]:
-    expected = "ISO 8601, e.g. 2024-03-01T09:30:00" if date_format == "iso8601" else date_format
-    parse = _parse_iso if date_format == "iso8601" else _parse_with(date_format)
+    parse, expected = _reader(date_format, "2024-03-01T09:30:00")
 
     @functools.lru_cache(maxsize=DATETIME_CACHE_SIZE)
     def convert(value: str) -> str:
@@ -312,10 +283,6 @@ def _offset_text(offset: timedelta) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)
-
-
 # ---------------------------------------------------------------- booleans
 
 
@@ -350,8 +317,8 @@ Converter = Callable[[str], str]
 CONVERTERS: dict[ValueType, Callable[[ImportFormat], Converter]] = {
     "text": lambda _fmt: _identity,
     "number": lambda fmt: _number_converter(fmt.decimal_separator),
-    "date": lambda fmt: _date_converter(fmt.date_format, _zone(fmt.timezone)),
-    "datetime": lambda fmt: _datetime_converter(fmt.date_format, _zone(fmt.timezone)),
+    "date": lambda fmt: _date_converter(fmt.date_format, zone_of(fmt.timezone)),
+    "datetime": lambda fmt: _datetime_converter(fmt.date_format, zone_of(fmt.timezone)),
     "boolean": lambda fmt: _boolean_converter(fmt.true_values, fmt.false_values),
 }
 """Each value type -> the factory of its per-cell converter, from the file's format.

@@ -13,11 +13,10 @@ import io
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, tzinfo
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
-from connector.config.formats import ExportFormat
-from connector.errors import FormatError
+from connector.config.formats import ExportFormat, zone_of
+from connector.formats._output import ByteOutput
 
 __all__ = ["QUOTED_EMPTY", "DelimitedWriter", "format_date", "format_number"]
 
@@ -34,7 +33,7 @@ class _Verbatim(str):
     __slots__ = ()
 
 
-class DelimitedWriter:
+class DelimitedWriter(ByteOutput):
     """Writes rows as delimited text encoded to bytes, handing out bytes in chunks; optional gzip.
 
     Call `drain()` after each batch and `finish()` once at the end; both return
@@ -51,8 +50,7 @@ class DelimitedWriter:
     character itself doubled, and a field holding either is always quoted,
     the way Spark-based platforms write and read CSV with an escape character.
 
-    `rows_written` counts data rows (not the header); `bytes_out` counts the
-    bytes handed out so far, the file's size once `finish()` has returned.
+    `rows_written` and `bytes_out` count as `ByteOutput` says.
     """
 
     def __init__(
@@ -63,9 +61,13 @@ class DelimitedWriter:
         chunk_size: int = 1 << 20,
         file: str = "<export>",
     ) -> None:
-        self._fmt = fmt
-        self._file = file
-        self._chunk_size = chunk_size
+        super().__init__(
+            fmt,
+            file=file,
+            chunk_size=chunk_size,
+            encoder=codecs.getincrementalencoder(fmt.encoding)(),
+            compressor=zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None,
+        )
         self._text = io.StringIO()
         self._csv = csv.writer(
             self._text,
@@ -89,15 +91,9 @@ class DelimitedWriter:
             careful.append(f"[{own}]")
         self._careful_search = re.compile("|".join(careful)).search if careful else None
         self._first_triggers = _FORMULA_TRIGGERS if fmt.formula_guard else frozenset()
-        self._encoder = codecs.getincrementalencoder(fmt.encoding)()
-        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
-        self._out = bytearray()
-        self._finished = False
         self._plain_number = re.compile(
             r"[+-]?[0-9]+(?:[{seps}][0-9]+)?".format(seps=re.escape("." + fmt.decimal_separator))
         )
-        self.rows_written = 0
-        self.bytes_out = 0
 
     def write_header(self, names: Sequence[str]) -> None:
         """Write the header row, or nothing when the format has `header: false`."""
@@ -143,7 +139,7 @@ class DelimitedWriter:
                     careful(prepare(values))
                 count += 1
                 if text.tell() >= limit:
-                    self._encode()
+                    self._flush_text()
         finally:
             self.rows_written += count
 
@@ -184,7 +180,7 @@ class DelimitedWriter:
     def drain(self) -> bytes:
         """The bytes ready so far if they reach `chunk_size`, else b"" (they wait for more)."""
         self._check_open()
-        self._encode()
+        self._flush_text()
         if len(self._out) < self._chunk_size:
             return b""
         return self._hand_out()
@@ -192,11 +188,8 @@ class DelimitedWriter:
     def finish(self) -> bytes:
         """Everything still pending, including the gzip trailer; the writer is then closed."""
         self._check_open()
-        self._encode(final=True)
-        if self._compressor is not None:
-            self._out += self._compressor.flush()
-        self._finished = True
-        return self._hand_out()
+        self._flush_text(final=True)
+        return self._close()
 
     def _prepare(self, values: Sequence[str | None]) -> list[str]:
         null, empty = self._null, self._empty
@@ -215,34 +208,14 @@ class DelimitedWriter:
             return value
         return "'" + value
 
-    def _encode(self, *, final: bool = False) -> None:
+    def _flush_text(self, *, final: bool = False) -> None:
+        """The rows in the text buffer, encoded (and compressed) into the bytes waiting."""
         text = self._text.getvalue()
         if not text and not final:
             return
         self._text.seek(0)
         self._text.truncate()
-        try:
-            data = self._encoder.encode(text, final)
-        except UnicodeEncodeError as error:
-            character = error.object[error.start : error.end]
-            raise FormatError(
-                f"{character!r} cannot be written in {self._fmt.encoding}; "
-                "choose an encoding that has it, such as utf-8",
-                file=self._file,
-            ) from None
-        if self._compressor is not None:
-            data = self._compressor.compress(data)
-        self._out += data
-
-    def _hand_out(self) -> bytes:
-        data = bytes(self._out)
-        self._out.clear()
-        self.bytes_out += len(data)
-        return data
-
-    def _check_open(self) -> None:
-        if self._finished:
-            raise RuntimeError("the writer is finished")
+        self._emit(self._encode(text, final=final))
 
 
 def _cell_text(spelling: str, quote_char: str) -> str:
@@ -273,9 +246,5 @@ def format_date(canonical: str, date_format: str, timezone: str) -> str:
         return canonical
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(_zone(timezone))
+    moment = moment.astimezone(zone_of(timezone))
     return moment.isoformat() if date_format == "iso8601" else moment.strftime(date_format)
-
-
-def _zone(name: str) -> tzinfo:
-    return UTC if name == "UTC" else ZoneInfo(name)

@@ -20,23 +20,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
-import structlog
 
-from connector.config.goal_parts import PROFILE_ID
+from connector.engine import piece_steps as steps
 from connector.engine._cells import as_strings, pieces
-from connector.engine.convert import convert_column, trim_keys
 from connector.engine.parse import Piece
 from connector.engine.rows import CompiledMapping, RowPlan
-from connector.engine.rules import BATCH_RULES, LIST
+from connector.engine.rules import LIST
 from connector.formats.keys import stored_key_normalizer
+from connector.groups._applier import UNMATCHED_EXAMPLES, GroupApplierBase
 from connector.groups.model import ImportGroupsGoal
-from connector.imports.columnar import _not_numbers
-from connector.storage import RowReject, RunCounts
+from connector.storage import RowReject
 from connector.storage.batches import BatchTransaction
 
-log = structlog.get_logger("connector.import")
-
-_KEY = -2
 _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 _OTHER_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 
@@ -49,7 +44,7 @@ def why_not_columnar_groups(plan: RowPlan) -> str | None:
     return None
 
 
-class GroupBatchApplier:
+class GroupBatchApplier(GroupApplierBase[BatchTransaction]):
     """Applies pieces of one group file inside one `BatchTransaction`."""
 
     def __init__(
@@ -61,156 +56,48 @@ class GroupBatchApplier:
         file: str,
         member_normalize: str = "trim",
     ) -> None:
-        self._tx = tx
-        self._file = file
+        super().__init__(tx, goal, file=file, member_normalize=member_normalize)
         self._plan = plan
-        self._type = goal.group_type
         self._mappings: list[CompiledMapping] = list(plan.mappings)
         self._properties = [mapping.property for mapping in self._mappings]
-        self._member_key = stored_key_normalizer(member_normalize)
-        self._member_property = goal.members.property if goal.members else PROFILE_ID
-        self._replace = goal.members_mode == "replace"
-        self._touched: set[str] = set()
-        self._unmatched_examples: list[str] = []
-        self.counts = RunCounts()
-
-    def finish(self) -> tuple[RunCounts, int]:
-        self.counts.groups_updated = len(self._touched) - self.counts.groups_created
-        if self.counts.members_unmatched:
-            log.warning(
-                "members matched no profile and were not linked",
-                file=self._file,
-                count=self.counts.members_unmatched,
-                examples=self._unmatched_examples,
-            )
-        seq, _ = self._tx.changed_profiles()
-        return self.counts, seq
 
     # -- one piece ----------------------------------------------------------------------
     def apply(self, piece: Piece) -> list[RowReject]:
         """Apply the piece's good rows; return its rejects (parse problems included)."""
-        rejects = [
-            RowReject(self._file, problem.line, problem.column, problem.reason)
-            for problem in piece.problems
-        ]
-        table = piece.table
-        if table.num_rows == 0:
-            return rejects
-        failed: dict[int, tuple[str | None, str]] = {}
-        good, keys, cells = self._convert(table, failed)
-        if len(good):
-            self._apply_rows(table, piece, good, keys, cells, failed)
-        if failed:
-            lines = piece.lines().to_numpy()
-            rejects += [
-                RowReject(self._file, int(lines[row]), column, reason)
-                for row, (column, reason) in sorted(failed.items())
-            ]
-        return rejects
-
-    def _convert(
-        self, table: pa.Table, failed: dict[int, tuple[str | None, str]]
-    ) -> tuple[np.ndarray, pa.Array, list[pa.Array]]:
-        """Convert every mapped column; a row is rejected at its first failing cell."""
-        keys = trim_keys(table.column(self._plan.key_index))
-        first_failure = np.full(table.num_rows, -1, dtype=np.int64)
-        converted = [
-            convert_column(
-                table.column(mapping.index),
-                value_type=mapping.value_type,
-                fmt=mapping.format,
-                split=mapping.split,
-            )
-            for mapping in self._mappings
-        ]
-        for position in range(len(converted) - 1, -1, -1):
-            first_failure[converted[position].errors.to_numpy()] = position
-        first_failure[pc.equal(keys, "").to_numpy(zero_copy_only=False)] = _KEY
-        for row in np.flatnonzero(first_failure != -1).tolist():
-            code = int(first_failure[row])
-            if code == _KEY:
-                failed[row] = (self._plan.key_column, "the identifier is empty")
-            else:
-                failed[row] = (self._mappings[code].column, converted[code].reason(row))
-        good = np.flatnonzero(first_failure == -1)
-        taken = pa.array(good)
-        return (
-            good,
-            pc.take(keys, taken),
-            [pc.take(column.values, taken) for column in converted],
+        return steps.apply_piece(
+            piece,
+            self._plan,
+            lambda rows, failed: self._apply_rows(piece, rows, failed),
+            file=self._file,
         )
 
-    def _apply_rows(
-        self,
-        table: pa.Table,
-        piece: Piece,
-        good: np.ndarray,
-        keys: pa.Array,
-        cells: list[pa.Array],
-        failed: dict[int, tuple[str | None, str]],
-    ) -> None:
-        counts = self.counts
-        encoded = pc.dictionary_encode(keys)
-        distinct = encoded.dictionary
-        key_of_row = encoded.indices.to_numpy().astype(np.int64)
+    def _apply_rows(self, piece: Piece, rows: steps.GoodRows, failed: steps.Failed) -> None:
+        keys = steps.keyed(rows)
+        distinct, key_of_row = keys.distinct, keys.key_of_row
         found = self._tx.load_groups(self._type, distinct)
-        position = (
-            pc.fill_null(pc.index_in(distinct, value_set=found.column("id").combine_chunks()), -1)
-            .to_numpy()
-            .astype(np.int64)
-        )
+        position = keys.positions(found.column("id").combine_chunks())
         exists = position >= 0
         stored = _decode_properties(found.column("properties"), self._properties)
         take = pa.array(position, mask=~exists)
         current = [pc.take(stored[name], take) for name in self._properties]
-
-        # a stored non-number under a sum rejects the rows that would add to it
-        alive = np.ones(len(key_of_row), dtype=bool)
-        for index, mapping in enumerate(self._mappings):
-            if mapping.rule_name != "sum":
-                continue
-            bad = _not_numbers(current[index])
-            if not bad:
-                continue
-            has_cell = pc.is_valid(cells[index]).to_numpy(zero_copy_only=False)
-            for row in np.flatnonzero(alive & has_cell & np.isin(key_of_row, list(bad))).tolist():
-                failed[int(good[row])] = (
-                    mapping.column,
-                    f"cannot add to the stored value {bad[int(key_of_row[row])]!r}: not a number",
-                )
-                alive[row] = False
-        if not alive.all():
-            mask = pa.array(~alive)
-            cells = [pc.if_else(mask, pa.scalar(None, LIST), column) for column in cells]
-        counts.rows_applied += int(alive.sum())
-
-        merged: list[pa.Array] = []
-        touched = np.zeros(len(distinct), dtype=bool)
-        for mapping, column, values in zip(self._mappings, cells, current, strict=True):
-            result = BATCH_RULES[mapping.rule_name](key_of_row, column, values)
-            merged.append(result.values)
-            touched |= result.touched
-        used = np.zeros(len(distinct), dtype=bool)
-        used[key_of_row[alive]] = True
-        created = used & ~exists
-        counts.groups_created += int(created.sum())
-        self._touched.update(pc.filter(distinct, pa.array(used)).to_pylist())
-        save = np.flatnonzero(created | (exists & touched & used))
+        alive = steps.refuse_sums_on_text(self._mappings, rows, key_of_row, current, failed)
+        self.counts.rows_applied += int(alive.sum())
+        merged = steps.merge(self._mappings, rows, keys, alive, current)
+        created = merged.used & ~exists
+        self.counts.groups_created += int(created.sum())
+        self._touched.update(pc.filter(distinct, pa.array(merged.used)).to_pylist())
+        save = np.flatnonzero(created | (exists & merged.touched & merged.used))
         if len(save):
             which = pa.array(save)
-            self._tx.save_groups(
-                self._type,
-                pc.take(distinct, which),
-                _patches(
-                    [pc.take(values, which) for values in merged], self._properties, len(save)
-                ),
+            patches = _patches(
+                [pc.take(values, which) for values in merged.values], self._properties, len(save)
             )
+            self._tx.save_groups(self._type, pc.take(distinct, which), patches)
         if self._plan.extra_index is not None:
-            self._members(table, piece, good[alive], key_of_row[alive], distinct)
+            self._members(piece, rows.index[alive], key_of_row[alive], distinct)
 
     def _members(
         self,
-        table: pa.Table,
         piece: Piece,
         rows: np.ndarray,
         row_keys: np.ndarray,
@@ -218,7 +105,7 @@ class GroupBatchApplier:
     ) -> None:
         """Link each applied row's member values that match a profile (in file order)."""
         assert self._plan.extra_index is not None  # noqa: S101 -- the caller checked
-        column = pc.take(as_strings(table.column(self._plan.extra_index)), pa.array(rows))
+        column = pc.take(as_strings(piece.table.column(self._plan.extra_index)), pa.array(rows))
         found = pieces(as_strings(column), self._plan.separator)
         owner = found.rows.to_numpy()  # index into `rows`, ascending
         values = found.values
@@ -234,7 +121,7 @@ class GroupBatchApplier:
         matched = pc.is_valid(profiles).to_numpy(zero_copy_only=False)
         unmatched = np.flatnonzero(~matched)
         self.counts.members_unmatched += len(unmatched)
-        room = 5 - len(self._unmatched_examples)
+        room = UNMATCHED_EXAMPLES - len(self._unmatched_examples)
         if room > 0 and len(unmatched):
             lines = piece.lines().to_numpy()
             self._unmatched_examples += [

@@ -13,43 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import structlog
-
 from connector.config.goal_parts import PROFILE_ID
-from connector.engine.rows import RowChanges, RowPlan
-from connector.formats.keys import stored_key_normalizer
+from connector.engine.rows import RowChanges, RowPlan, stage_rules
 from connector.goals.context import GoalContext, GoalResult
+from connector.groups._applier import UNMATCHED_EXAMPLES, GroupApplierBase
 from connector.groups.columnar import GroupBatchApplier
 from connector.groups.model import ImportGroupsGoal
 from connector.imports.pipeline import run_import
-from connector.storage import Group, RowReject, RunCounts, StoreTransaction
+from connector.storage import Group, RowReject, StoreTransaction
 from connector.storage.batches import BatchTransaction
 
-log = structlog.get_logger("connector.import")
 
-
-class GroupApplier:
+class GroupApplier(GroupApplierBase[StoreTransaction]):
     """Applies rows of one group file: group properties by the rules, then memberships."""
-
-    def __init__(
-        self,
-        tx: StoreTransaction,
-        goal: ImportGroupsGoal,
-        *,
-        file: str,
-        member_normalize: str = "trim",
-    ) -> None:
-        """`member_normalize`: how the store writes the member property's values
-        (`match.normalize` of the goals that match on it); member cells are written alike."""
-        self._tx = tx
-        self._member_key = stored_key_normalizer(member_normalize)
-        self._file = file
-        self._type = goal.group_type
-        self._member_property = goal.members.property if goal.members else PROFILE_ID
-        self._replace = goal.members_mode == "replace"
-        self._touched: set[str] = set()
-        self._unmatched_examples: list[str] = []
-        self.counts = RunCounts()
 
     def apply(self, rows: Sequence[RowChanges], rejects: list[RowReject]) -> None:
         groups = self._tx.load_groups(self._type, {row.key for row in rows})
@@ -65,8 +41,9 @@ class GroupApplier:
             created = group is None
             if group is None:
                 group = Group(self._type, row.key)
-            staged = self._stage(group, row, rejects)
-            if staged is None:
+            staged = stage_rules(row, group.properties, file=self._file)
+            if isinstance(staged, RowReject):
+                rejects.append(staged)
                 continue
             if created:
                 groups[row.key] = group
@@ -79,7 +56,7 @@ class GroupApplier:
                 profile_id = profile_of.get(value)
                 if profile_id is None:
                     self.counts.members_unmatched += 1
-                    if len(self._unmatched_examples) < 5:
+                    if len(self._unmatched_examples) < UNMATCHED_EXAMPLES:
                         self._unmatched_examples.append(f"line {row.line}: {value}")
                 else:
                     row_members.append(profile_id)
@@ -109,33 +86,6 @@ class GroupApplier:
             deleted, left = self._tx.delete_groups(self._type, emptied)
             self.counts.groups_deleted += deleted
             self.counts.members_removed += left
-
-    def _stage(
-        self, group: Group, row: RowChanges, rejects: list[RowReject]
-    ) -> dict[str, list[str]] | None:
-        staged: dict[str, list[str]] = {}
-        for mapping, values in row.cells:
-            before = staged.get(mapping.property, group.properties.get(mapping.property, []))
-            try:
-                after = mapping.rule(before, values)
-            except ValueError as error:
-                rejects.append(RowReject(self._file, row.line, mapping.column, str(error)))
-                return None
-            if after != before:
-                staged[mapping.property] = after
-        return staged
-
-    def finish(self) -> tuple[RunCounts, int]:
-        self.counts.groups_updated = len(self._touched) - self.counts.groups_created
-        if self.counts.members_unmatched:
-            log.warning(
-                "members matched no profile and were not linked",
-                file=self._file,
-                count=self.counts.members_unmatched,
-                examples=self._unmatched_examples,
-            )
-        seq, _ = self._tx.changed_profiles()
-        return self.counts, seq
 
 
 async def import_groups(ctx: GoalContext, goal: ImportGroupsGoal) -> GoalResult:

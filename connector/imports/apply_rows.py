@@ -13,7 +13,7 @@ import time
 from collections.abc import Collection, Sequence
 
 from connector.config.goal_parts import PROFILE_ID
-from connector.engine.rows import RowChanges
+from connector.engine.rows import RowChanges, stage_rules
 from connector.goals.consent import CONSENT_PROPERTY, has_consent
 from connector.imports.contributions import FileContributions
 from connector.imports.model import ImportProfilesGoal
@@ -144,31 +144,23 @@ class ProfileApplier:
         rejects: list[RowReject],
     ) -> dict[str, list[str]] | None:
         """The row's new values by property, or None (and a reject) if the row cannot apply."""
-        staged: dict[str, list[str]] = {}
-        current = profile.properties
-        for mapping, values in row.cells:
-            name = mapping.property
-            before = staged.get(name, current.get(name, []))
-            try:
-                after = mapping.rule(before, values)
-            except ValueError as error:
-                rejects.append(RowReject(self._file, row.line, mapping.column, str(error)))
+
+        def taken(name: str, values: list[str]) -> str | None:
+            """Why a unique property's values cannot be this profile's, or None."""
+            if name not in self._unique:
                 return None
-            if after != before:
-                staged[name] = after
-            if name in self._unique:
-                for value in after:
-                    owner = owners.get((name, value))
-                    if owner is not None and owner != profile.id and owner not in gone:
-                        rejects.append(
-                            RowReject(
-                                self._file,
-                                row.line,
-                                mapping.column,
-                                f"{name} {value!r} already belongs to profile {owner}",
-                            )
-                        )
-                        return None
+            for value in values:
+                owner = owners.get((name, value))
+                if owner is not None and owner != profile.id and owner not in gone:
+                    return f"{name} {value!r} already belongs to profile {owner}"
+            return None
+
+        staged = stage_rules(
+            row, profile.properties, file=self._file, check=taken if self._unique else None
+        )
+        if isinstance(staged, RowReject):
+            rejects.append(staged)
+            return None
         if CONSENT_PROPERTY in staged and not staged[CONSENT_PROPERTY]:
             del staged[CONSENT_PROPERTY]
         return staged

@@ -15,28 +15,20 @@ or taken by an earlier row), and two mappings writing one property.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.config.goal_parts import PROFILE_ID
-from connector.engine.convert import convert_column, normalize_keys, trim_keys
+from connector.engine import piece_steps as steps
 from connector.engine.ids import new_profile_ids
 from connector.engine.parse import Piece
 from connector.engine.rows import CompiledMapping, RowPlan
-from connector.engine.rules import BATCH_RULES, LIST
-from connector.formats import ConversionError, add_numbers
+from connector.engine.rules import LIST
 from connector.imports.model import ImportProfilesGoal
 from connector.storage import RowReject, RunCounts
 from connector.storage.batches import BatchTransaction
-
-_CANONICAL_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
-_KEY = -2
-"""Reject code of a row whose identifier is empty (mappings count from 0)."""
-_KEY_REFUSED = -3
-"""Reject code of a row whose identifier `match.normalize` refuses."""
 
 
 def why_not_columnar(
@@ -60,16 +52,6 @@ def why_not_columnar(
     if len(set(targets)) != len(targets):
         return "two mappings write one property"
     return None
-
-
-@dataclass(slots=True)
-class _Rows:
-    """The rows of a piece that passed conversion, with their cells per mapping."""
-
-    index: np.ndarray
-    """Positions in the piece's table."""
-    keys: pa.Array
-    cells: list[pa.Array] = field(default_factory=list)
 
 
 class ProfileBatchApplier:
@@ -98,119 +80,27 @@ class ProfileBatchApplier:
     # -- one piece ----------------------------------------------------------------
     def apply(self, piece: Piece) -> list[RowReject]:
         """Apply the piece's good rows; return its rejects (parse problems included)."""
-        rejects = [
-            RowReject(self._file, problem.line, problem.column, problem.reason)
-            for problem in piece.problems
-        ]
-        table = piece.table
-        if table.num_rows == 0:
-            return rejects
-        failed: dict[int, tuple[str | None, str]] = {}
-        rows = self._convert(table, failed)
-        if len(rows.index):
-            self._apply_rows(rows, failed)
-        if failed:
-            lines = piece.lines().to_numpy()
-            rejects += [
-                RowReject(self._file, int(lines[row]), column, reason)
-                for row, (column, reason) in sorted(failed.items())
-            ]
-        return rejects
-
-    def _convert(self, table: pa.Table, failed: dict[int, tuple[str | None, str]]) -> _Rows:
-        """Convert every mapped column; a row is rejected at its first failing cell."""
-        keys = trim_keys(table.column(self._plan.key_index))
-        refused: dict[int, str] = {}
-        if self._normalize != "trim":
-            keys, refused = normalize_keys(keys, self._normalize)
-        first_failure = np.full(table.num_rows, -1, dtype=np.int64)
-        converted = [
-            convert_column(
-                table.column(mapping.index),
-                value_type=mapping.value_type,
-                fmt=mapping.format,
-                split=mapping.split,
-            )
-            for mapping in self._mappings
-        ]
-        for position in range(len(converted) - 1, -1, -1):
-            first_failure[converted[position].errors.to_numpy()] = position
-        empty = pc.equal(keys, "").to_numpy(zero_copy_only=False)
-        first_failure[empty] = _KEY
-        first_failure[list(refused)] = _KEY_REFUSED
-        for row in np.flatnonzero(first_failure != -1).tolist():
-            code = int(first_failure[row])
-            if code == _KEY:
-                failed[row] = (self._plan.key_column, "the identifier is empty")
-            elif code == _KEY_REFUSED:
-                failed[row] = (self._plan.key_column, refused[row])
-            else:
-                failed[row] = (self._mappings[code].column, converted[code].reason(row))
-        good = np.flatnonzero(first_failure == -1)
-        if len(good) == table.num_rows:
-            return _Rows(good, keys, [column.values for column in converted])
-        taken = pa.array(good)
-        return _Rows(
-            good,
-            pc.take(keys, taken),
-            [pc.take(column.values, taken) for column in converted],
+        return steps.apply_piece(
+            piece, self._plan, self._apply_rows, file=self._file, normalize=self._normalize
         )
 
-    def _apply_rows(self, rows: _Rows, failed: dict[int, tuple[str | None, str]]) -> None:
-        counts = self.counts
-        keys = rows.keys.combine_chunks() if isinstance(rows.keys, pa.ChunkedArray) else rows.keys
-        encoded = pc.dictionary_encode(keys)
-        distinct = encoded.dictionary
-        key_of_row = encoded.indices.to_numpy().astype(np.int64)
-        found = self._tx.lookup(self._match, distinct, self._properties)
-        position = (
-            pc.fill_null(pc.index_in(distinct, value_set=found.column("key")), -1)
-            .to_numpy()
-            .astype(np.int64)
-        )
+    def _apply_rows(self, rows: steps.GoodRows, failed: steps.Failed) -> None:
+        keys = steps.keyed(rows)
+        found = self._tx.lookup(self._match, keys.distinct, self._properties)
+        position = keys.positions(found.column("key"))
         exists = position >= 0
         take = pa.array(position, mask=~exists)
         current = [pc.take(found.column(name), take) for name in self._properties]
-        cells = rows.cells
-
-        # a stored non-number under a sum rejects the rows that would add to it
-        alive = np.ones(len(key_of_row), dtype=bool)
-        for index, mapping in enumerate(self._mappings):
-            if mapping.rule_name != "sum":
-                continue
-            bad = _not_numbers(current[index])
-            if not bad:
-                continue
-            has_cell = pc.is_valid(cells[index]).to_numpy(zero_copy_only=False)
-            for row in np.flatnonzero(alive & has_cell & np.isin(key_of_row, list(bad))).tolist():
-                stored = bad[int(key_of_row[row])]
-                failed[int(rows.index[row])] = (
-                    mapping.column,
-                    f"cannot add to the stored value {stored!r}: not a number",
-                )
-                alive[row] = False
-
+        alive = steps.refuse_sums_on_text(self._mappings, rows, keys.key_of_row, current, failed)
         missing = ~exists
         if not self._create:
-            skipped = alive & missing[key_of_row]
-            counts.rows_skipped += int(skipped.sum())
+            skipped = alive & missing[keys.key_of_row]
+            self.counts.rows_skipped += int(skipped.sum())
             alive &= ~skipped
-        if not alive.all():
-            mask = pa.array(~alive)
-            cells = [pc.if_else(mask, pa.scalar(None, LIST), column) for column in cells]
-        counts.rows_applied += int(alive.sum())
-
-        merged = []
-        touched = np.zeros(len(distinct), dtype=bool)
-        for mapping, column, stored_values in zip(self._mappings, cells, current, strict=True):
-            result = BATCH_RULES[mapping.rule_name](key_of_row, column, stored_values)
-            merged.append(result.values)
-            touched |= result.touched
-
-        used = np.zeros(len(distinct), dtype=bool)
-        used[key_of_row[alive]] = True
-        self._insert(distinct, merged, missing & used)
-        self._update(found, position, merged, exists & touched)
+        self.counts.rows_applied += int(alive.sum())
+        merged = steps.merge(self._mappings, rows, keys, alive, current)
+        self._insert(keys.distinct, merged.values, missing & merged.used)
+        self._update(found, position, merged.values, exists & merged.touched)
 
     def _insert(self, distinct: pa.Array, merged: list[pa.Array], new: np.ndarray) -> None:
         count = int(new.sum())
@@ -243,19 +133,3 @@ class ProfileBatchApplier:
         for name, values in zip(self._properties, merged, strict=True):
             columns[name] = pc.take(values, pa.array(which))
         self._tx.update_profiles(pa.table(columns))
-
-
-def _not_numbers(current: pa.Array) -> dict[int, str]:
-    """Keys whose stored first value a sum cannot add to, with that value."""
-    stored = pc.list_element(current, 0)
-    odd = pc.and_(
-        pc.is_valid(stored), pc.invert(pc.match_substring_regex(stored, _CANONICAL_NUMBER))
-    )
-    bad: dict[int, str] = {}
-    for key in np.flatnonzero(pc.fill_null(odd, False).to_numpy(zero_copy_only=False)).tolist():
-        value = stored[key].as_py()
-        try:
-            add_numbers(value, "0")
-        except ConversionError:
-            bad[key] = value
-    return bad
