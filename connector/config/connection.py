@@ -6,8 +6,8 @@ import re
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
+from connector.config._unique import require_unique
 from connector.config.schedule import Schedule
 from connector.errors import NotFoundError
 from connector.exports.model import ExportProfilesGoal
@@ -143,15 +143,12 @@ class Connection(BaseModel):
 
     @model_validator(mode="after")
     def _unique_goal_names(self) -> Self:
-        names = [goal.name for goal in self.goals]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            again = next(i for i, name in enumerate(names) if name in names[:i])
-            raise PydanticCustomError(
-                "duplicate_goal_name",
-                "goal names must be unique in a connection: {names}",
-                {"names": ", ".join(duplicates), "at": ("goals", again, "name")},
-            )
+        require_unique(
+            [goal.name for goal in self.goals],
+            kind="duplicate_goal_name",
+            message="goal names must be unique in a connection: {values}",
+            at=("goals", "name"),
+        )
         return self
 
     @property

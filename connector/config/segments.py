@@ -14,7 +14,8 @@ from pydantic import (
     WrapValidator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+
+from connector.config._unique import require_unique
 
 ALL_SEGMENT = "all"
 """The built-in segment every profile belongs to."""
@@ -135,13 +136,10 @@ class SegmentsFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Self:
-        ids = [segment.id for segment in self.segments]
-        duplicates = sorted({segment_id for segment_id in ids if ids.count(segment_id) > 1})
-        if duplicates:
-            again = next(i for i, segment_id in enumerate(ids) if segment_id in ids[:i])
-            raise PydanticCustomError(
-                "duplicate_segment_id",
-                "segment ids must be unique: {ids}",
-                {"ids": ", ".join(duplicates), "at": ("segments", again, "id")},
-            )
+        require_unique(
+            [segment.id for segment in self.segments],
+            kind="duplicate_segment_id",
+            message="segment ids must be unique: {values}",
+            at=("segments", "id"),
+        )
         return self

@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from connector.config._unique import require_unique
 from connector.config.formats import ExportFormat
 from connector.config.goal_parts import PROFILE_ID, GoalName, StrictModel, ValueType
 from connector.exports._destination import (
@@ -204,15 +205,12 @@ class ExportProfilesGoal(StrictModel):
 
     @model_validator(mode="after")
     def _unique_headers(self) -> Self:
-        headers = [column.header for column in self.columns]
-        duplicates = sorted({header for header in headers if headers.count(header) > 1})
-        if duplicates:
-            again = next(i for i, header in enumerate(headers) if header in headers[:i])
-            raise PydanticCustomError(
-                "duplicate_header",
-                "duplicate column headers: {headers}",
-                {"headers": ", ".join(duplicates), "at": ("columns", again, "header")},
-            )
+        require_unique(
+            [column.header for column in self.columns],
+            kind="duplicate_header",
+            message="duplicate column headers: {values}",
+            at=("columns", "header"),
+        )
         return self
 
     @model_validator(mode="after")
