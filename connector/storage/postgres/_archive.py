@@ -9,7 +9,8 @@ from psycopg.types.json import Jsonb
 
 from connector.limits import STORE_PAGE_ROWS
 from connector.storage.archive import COUNTED, batches, by_file
-from connector.storage.postgres import _runs
+from connector.storage.ledger import LEDGER_COLUMNS, ledger_entry
+from connector.storage.postgres._history import add_rejects
 from connector.storage.postgres.store import PostgresStore
 from connector.storage.records import (
     Contribution,
@@ -77,9 +78,9 @@ class PostgresArchive:
     def ledger_entries(self) -> Iterator[LedgerEntry]:
         with self._store._conn() as conn:
             rows = conn.execute(
-                f"SELECT {_runs.LEDGER_COLUMNS} FROM ledger ORDER BY connection, goal, key"
+                f"SELECT {LEDGER_COLUMNS} FROM ledger ORDER BY connection, goal, key"
             ).fetchall()
-        return iter([_runs.ledger_entry(row) for row in rows])
+        return iter([ledger_entry(row, row[6]) for row in rows])
 
     def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
         with self._store._conn() as conn:
@@ -170,7 +171,7 @@ class PostgresArchive:
                         *_host_and_pid(run.ran_by),
                     ),
                 )
-                _runs.add_rejects(conn, run.id, rejects)
+                add_rejects(conn, run.id, rejects)
             conn.execute(
                 "SELECT setval(pg_get_serial_sequence('runs', 'id'), "
                 "greatest((SELECT max(id) FROM runs), 1), (SELECT count(*) > 0 FROM runs))"
