@@ -41,6 +41,22 @@ COUNTED = (
     "export_watermarks",
     "export_members",
 )
+CLEARED = (
+    "run_rejects",
+    "runs",
+    "run_locks",
+    "identifiers",
+    "unique_properties",
+    "group_members",
+    "groups",
+    "profiles",
+    "ledger",
+    "contributions",
+    "export_watermarks",
+    "export_members",
+    "export_members_next",
+)
+"""The tables `StoreArchive.clear` empties, in an order their foreign keys allow."""
 _MEMBER_PAGE = COPY_MEMBER_PAGE
 _ALL = 2**62
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from connector.limits import STORE_PAGE_ROWS
-from connector.storage.archive import COUNTED, batches, by_file
+from connector.storage.archive import CLEARED, COUNTED, batches, by_file
 from connector.storage.ledger import LEDGER_COLUMNS, ledger_entry
 from connector.storage.postgres._history import add_rejects
 from connector.storage.postgres.store import PostgresStore
@@ -23,23 +23,8 @@ from connector.storage.records import (
     RunRecord,
 )
 
-_BATCH = STORE_PAGE_ROWS
-_CLEARED = (
-    "run_rejects",
-    "runs",
-    "run_locks",
-    "fire_claims",
-    "identifiers",
-    "unique_properties",
-    "group_members",
-    "groups",
-    "profiles",
-    "ledger",
-    "contributions",
-    "export_watermarks",
-    "export_members",
-    "export_members_next",
-)
+_CLEARED = ("fire_claims", *CLEARED)
+"""A PostgreSQL store also remembers which daemon claimed each scheduled fire."""
 
 
 class PostgresArchive:
@@ -104,7 +89,7 @@ class PostgresArchive:
     def restore_profiles(self, profiles: Iterable[Profile]) -> None:
         registry = self._store._registry
         with self._store._write_conn() as conn:
-            for batch in batches(profiles, _BATCH):
+            for batch in batches(profiles, STORE_PAGE_ROWS):
                 registry.ensure(conn, {name for p in batch for name in p.properties})
                 columns = registry.columns()
                 names = [registry.name_of(column) for column in columns]

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from connector.limits import STORE_PAGE_ROWS
-from connector.storage.archive import COUNTED, batches, by_file
+from connector.storage.archive import CLEARED, COUNTED, batches, by_file
 from connector.storage.records import (
     Contribution,
     ExportWatermark,
@@ -19,23 +19,6 @@ from connector.storage.records import (
     RunRecord,
 )
 from connector.storage.sqlite.store import SQLiteStore
-
-_BATCH = STORE_PAGE_ROWS
-_CLEARED = (
-    "run_rejects",
-    "runs",
-    "run_locks",
-    "identifiers",
-    "unique_properties",
-    "group_members",
-    "groups",
-    "profiles",
-    "ledger",
-    "contributions",
-    "export_watermarks",
-    "export_members",
-    "export_members_next",
-)
 
 
 def _text(moment: datetime | None) -> str | None:
@@ -57,7 +40,7 @@ class SQLiteArchive:
 
     def clear(self) -> None:
         with self._store._write() as db:
-            for table in _CLEARED:
+            for table in CLEARED:
                 db.execute(f"DELETE FROM {table}")
             db.execute("UPDATE meta SET value = '0' WHERE key = 'change_seq'")
         self._store._unique = None
@@ -98,7 +81,7 @@ class SQLiteArchive:
 
     def restore_profiles(self, profiles: Iterable[Profile]) -> None:
         with self._store.transaction() as tx:
-            for batch in batches(profiles, _BATCH):
+            for batch in batches(profiles, STORE_PAGE_ROWS):
                 # before saving: save_profiles stamps its own number on the objects
                 stamps = [
                     (_text(p.created_at), _text(p.updated_at), p.change_seq, p.id) for p in batch

@@ -113,32 +113,24 @@ class SQLiteProfiles(Session, StoredProfiles):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if changed_after is None:
-            select, names = self._select()
-            rows = self._db.execute(f"{select} ORDER BY p.id LIMIT ?", (batch_size,)).fetchall()
-            while True:
-                yield from (read_profile(row, names) for row in rows)
-                if len(rows) < batch_size:
-                    return
-                select, names = self._select()
-                rows = self._db.execute(
-                    f"{select} WHERE p.id > ? ORDER BY p.id LIMIT ?", (rows[-1][0], batch_size)
-                ).fetchall()
-        # strictly after `changed_after`: a profile stamped with that very sequence
-        # was already exported by the run that recorded it as its watermark
-        select, names = self._select()
-        rows = self._db.execute(
-            f"{select} WHERE p.change_seq > ? ORDER BY p.change_seq, p.id LIMIT ?",
-            (changed_after, batch_size),
-        ).fetchall()
+            first, after, order = "", "WHERE p.id > ?", "p.id"
+            bounds: tuple[Any, ...] = ()
+        else:
+            # strictly after `changed_after`: a profile stamped with that very sequence
+            # was already exported by the run that recorded it as its watermark
+            first, after = "WHERE p.change_seq > ?", "WHERE (p.change_seq, p.id) > (?, ?)"
+            order, bounds = "p.change_seq, p.id", (changed_after,)
+        where = first
         while True:
+            select, names = self._select()  # columns another process added since count too
+            rows = self._db.execute(
+                f"{select} {where} ORDER BY {order} LIMIT ?", (*bounds, batch_size)
+            ).fetchall()
             yield from (read_profile(row, names) for row in rows)
             if len(rows) < batch_size:
                 return
-            select, names = self._select()
-            rows = self._db.execute(
-                f"{select} WHERE (p.change_seq, p.id) > (?, ?) ORDER BY p.change_seq, p.id LIMIT ?",
-                (rows[-1][3], rows[-1][0], batch_size),
-            ).fetchall()
+            last = rows[-1]
+            where, bounds = after, (last[0],) if changed_after is None else (last[3], last[0])
 
     def profile_batches(
         self,
