@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 from connector.errors import StoreError
 from connector.limits import COPY_MEMBER_PAGE
 from connector.storage.base import ProfileStore
+from connector.storage.export_state import ExportState
 from connector.storage.records import (
     Contribution,
     ExportWatermark,
@@ -159,7 +160,7 @@ def copy_store(
     return copied
 
 
-def _copy_members(source: ProfileStore, target: ProfileStore, connection: str, goal: str) -> None:
+def _copy_members(source: ExportState, target: ExportState, connection: str, goal: str) -> None:
     """Stage the goal's export members in `target`, page by page (they become its members with
     the watermark)."""
     after, fresh = "", True
