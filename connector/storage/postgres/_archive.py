@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any, LiteralString
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from connector.limits import STORE_PAGE_ROWS
 from connector.storage.archive import CLEARED, COUNTED, batches, by_file
-from connector.storage.ledger import LEDGER_COLUMNS, ledger_entry
 from connector.storage.postgres._history import add_rejects
 from connector.storage.postgres.store import PostgresStore
-from connector.storage.records import (
-    Contribution,
-    ExportWatermark,
-    FileKey,
-    Group,
-    LedgerEntry,
-    Profile,
-    RowReject,
-    RunRecord,
-)
+from connector.storage.records import Contribution, FileKey, Group, Profile, RowReject, RunRecord
 
 _CLEARED = ("fire_claims", *CLEARED)
 """A PostgreSQL store also remembers which daemon claimed each scheduled fire."""
@@ -52,20 +43,9 @@ class PostgresArchive:
             conn.execute("UPDATE meta SET value = '0' WHERE key = 'change_seq'")
         self._store._unique = None
 
-    def groups(self) -> Iterator[Group]:
+    def rows(self, query: LiteralString) -> list[tuple[Any, ...]]:
         with self._store._conn() as conn:
-            keys = conn.execute("SELECT type, id FROM groups ORDER BY type, id").fetchall()
-        for group_type, group_id in keys:
-            group = self._store.get_group(group_type, group_id)
-            if group is not None:
-                yield group
-
-    def ledger_entries(self) -> Iterator[LedgerEntry]:
-        with self._store._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {LEDGER_COLUMNS} FROM ledger ORDER BY connection, goal, key"
-            ).fetchall()
-        return iter([ledger_entry(row, row[6]) for row in rows])
+            return conn.execute(query).fetchall()
 
     def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
         with self._store._conn() as conn:
@@ -77,14 +57,6 @@ class PostgresArchive:
             (FileKey(*row[:3]), Contribution(row[3], row[4], row[5], row[6], row[7]))
             for row in rows
         )
-
-    def watermarks(self) -> list[ExportWatermark]:
-        with self._store._conn() as conn:
-            rows = conn.execute(
-                "SELECT connection, goal, change_seq, exported_at FROM export_watermarks "
-                "ORDER BY connection, goal"
-            ).fetchall()
-        return [ExportWatermark(row[0], row[1], int(row[2]), row[3]) for row in rows]
 
     def restore_profiles(self, profiles: Iterable[Profile]) -> None:
         registry = self._store._registry

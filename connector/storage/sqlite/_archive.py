@@ -5,19 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any, LiteralString
 
 from connector.limits import STORE_PAGE_ROWS
 from connector.storage.archive import CLEARED, COUNTED, batches, by_file
-from connector.storage.records import (
-    Contribution,
-    ExportWatermark,
-    FileKey,
-    Group,
-    LedgerEntry,
-    Profile,
-    RowReject,
-    RunRecord,
-)
+from connector.storage.records import Contribution, FileKey, Group, Profile, RowReject, RunRecord
 from connector.storage.sqlite.store import SQLiteStore
 
 
@@ -45,19 +37,8 @@ class SQLiteArchive:
             db.execute("UPDATE meta SET value = '0' WHERE key = 'change_seq'")
         self._store._unique = None
 
-    def groups(self) -> Iterator[Group]:
-        for group_type, group_id in self._db.execute(
-            "SELECT type, id FROM groups ORDER BY type, id"
-        ).fetchall():
-            group = self._store.get_group(group_type, group_id)
-            if group is not None:
-                yield group
-
-    def ledger_entries(self) -> Iterator[LedgerEntry]:
-        for connection, goal in self._db.execute(
-            "SELECT DISTINCT connection, goal FROM ledger ORDER BY connection, goal"
-        ).fetchall():
-            yield from self._store.ledger(connection, goal).values()
+    def rows(self, query: LiteralString) -> list[tuple[Any, ...]]:
+        return self._db.execute(query).fetchall()
 
     def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
         rows = self._db.execute(
@@ -68,16 +49,6 @@ class SQLiteArchive:
             (FileKey(*row[:3]), Contribution(row[3], row[4], row[5], row[6], bool(row[7])))
             for row in rows
         )
-
-    def watermarks(self) -> list[ExportWatermark]:
-        marks = []
-        for connection, goal in self._db.execute(
-            "SELECT connection, goal FROM export_watermarks ORDER BY connection, goal"
-        ).fetchall():
-            mark = self._store.export_watermark(connection, goal)
-            if mark is not None:
-                marks.append(mark)
-        return marks
 
     def restore_profiles(self, profiles: Iterable[Profile]) -> None:
         with self._store.transaction() as tx:
