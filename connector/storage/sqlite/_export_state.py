@@ -22,37 +22,6 @@ class SQLiteExportState(Session, ExportState):
             return None
         return ExportWatermark(connection, goal, row[0], datetime.fromisoformat(row[1]))
 
-    def note_upload(self, upload: OpenUpload) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO uploads (upload_id, connection, goal, bucket, key, "
-                "started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    upload.upload_id,
-                    upload.connection,
-                    upload.goal,
-                    upload.bucket,
-                    upload.key,
-                    upload.started_at.isoformat(),
-                ),
-            )
-
-    def forget_upload(self, upload_id: str) -> None:
-        with self._write() as db:
-            db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
-
-    def open_uploads(self, connection: str, started_before: datetime) -> list[OpenUpload]:
-        rows = self._db.execute(
-            "SELECT upload_id, connection, goal, bucket, key, started_at FROM uploads "
-            "WHERE connection = ? ORDER BY started_at",
-            (connection,),
-        ).fetchall()
-        uploads = [
-            OpenUpload(row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]))
-            for row in rows
-        ]
-        return [upload for upload in uploads if upload.started_at < started_before]
-
     def set_export_watermark(
         self,
         connection: str,
@@ -104,3 +73,35 @@ class SQLiteExportState(Session, ExportState):
                 "VALUES (?, ?, ?)",
                 ((connection, goal, profile_id) for profile_id in profile_ids),
             )
+
+    # -- open multipart uploads -----------------------------------------------------------
+    def note_upload(self, upload: OpenUpload) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads (upload_id, connection, goal, bucket, key, "
+                "started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    upload.upload_id,
+                    upload.connection,
+                    upload.goal,
+                    upload.bucket,
+                    upload.key,
+                    upload.started_at.isoformat(),
+                ),
+            )
+
+    def forget_upload(self, upload_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+
+    def open_uploads(self, connection: str, started_before: datetime) -> list[OpenUpload]:
+        rows = self._db.execute(
+            "SELECT upload_id, connection, goal, bucket, key, started_at FROM uploads "
+            "WHERE connection = ? ORDER BY started_at",
+            (connection,),
+        ).fetchall()
+        uploads = [
+            OpenUpload(row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]))
+            for row in rows
+        ]
+        return [upload for upload in uploads if upload.started_at < started_before]
