@@ -22,7 +22,7 @@ from connector.engine.segments import (
     profile_columns,
     value_test,
 )
-from connector.storage import Profile, ProfileStore
+from connector.storage import Profile, StoredProfiles
 
 Properties = Mapping[str, list[str]]
 Predicate = Callable[[Properties], bool]
@@ -118,7 +118,7 @@ class SegmentIndex:
                 counts[segment_id] += 1
         return counts
 
-    def count_in_store(self, store: ProfileStore) -> dict[str, int]:
+    def count_in_store(self, store: StoredProfiles) -> dict[str, int]:
         """Member counts of every segment, evaluated on the store's Arrow batches."""
         names = self.properties()
         counts = dict.fromkeys([ALL_SEGMENT, *self.segments], 0)

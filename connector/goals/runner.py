@@ -29,6 +29,7 @@ from connector.storage import (
     RunCounts,
     RunRecord,
     RunStatus,
+    StoredProfiles,
     Trigger,
     default_owner,
 )
@@ -121,7 +122,7 @@ def run_status(result: GoalResult) -> RunStatus:
     return RunStatus.SUCCESS
 
 
-def distinct_profiles(store: ProfileStore, result: GoalResult) -> int:
+def distinct_profiles(store: StoredProfiles, result: GoalResult) -> int:
     """Profiles the run wrote or exported, each once however many rows, files and goals had
     it: the imports' change sequences counted in the store, plus the exported ids not among
     them: the distinct ids found by Arrow, what they share with the imports by SQL."""

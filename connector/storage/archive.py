@@ -12,11 +12,12 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Iterable, Iterator
-from typing import Protocol, TypeVar
+from typing import Any, LiteralString, Protocol, TypeVar
 
 from connector.errors import StoreError
 from connector.limits import COPY_MEMBER_PAGE
 from connector.storage.base import ProfileStore
+from connector.storage.export_state import ExportState
 from connector.storage.records import (
     Contribution,
     ExportWatermark,
@@ -41,6 +42,22 @@ COUNTED = (
     "export_watermarks",
     "export_members",
 )
+CLEARED = (
+    "run_rejects",
+    "runs",
+    "run_locks",
+    "identifiers",
+    "unique_properties",
+    "group_members",
+    "groups",
+    "profiles",
+    "ledger",
+    "contributions",
+    "export_watermarks",
+    "export_members",
+    "export_members_next",
+)
+"""The tables `StoreArchive.clear` empties, in an order their foreign keys allow."""
 _MEMBER_PAGE = COPY_MEMBER_PAGE
 _ALL = 2**62
 T = TypeVar("T")
@@ -55,15 +72,11 @@ class StoreArchive(Protocol):
     def clear(self) -> None:
         """Delete every profile, group, run, ledger entry and watermark."""
 
-    def groups(self) -> Iterator[Group]:
-        """Every group with its members."""
-
-    def ledger_entries(self) -> Iterator[LedgerEntry]: ...
+    def rows(self, query: LiteralString) -> list[tuple[Any, ...]]:
+        """The rows of a query without parameters that reads the same in both dialects."""
 
     def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
         """What each file contributed (`on_change: replace`), file by file."""
-
-    def watermarks(self) -> list[ExportWatermark]: ...
 
     def restore_profiles(self, profiles: Iterable[Profile]) -> None:
         """Insert profiles keeping their time stamps and change numbers."""
@@ -111,7 +124,7 @@ def copy_store(
     if present:
         dst.clear()
     # groups first: joining a group stamps a profile, and the profiles then get their own stamps
-    dst.restore_groups(src.groups())
+    dst.restore_groups(_groups(source, src))
     dst.restore_profiles(source.iter_profiles())
     target.ensure_unique_properties(source.unique_properties())
     with target.transaction() as tx:
@@ -122,11 +135,11 @@ def copy_store(
         for run in reversed(source.list_runs(limit=_ALL))
     )
     with target.transaction() as tx:
-        for entry in src.ledger_entries():
+        for entry in _ledger_entries(source, src):
             tx.record_file(entry)
         for file, contributions in src.contributions():
             tx.replace_file_contributions(file, contributions)
-    for mark in src.watermarks():
+    for mark in _watermarks(source, src):
         _copy_members(source, target, mark.connection, mark.goal)
         target.set_export_watermark(
             mark.connection, mark.goal, mark.change_seq, mark.exported_at, members=True
@@ -143,7 +156,36 @@ def copy_store(
     return copied
 
 
-def _copy_members(source: ProfileStore, target: ProfileStore, connection: str, goal: str) -> None:
+def _groups(store: ProfileStore, archive: StoreArchive) -> Iterator[Group]:
+    """Every group with its members, in (type, id) order."""
+    for group_type, group_id in archive.rows("SELECT type, id FROM groups ORDER BY type, id"):
+        group = store.get_group(group_type, group_id)
+        if group is not None:
+            yield group
+
+
+def _ledger_entries(store: ProfileStore, archive: StoreArchive) -> Iterator[LedgerEntry]:
+    """Every ledger entry, goal by goal, in key order."""
+    for connection, goal in archive.rows(
+        "SELECT DISTINCT connection, goal FROM ledger ORDER BY connection, goal"
+    ):
+        entries = store.ledger(connection, goal)
+        yield from (entries[key] for key in sorted(entries))
+
+
+def _watermarks(store: ProfileStore, archive: StoreArchive) -> list[ExportWatermark]:
+    """Every goal's export watermark, in (connection, goal) order."""
+    marks = []
+    for connection, goal in archive.rows(
+        "SELECT connection, goal FROM export_watermarks ORDER BY connection, goal"
+    ):
+        mark = store.export_watermark(connection, goal)
+        if mark is not None:
+            marks.append(mark)
+    return marks
+
+
+def _copy_members(source: ExportState, target: ExportState, connection: str, goal: str) -> None:
     """Stage the goal's export members in `target`, page by page (they become its members with
     the watermark)."""
     after, fresh = "", True

@@ -1,10 +1,11 @@
-"""The store interface of the columnar engine: whole Arrow batches in, set-based writes.
+"""The columnar engine's write transaction: whole Arrow batches in, set-based writes.
 
 `ProfileStore.batch_transaction()` opens one of these for one import file.
 Values travel as `list<string>` columns, one per property (null: the
 profile does not have it); how a backend keeps them (a text cell per
 property in SQLite, `text[]` in PostgreSQL) is its own business. The rows
-of a file and its ledger entry commit together, as in `StoreTransaction`.
+of a file and its ledger entry commit together, as in `StoreTransaction`:
+each file exactly once.
 """
 
 from __future__ import annotations

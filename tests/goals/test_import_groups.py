@@ -34,7 +34,7 @@ from connector.storage import (
     open_store,
 )
 from connector.storage.postgres._transaction import PostgresTransaction
-from connector.storage.sqlite.store import _SQLiteTransaction
+from connector.storage.sqlite._transaction import SQLiteTransaction
 
 BUCKET = "crm-groups"
 CONNECTION = "crm"
@@ -111,7 +111,7 @@ class WriteSpy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.groups_saved = 0
         self.members_added = 0
-        for transaction in (_SQLiteTransaction, PostgresTransaction):
+        for transaction in (SQLiteTransaction, PostgresTransaction):
             self._spy(monkeypatch, transaction)
 
     def _spy(self, monkeypatch: pytest.MonkeyPatch, transaction: type[StoreTransaction]) -> None:

@@ -523,8 +523,7 @@ async def test_unique_counts_each_profile_once_across_rows_files_and_goals(
 ) -> None:
     """Issue 15 item 9: C1 is in three rows of two files, imported and exported by two
     goals; C9 is only exported. Four distinct profiles, whatever the rows and goals."""
-    monkeypatch.setattr("connector.storage.sqlite.store._AMONG_CHUNK", 2)  # several statements
-    monkeypatch.setattr("connector.storage.postgres.store._AMONG_CHUNK", 2)
+    monkeypatch.setattr("connector.storage.profiles.AMONG_SLICE", 2)  # several statements
     points = mapping("points", rule="sum", type="number")
     harness.write_connection(
         import_goal(mappings=[points]), _export_all("everyone"), _export_all("again")

@@ -19,7 +19,7 @@ from connector.storage import (
     ProfileStore,
     SQLiteStore,
 )
-from connector.storage.sqlite import store as sqlite_module
+from connector.storage.sqlite import _transaction as sqlite_transaction
 
 
 class BoomError(Exception):
@@ -562,12 +562,12 @@ def test_properties_are_stored_as_the_same_json_text_the_standard_encoder_writes
 ) -> None:
     # the store writes profiles with its own fast encoder: it must never differ from json.dumps
     expected = json.dumps(properties, ensure_ascii=False, separators=(",", ":"))
-    assert sqlite_module._dump_properties(properties) == expected
+    assert sqlite_transaction._dump_properties(properties) == expected
 
 
 def test_properties_that_are_not_lists_of_text_fall_back_to_the_standard_encoder() -> None:
     odd: dict[str, Any] = {"count": [1, 2.5, None, True]}
-    assert sqlite_module._dump_properties(odd) == '{"count":[1,2.5,null,true]}'
+    assert sqlite_transaction._dump_properties(odd) == '{"count":[1,2.5,null,true]}'
 
 
 @pytest.mark.parametrize("changed_after", [None, 0, 1])

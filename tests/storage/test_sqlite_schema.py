@@ -14,6 +14,7 @@ import pytest
 
 from connector.errors import StoreError
 from connector.storage import Profile, SQLiteStore, open_store
+from connector.storage.sqlite import _schema as sqlite_schema
 from connector.storage.sqlite import store as sqlite_module
 
 EXPECTED_TABLES = {
@@ -37,7 +38,7 @@ EXPECTED_TABLES = {
 
 
 def latest_migration() -> int:
-    folder = resources.files("connector.storage") / "migrations"
+    folder = resources.files("connector.storage.sqlite") / "migrations"
     return max(
         int(entry.name.split("_", 1)[0])
         for entry in folder.iterdir()
@@ -177,7 +178,7 @@ def test_concurrent_first_opens_migrate_once(db_path: Path) -> None:
     thread.start()
     # let the thread read user_version 0 and wait for the write lock
     thread.join(timeout=0.3)
-    for number, script in sqlite_module._migrations():
+    for number, script in sqlite_schema.migrations():
         for statement in script.split(";\n"):
             if statement.strip():
                 holder.execute(statement)

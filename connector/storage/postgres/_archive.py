@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any, LiteralString
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from connector.limits import STORE_PAGE_ROWS
-from connector.storage.archive import COUNTED, batches, by_file
-from connector.storage.postgres import _runs
+from connector.storage.archive import CLEARED, COUNTED, batches, by_file
+from connector.storage.postgres._history import add_rejects
 from connector.storage.postgres.store import PostgresStore
-from connector.storage.records import (
-    Contribution,
-    ExportWatermark,
-    FileKey,
-    Group,
-    LedgerEntry,
-    Profile,
-    RowReject,
-    RunRecord,
-)
+from connector.storage.records import Contribution, FileKey, Group, Profile, RowReject, RunRecord
 
-_BATCH = STORE_PAGE_ROWS
-_CLEARED = (
-    "run_rejects",
-    "runs",
-    "run_locks",
-    "fire_claims",
-    "identifiers",
-    "unique_properties",
-    "group_members",
-    "groups",
-    "profiles",
-    "ledger",
-    "contributions",
-    "export_watermarks",
-    "export_members",
-    "export_members_next",
-)
+_CLEARED = ("fire_claims", *CLEARED)
+"""A PostgreSQL store also remembers which daemon claimed each scheduled fire."""
 
 
 class PostgresArchive:
@@ -66,20 +43,9 @@ class PostgresArchive:
             conn.execute("UPDATE meta SET value = '0' WHERE key = 'change_seq'")
         self._store._unique = None
 
-    def groups(self) -> Iterator[Group]:
+    def rows(self, query: LiteralString) -> list[tuple[Any, ...]]:
         with self._store._conn() as conn:
-            keys = conn.execute("SELECT type, id FROM groups ORDER BY type, id").fetchall()
-        for group_type, group_id in keys:
-            group = self._store.get_group(group_type, group_id)
-            if group is not None:
-                yield group
-
-    def ledger_entries(self) -> Iterator[LedgerEntry]:
-        with self._store._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {_runs.LEDGER_COLUMNS} FROM ledger ORDER BY connection, goal, key"
-            ).fetchall()
-        return iter([_runs.ledger_entry(row) for row in rows])
+            return conn.execute(query).fetchall()
 
     def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
         with self._store._conn() as conn:
@@ -92,18 +58,10 @@ class PostgresArchive:
             for row in rows
         )
 
-    def watermarks(self) -> list[ExportWatermark]:
-        with self._store._conn() as conn:
-            rows = conn.execute(
-                "SELECT connection, goal, change_seq, exported_at FROM export_watermarks "
-                "ORDER BY connection, goal"
-            ).fetchall()
-        return [ExportWatermark(row[0], row[1], int(row[2]), row[3]) for row in rows]
-
     def restore_profiles(self, profiles: Iterable[Profile]) -> None:
         registry = self._store._registry
         with self._store._write_conn() as conn:
-            for batch in batches(profiles, _BATCH):
+            for batch in batches(profiles, STORE_PAGE_ROWS):
                 registry.ensure(conn, {name for p in batch for name in p.properties})
                 columns = registry.columns()
                 names = [registry.name_of(column) for column in columns]
@@ -170,7 +128,7 @@ class PostgresArchive:
                         *_host_and_pid(run.ran_by),
                     ),
                 )
-                _runs.add_rejects(conn, run.id, rejects)
+                add_rejects(conn, run.id, rejects)
             conn.execute(
                 "SELECT setval(pg_get_serial_sequence('runs', 'id'), "
                 "greatest((SELECT max(id) FROM runs), 1), (SELECT count(*) > 0 FROM runs))"

@@ -33,7 +33,6 @@ import pyarrow as pa
 from psycopg import sql
 
 from connector.errors import StoreError
-from connector.storage.base import PROFILE_ID
 from connector.storage.batches import BatchTransaction
 from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._copy import (
@@ -45,6 +44,7 @@ from connector.storage.postgres._copy import (
 )
 from connector.storage.postgres._db import Conn, now
 from connector.storage.postgres._transaction import PostgresTransaction
+from connector.storage.profiles import PROFILE_ID
 from connector.storage.records import LedgerEntry
 
 _KEYS = "engine_keys"

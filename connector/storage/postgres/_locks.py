@@ -1,4 +1,4 @@
-"""Run locks held as session advisory locks, and claims of scheduled fires.
+"""The locks concern in PostgreSQL: run locks as session advisory locks, fire claims.
 
 A run lock is `pg_try_advisory_lock` on a key hashed from the connection id,
 held on a connection of its own: when the process holding it dies, its
@@ -13,11 +13,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
-from connector.errors import RunInProgressError
+from connector.errors import RunInProgressError, StoreError
+from connector.storage.locks import RunLocks, already_running
 from connector.storage.owners import process_alive
-from connector.storage.postgres import _runs
 from connector.storage.postgres._db import Conn, now
+from connector.storage.postgres._history import interrupt_runs
 from connector.storage.postgres._keys import bigint_key
+from connector.storage.postgres._session import Session
 
 CLAIMS_KEPT = timedelta(days=7)
 """Fire claims older than this are deleted when the connection claims its next fire."""
@@ -25,7 +27,7 @@ CLAIMS_KEPT = timedelta(days=7)
 Writer = Callable[[], AbstractContextManager[Conn]]
 
 
-class RunLocks:
+class AdvisoryLocks:
     """The run locks this store holds, on one dedicated session opened when first needed."""
 
     def __init__(self, connect: Callable[[], Conn], write: Writer, schema: str) -> None:
@@ -70,9 +72,7 @@ class RunLocks:
             started = f"started {row[1].isoformat()} by {row[0]}"
         else:
             started = f"by {holder}" if holder else "by another process"
-        raise RunInProgressError(
-            f"connection {connection!r} is already running ({started}); wait for it to finish"
-        )
+        raise RunInProgressError(already_running(connection, started))
 
     def _take_over(self, connection: str, owner: str) -> None:
         """Note the new holder; the runs of a previous holder that is gone are interrupted."""
@@ -81,7 +81,7 @@ class RunLocks:
                 "SELECT owner FROM run_locks WHERE connection = %s FOR UPDATE", (connection,)
             ).fetchone()
             if row is not None and row[0] != owner:
-                _runs.interrupt_runs(conn, connection, row[0])
+                interrupt_runs(conn, connection, row[0])
             conn.execute(
                 "INSERT INTO run_locks (connection, owner, acquired_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (connection) DO UPDATE SET owner = excluded.owner, "
@@ -112,28 +112,40 @@ class RunLocks:
             self._session = None
 
 
-def claim_fire(conn: Conn, connection: str, fire_time: datetime, owner: str) -> bool:
-    """Insert the (connection, fire time) claim; True when it is `owner`'s.
+class PostgresLocks(Session, RunLocks):
+    """`RunLocks` on the store's lock session (`AdvisoryLocks`) and its pool (fire claims)."""
 
-    Also True when `owner` claimed it before: a retry after a lost connection, whose
-    first claim committed without the answer reaching us, still runs its fire.
-    """
-    conn.execute(
-        "DELETE FROM fire_claims WHERE connection = %s AND fire_time < %s",
-        (connection, fire_time - CLAIMS_KEPT),
-    )
-    inserted = conn.execute(
-        "INSERT INTO fire_claims (connection, fire_time, owner, claimed_at) "
-        "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (connection, fire_time, owner, now()),
-    ).rowcount
-    if inserted == 1:
-        return True
-    row = conn.execute(
-        "SELECT owner FROM fire_claims WHERE connection = %s AND fire_time = %s",
-        (connection, fire_time),
-    ).fetchone()
-    return row is not None and row[0] == owner
+    def acquire_run_lock(self, connection: str, owner: str) -> None:
+        if self._in_transaction:
+            raise StoreError("cannot take a run lock while a transaction is open on the same store")
+        self._translate(lambda: self._locks.acquire(connection, owner))
+
+    def release_run_lock(self, connection: str, owner: str) -> None:
+        self._translate(lambda: self._locks.release(connection, owner))
+
+    def claim_fire(self, connection: str, fire_time: datetime, owner: str) -> bool:
+        """Insert the (connection, fire time) claim; True when it is `owner`'s.
+
+        Also True when `owner` claimed it before: a retry after a lost connection, whose
+        first claim committed without the answer reaching us, still runs its fire.
+        """
+        with self._write_conn() as conn:
+            conn.execute(
+                "DELETE FROM fire_claims WHERE connection = %s AND fire_time < %s",
+                (connection, fire_time - CLAIMS_KEPT),
+            )
+            inserted = conn.execute(
+                "INSERT INTO fire_claims (connection, fire_time, owner, claimed_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (connection, fire_time, owner, now()),
+            ).rowcount
+            if inserted == 1:
+                return True
+            row = conn.execute(
+                "SELECT owner FROM fire_claims WHERE connection = %s AND fire_time = %s",
+                (connection, fire_time),
+            ).fetchone()
+        return row is not None and row[0] == owner
 
 
-__all__ = ["RunLocks", "claim_fire"]
+__all__ = ["AdvisoryLocks", "PostgresLocks"]

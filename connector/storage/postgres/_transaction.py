@@ -8,12 +8,12 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from connector.errors import StoreError
-from connector.storage.base import PROFILE_ID, StoreTransaction
-from connector.storage.postgres import _runs
 from connector.storage.postgres._changes import ChangeSequence
 from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._db import Conn, now
+from connector.storage.postgres._ledger import record_file
 from connector.storage.postgres._profiles import fetch_profiles
+from connector.storage.profiles import PROFILE_ID
 from connector.storage.records import (
     Contribution,
     FileKey,
@@ -22,6 +22,7 @@ from connector.storage.records import (
     Profile,
     unique_identifiers,
 )
+from connector.storage.transaction import StoreTransaction, identifier_conflict
 
 
 class PostgresTransaction(StoreTransaction):
@@ -126,21 +127,13 @@ class PostgresTransaction(StoreTransaction):
             (names, values, ids),
         ).rowcount
         if inserted < len(fresh):
-            raise StoreError(self._conflict(fresh))
+            raise StoreError(identifier_conflict(fresh, self._holder))
 
-    def _conflict(self, fresh: list[tuple[str, str, str]]) -> str:
-        """Which unique value two profiles claim (after an identifier was not inserted)."""
-        for name, value, profile_id in fresh:
-            row = self._conn.execute(
-                "SELECT profile_id FROM identifiers WHERE property = %s AND value = %s",
-                (name, value),
-            ).fetchone()
-            if row is not None and row[0] != profile_id:
-                return (
-                    f"unique property {name!r} value {value!r} belongs to profile {row[0]!r}; "
-                    f"profile {profile_id!r} cannot have it too"
-                )
-        return "a unique property value belongs to two profiles"
+    def _holder(self, name: str, value: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT profile_id FROM identifiers WHERE property = %s AND value = %s", (name, value)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def delete_profiles(self, profile_ids: Collection[str]) -> int:
         ids = list(profile_ids)
@@ -296,7 +289,7 @@ class PostgresTransaction(StoreTransaction):
 
     # -- the file ------------------------------------------------------------------------
     def record_file(self, entry: LedgerEntry) -> None:
-        _runs.record_file(self._conn, entry)
+        record_file(self._conn, entry)
 
     def changed_profiles(self) -> tuple[int, int]:
         seq = self._next_seq()

@@ -5,37 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any, LiteralString
 
 from connector.limits import STORE_PAGE_ROWS
-from connector.storage.archive import COUNTED, batches, by_file
-from connector.storage.records import (
-    Contribution,
-    ExportWatermark,
-    FileKey,
-    Group,
-    LedgerEntry,
-    Profile,
-    RowReject,
-    RunRecord,
-)
+from connector.storage.archive import CLEARED, COUNTED, batches, by_file
+from connector.storage.records import Contribution, FileKey, Group, Profile, RowReject, RunRecord
 from connector.storage.sqlite.store import SQLiteStore
-
-_BATCH = STORE_PAGE_ROWS
-_CLEARED = (
-    "run_rejects",
-    "runs",
-    "run_locks",
-    "identifiers",
-    "unique_properties",
-    "group_members",
-    "groups",
-    "profiles",
-    "ledger",
-    "contributions",
-    "export_watermarks",
-    "export_members",
-    "export_members_next",
-)
 
 
 def _text(moment: datetime | None) -> str | None:
@@ -57,24 +32,13 @@ class SQLiteArchive:
 
     def clear(self) -> None:
         with self._store._write() as db:
-            for table in _CLEARED:
+            for table in CLEARED:
                 db.execute(f"DELETE FROM {table}")
             db.execute("UPDATE meta SET value = '0' WHERE key = 'change_seq'")
         self._store._unique = None
 
-    def groups(self) -> Iterator[Group]:
-        for group_type, group_id in self._db.execute(
-            "SELECT type, id FROM groups ORDER BY type, id"
-        ).fetchall():
-            group = self._store.get_group(group_type, group_id)
-            if group is not None:
-                yield group
-
-    def ledger_entries(self) -> Iterator[LedgerEntry]:
-        for connection, goal in self._db.execute(
-            "SELECT DISTINCT connection, goal FROM ledger ORDER BY connection, goal"
-        ).fetchall():
-            yield from self._store.ledger(connection, goal).values()
+    def rows(self, query: LiteralString) -> list[tuple[Any, ...]]:
+        return self._db.execute(query).fetchall()
 
     def contributions(self) -> Iterator[tuple[FileKey, list[Contribution]]]:
         rows = self._db.execute(
@@ -86,19 +50,9 @@ class SQLiteArchive:
             for row in rows
         )
 
-    def watermarks(self) -> list[ExportWatermark]:
-        marks = []
-        for connection, goal in self._db.execute(
-            "SELECT connection, goal FROM export_watermarks ORDER BY connection, goal"
-        ).fetchall():
-            mark = self._store.export_watermark(connection, goal)
-            if mark is not None:
-                marks.append(mark)
-        return marks
-
     def restore_profiles(self, profiles: Iterable[Profile]) -> None:
         with self._store.transaction() as tx:
-            for batch in batches(profiles, _BATCH):
+            for batch in batches(profiles, STORE_PAGE_ROWS):
                 # before saving: save_profiles stamps its own number on the objects
                 stamps = [
                     (_text(p.created_at), _text(p.updated_at), p.change_seq, p.id) for p in batch

@@ -26,10 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.errors import StoreError
-from connector.storage.base import PROFILE_ID
 from connector.storage.batches import BatchTransaction
 from connector.storage.columns import NO_VALUES, VALUE_SEPARATOR, PropertyColumns
+from connector.storage.profiles import PROFILE_ID
 from connector.storage.records import LedgerEntry
+from connector.storage.sqlite import _ledger
 
 _CONTROL = r"[\x00-\x1f]"
 
@@ -92,20 +93,7 @@ class FileWrites:
         return seq, int(count)
 
     def record_file(self, entry: LedgerEntry) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO ledger (connection, goal, key, etag, config_fingerprint, rows, "
-            "imported_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.connection,
-                entry.goal,
-                entry.key,
-                entry.etag,
-                entry.config_fingerprint,
-                entry.rows,
-                entry.imported_at.isoformat(),
-                entry.run_id,
-            ),
-        )
+        _ledger.record_file(self._db, entry)
 
 
 class SQLiteBatchTransaction(FileWrites, BatchTransaction):
