@@ -20,7 +20,7 @@ from connector.errors import ConnectorError
 from connector.exports.model import ExportProfilesGoal
 from connector.goals.context import GoalContext
 from connector.sources import S3Client
-from connector.storage import OpenUpload, ProfileStore
+from connector.storage import ExportState, OpenUpload
 
 log = structlog.get_logger("connector.export")
 
@@ -28,7 +28,7 @@ log = structlog.get_logger("connector.export")
 class StoreUploadJournal:
     """`UploadJournal` for one export goal, kept in the profile store."""
 
-    def __init__(self, store: ProfileStore, connection: str, goal: str) -> None:
+    def __init__(self, store: ExportState, connection: str, goal: str) -> None:
         self._store = store
         self._connection = connection
         self._goal = goal
@@ -42,7 +42,7 @@ class StoreUploadJournal:
 
 
 async def abort_abandoned_uploads(
-    s3: S3Client, store: ProfileStore, connection: str, older_than: timedelta
+    s3: S3Client, store: ExportState, connection: str, older_than: timedelta
 ) -> int:
     """Abort the connection's recorded uploads older than `older_than`; how many S3 had."""
     cutoff = datetime.now(UTC) - older_than
