@@ -193,6 +193,7 @@ def connector_run(
     phase: str, endpoint: str, work: Path, goal: str, database: Path | str
 ) -> dict[str, Any]:
     """Our import or export in this process, end to end: S3 to committed store, or back."""
+    from connector.arrow_memory import use_system_allocator  # noqa: PLC0415
     from connector.config import load_workspace  # noqa: PLC0415
     from connector.gc_tuning import tune_garbage_collector  # noqa: PLC0415
     from connector.goals.runner import RunOptions, run_connection  # noqa: PLC0415
@@ -203,6 +204,7 @@ def connector_run(
     workspace = load_workspace(write_goals(work / "goals", endpoint), {})
     store = open_store(database)
     tune_garbage_collector()  # as the command line does
+    use_system_allocator()
     try:
         started = time.perf_counter()
         outcome = asyncio.run(run_connection(store, workspace, CONNECTION, RunOptions(goal=goal)))
@@ -296,6 +298,7 @@ def segment_eval(work: Path) -> dict[str, Any]:
     vectorised evaluator. `seconds` includes reading the batches; `evaluate_seconds` not."""
     import pyarrow.compute as pc  # noqa: PLC0415
 
+    from connector.arrow_memory import use_system_allocator  # noqa: PLC0415
     from connector.config.segments import Condition  # noqa: PLC0415
     from connector.engine.segments import (  # noqa: PLC0415
         condition_mask,
@@ -306,6 +309,7 @@ def segment_eval(work: Path) -> dict[str, Any]:
 
     condition = Condition.model_validate(SEGMENT)
     names = list(dict.fromkeys(condition_properties(condition)))
+    use_system_allocator()  # as the command line does
     store = open_store(work / "connector.sqlite")
     rows = members = 0
     evaluating = 0.0

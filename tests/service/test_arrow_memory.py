@@ -1,0 +1,100 @@
+"""Arrow's buffers come from the system allocator in a connector process (see
+`connector.arrow_memory`), unless Arrow's own variable names another pool.
+
+The pool is process-wide, so each case runs in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from connector.arrow_memory import POOL_VARIABLE
+
+AFTER_A_COMMAND = """
+import sys
+import pyarrow as pa
+from connector.cli import main
+before = pa.default_memory_pool().backend_name
+code = main(["validate"])
+print(before, pa.default_memory_pool().backend_name, code)
+"""
+
+
+def _run(script: str, env: dict[str, str]) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1].split()  # the command's own output comes first
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment: an empty goals folder, no pool chosen."""
+    clean = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith("CONNECTOR_") and name != POOL_VARIABLE
+    }
+    (tmp_path / "goals").mkdir()
+    clean["CONNECTOR_GOALS_DIR"] = str(tmp_path / "goals")
+    clean["CONNECTOR_DATABASE"] = str(tmp_path / "connector.db")
+    return clean
+
+
+def test_a_command_switches_arrow_from_its_default_pool_to_the_system_allocator(
+    env: dict[str, str],
+) -> None:
+    before, after, code = _run(AFTER_A_COMMAND, env)
+    assert before != "system"  # pyarrow's own default (mimalloc or jemalloc)
+    assert after == "system"
+    assert code == "0"
+
+
+@pytest.mark.parametrize("backend", ["jemalloc", "mimalloc"])
+def test_a_pool_named_in_arrow_s_variable_is_kept(env: dict[str, str], backend: str) -> None:
+    if backend not in pa.supported_memory_backends():
+        pytest.fail(f"this pyarrow build lacks {backend}: {pa.supported_memory_backends()}")
+    env[POOL_VARIABLE] = backend
+    before, after, code = _run(AFTER_A_COMMAND, env)
+    assert before == after == backend
+    assert code == "0"
+
+
+def test_the_system_pool_gives_freed_buffers_back(env: dict[str, str]) -> None:
+    """What the switch is for: a large buffer freed returns its pages to the kernel.
+
+    Reads the process's resident set from /proc before and after 200 MB of Arrow
+    buffers live and die: the system pool gives back most of it (glibc keeps the
+    top of its heap), where mimalloc keeps all 200 MB for later.
+    """
+    script = """
+import pyarrow as pa
+from connector.arrow_memory import use_system_allocator
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+backend = use_system_allocator()
+start = rss_mb()
+held = [pa.allocate_buffer(20 * 2**20) for _ in range(10)]
+for buf in held:
+    memoryview(buf).cast("B")[::4096] = b"x" * len(range(0, buf.size, 4096))
+peak = rss_mb()
+del held
+print(backend, round(peak - start), round(rss_mb() - start))
+"""
+    backend, grown, kept = _run(script, env)
+    assert backend == "system"
+    assert int(grown) >= 150  # the buffers were really touched
+    assert int(kept) < 60
