@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,29 @@ B-trees and needs few hot pages: 8 MB was no slower than 32 MB in the benchmark,
 24 MB less peak RSS."""
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting out another connection's write lock.
+
+    SQLite answers SQLITE_BUSY at once, without calling the busy handler, when a
+    connection asks for WAL while another holds a write lock on a file still in
+    rollback mode: two processes (or a daemon's runs) opening a new store together.
+    So wait here, as long as any other statement would.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            busy = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        else:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 class SQLiteStore(
     SQLiteProfiles,
     SQLiteGroups,
@@ -66,9 +90,9 @@ class SQLiteStore(
                 check_same_thread=False,
                 timeout=_BUSY_TIMEOUT_MS / 1000,
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            _use_wal(self._db)
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             # a large file is one transaction: a bigger page cache keeps its index pages in memory
             self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
