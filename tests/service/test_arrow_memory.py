@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from connector.arrow_memory import POOL_VARIABLE
+from connector.arrow_memory import ARENA_VARIABLE, MALLOC_ARENAS, POOL_VARIABLE
 
 AFTER_A_COMMAND = """
 import sys
@@ -45,7 +45,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     clean = {
         name: value
         for name, value in os.environ.items()
-        if not name.upper().startswith("CONNECTOR_") and name != POOL_VARIABLE
+        if not name.upper().startswith("CONNECTOR_") and name not in (POOL_VARIABLE, ARENA_VARIABLE)
     }
     (tmp_path / "goals").mkdir()
     clean["CONNECTOR_GOALS_DIR"] = str(tmp_path / "goals")
@@ -98,3 +98,50 @@ print(backend, round(peak - start), round(rss_mb() - start))
     assert backend == "system"
     assert int(grown) >= 150  # the buffers were really touched
     assert int(kept) < 60
+
+
+ARENAS_OF_EIGHT_THREADS = """
+import ctypes, os, sys, threading
+from connector.cli import main
+if sys.argv[1] == "command":
+    main(["validate"])
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+together = threading.Barrier(8)
+def work():
+    libc.malloc(4096)  # a thread's first malloc picks its arena
+    together.wait()  # all alive at once: no arena is freed and handed on
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+sys.stderr.flush()
+os.dup2(1, 2)  # malloc_stats writes to stderr
+libc.malloc_stats()
+"""
+
+
+def _arenas(env: dict[str, str], *args: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", ARENAS_OF_EIGHT_THREADS, *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return sum(line.startswith("Arena ") for line in done.stdout.splitlines())
+
+
+def test_a_command_keeps_glibc_to_two_malloc_arenas_for_all_its_threads(
+    env: dict[str, str],
+) -> None:
+    assert _arenas(env, "none") > MALLOC_ARENAS  # glibc's default: an arena per new thread
+    assert _arenas(env, "command") == MALLOC_ARENAS
+
+
+def test_glibc_s_own_arena_variable_is_kept(env: dict[str, str]) -> None:
+    env[ARENA_VARIABLE] = "4"
+    assert _arenas(env, "command") == 4
