@@ -46,13 +46,12 @@ def use_system_allocator() -> str:
     return str(pa.default_memory_pool().backend_name)
 
 
-def _limit_malloc_arenas() -> bool:
+def _limit_malloc_arenas() -> None:
     """At most `MALLOC_ARENAS` glibc arenas, unless the environment chose a number.
 
     Takes effect for arenas created from now on: call it before the process
-    starts threads. False where the C library is not glibc.
+    starts threads. Nothing to do where the C library is not glibc.
     """
     if os.environ.get(ARENA_VARIABLE) or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL(None)
-    return bool(libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+        return
+    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)

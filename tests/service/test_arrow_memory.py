@@ -26,9 +26,10 @@ print(before, pa.default_memory_pool().backend_name, code)
 """
 
 
-def _run(script: str, env: dict[str, str]) -> list[str]:
+def _output(script: str, env: dict[str, str], *args: str) -> list[str]:
+    """The lines `script` printed, run in a fresh interpreter (the pool is process-wide)."""
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", script, *args],
         check=False,
         env=env,
         capture_output=True,
@@ -36,7 +37,11 @@ def _run(script: str, env: dict[str, str]) -> list[str]:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()[-1].split()  # the command's own output comes first
+    return done.stdout.splitlines()
+
+
+def _run(script: str, env: dict[str, str]) -> list[str]:
+    return _output(script, env)[-1].split()  # the command's own output comes first
 
 
 @pytest.fixture
@@ -123,16 +128,8 @@ libc.malloc_stats()
 
 
 def _arenas(env: dict[str, str], *args: str) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", ARENAS_OF_EIGHT_THREADS, *args],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return sum(line.startswith("Arena ") for line in done.stdout.splitlines())
+    lines = _output(ARENAS_OF_EIGHT_THREADS, env, *args)
+    return sum(line.startswith("Arena ") for line in lines)
 
 
 def test_a_command_keeps_glibc_to_two_malloc_arenas_for_all_its_threads(
