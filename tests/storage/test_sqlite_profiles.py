@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from connector.errors import StoreError
@@ -19,6 +20,7 @@ from connector.storage import (
     ProfileStore,
     SQLiteStore,
 )
+from connector.storage.sqlite import _profiles as sqlite_profiles
 from connector.storage.sqlite import _transaction as sqlite_transaction
 
 
@@ -600,3 +602,24 @@ def test_profile_batches_read_what_iter_profiles_reads(
     ]
     assert read == expected
     assert len(read) == {None: 5, 0: 5, 1: 2}[changed_after]
+
+
+@pytest.mark.parametrize(
+    ("ids", "seqs", "key"),
+    [
+        (["a", "b", "c"], [1, 1, 1], ["id"]),
+        (["b", "a", "c"], [1, 1, 1], ["id"]),
+        (["a", "b", "Z"], [1, 2, 3], ["seq", "id"]),
+        (["b", "a", "c"], [1, 1, 2], ["seq", "id"]),
+        (["a", "b", "c"], [2, 1, 3], ["seq", "id"]),
+        (["é", "z"], [1, 1], ["id"]),
+        (["x"], [1], ["id"]),
+    ],
+)
+def test_a_page_comes_out_in_key_order_whether_or_not_sqlite_kept_it(
+    ids: list[str], seqs: list[int], key: list[str]
+) -> None:
+    """The page's order check decides as Arrow's sort would (bytewise ids, like SQLite)."""
+    page = pa.table({"id": ids, "seq": pa.array(seqs, pa.int64())})
+    expected = page.sort_by([(name, "ascending") for name in key])
+    assert sqlite_profiles._in_key_order(page, key).equals(expected)

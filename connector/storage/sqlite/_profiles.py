@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from connector.limits import PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
@@ -188,7 +189,7 @@ class SQLiteProfiles(Session, StoredProfiles):
             ).fetchone()
             if lines is None:
                 return
-            table = _json_lines(lines, schema).sort_by([(name, "ascending") for name in key])
+            table = _in_key_order(_json_lines(lines, schema), key)
             arrays = [table.column("id"), table.column("seq")]
             arrays += [
                 decode_cells(table.column(f"c{index}").combine_chunks())
@@ -230,6 +231,24 @@ class SQLiteProfiles(Session, StoredProfiles):
                 ).fetchone()[0]
             )
         return total
+
+
+def _in_key_order(table: pa.Table, key: list[str]) -> pa.Table:
+    """The page sorted by `key`. `group_concat` does not promise its subquery's order, but
+    SQLite keeps it: one linear check spares the sort (6% of a segment count's reading)."""
+    if table.num_rows > 1:
+        later = table.slice(1)
+        earlier = table.slice(0, table.num_rows - 1)
+        ahead = pc.greater(later.column(key[-1]), earlier.column(key[-1]))
+        if len(key) == 2:  # (change_seq, id): a later sequence, or the same one and a later id
+            first_later, first_earlier = later.column(key[0]), earlier.column(key[0])
+            ahead = pc.or_(
+                pc.greater(first_later, first_earlier),
+                pc.and_(pc.equal(first_later, first_earlier), ahead),
+            )
+        if not pc.all(ahead).as_py():
+            return table.sort_by([(name, "ascending") for name in key])
+    return table
 
 
 def _json_lines(data: bytes, schema: pa.Schema) -> pa.Table:
