@@ -6,19 +6,24 @@ A profile is a row of `profiles` with one `text[]` column per property (see
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterator, Sequence
 
 import pyarrow as pa
 from psycopg import sql
 
-from connector.limits import STORE_PAGE_ROWS
+from connector.limits import PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
 from connector.storage.postgres._columns import PropertyColumns
+from connector.storage.postgres._copy import LIST, json_lists, read_csv
 from connector.storage.postgres._db import Conn
 from connector.storage.postgres._session import Session
 from connector.storage.profiles import PROFILE_ID, StoredProfiles, id_slices
+from connector.storage.read_ahead import read_ahead
 from connector.storage.records import Profile
 
 _FIXED = 4  # id, created_at, updated_at, change_seq: the columns before the properties
+_CsvPage = tuple[pa.Table, list[str | None]]
+"""A page of `profile_batches` as read: id, change_seq and one JSON text column per property
+that has a column (`c<index>`), and the column of each requested property (None: none)."""
 
 
 class PostgresProfiles(Session, StoredProfiles):
@@ -152,6 +157,84 @@ class PostgresProfiles(Session, StoredProfiles):
             else:
                 params = (last.change_seq, last.id, batch_size)
 
+    def profile_batches(
+        self,
+        properties: Sequence[str],
+        *,
+        changed_after: int | None = None,
+        batch_size: int = PROFILE_BATCH_ROWS,
+    ) -> Iterator[pa.Table]:
+        """Only the requested `text[]` columns, a keyset page at a time: no `Profile` objects.
+
+        Each page is one `COPY (SELECT ...) TO STDOUT (FORMAT csv)` with every
+        property as `array_to_json`, read by `pyarrow.csv` and split into
+        `list<string>` natively (`_copy.json_lists`), exact for any text:
+        psycopg's `text[]` loader and the default's per-row `Profile`s run in
+        Python. Measured on 300k profiles of 6 properties: 50k rows/s with the
+        default, 240-290k without and 280-335k with the read-ahead below.
+
+        Like `iter_profiles`, each page is its own statement on a pooled
+        connection, so it reads what is committed (a transaction open on this
+        store has a connection of its own; its rows are not seen) and holds no
+        transaction between pages. The next page is copied and parsed in a
+        thread (`read_ahead`) while this thread splits the arrays and the caller
+        uses them: the server works on the next page meanwhile.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        pages = self._csv_pages(list(properties), changed_after, batch_size)
+        return _profile_tables(read_ahead(pages, name="postgres-profile-pages"), properties)
+
+    def _csv_pages(
+        self, properties: list[str], changed_after: int | None, batch_size: int
+    ) -> Generator[_CsvPage, None, None]:
+        """Each keyset page as COPY wrote it, parsed by `pyarrow.csv` (the JSON still text)."""
+        if changed_after is None:
+            first = sql.SQL("ORDER BY id LIMIT {}")
+            after = sql.SQL("WHERE id > {} ORDER BY id LIMIT {}")
+            params: tuple[object, ...] = (batch_size,)
+        else:
+            # strictly after: a profile stamped with `changed_after` was exported by then
+            first = sql.SQL("WHERE change_seq > {} ORDER BY change_seq, id LIMIT {}")
+            after = sql.SQL("WHERE (change_seq, id) > ({}, {}) ORDER BY change_seq, id LIMIT {}")
+            params = (changed_after, batch_size)
+        condition = first
+        while True:
+            with self._conn() as conn:
+                columns = self._columns_of(conn, properties)
+                values = sql.SQL("").join(
+                    sql.SQL(", array_to_json(nullif({}, '{{}}'))").format(sql.Identifier(column))
+                    for column in columns
+                    if column is not None
+                )
+                query = sql.SQL(
+                    "COPY (SELECT id, change_seq{} FROM profiles {}) TO STDOUT (FORMAT csv)"
+                ).format(values, condition.format(*(sql.Literal(param) for param in params)))
+                data = bytearray()
+                with conn.cursor() as cursor, cursor.copy(query) as copy:
+                    for chunk in copy:
+                        data += chunk
+            texts = [f"c{index}" for index, column in enumerate(columns) if column is not None]
+            page = read_csv(data, ["id", "change_seq", *texts], {"change_seq": pa.int64()})
+            del data
+            if page.num_rows:
+                yield page, columns
+            if page.num_rows < batch_size:
+                return
+            condition = after
+            last_id = page.column("id")[-1].as_py()
+            if changed_after is None:
+                params = (last_id, batch_size)
+            else:
+                params = (page.column("change_seq")[-1].as_py(), last_id, batch_size)
+
+    def _columns_of(self, conn: Conn, properties: Sequence[str]) -> list[str | None]:
+        """The column of each property (None: never written), re-reading the registry when
+        one is unknown: another process may have added it since the cache was filled."""
+        if any(self._registry.column_of(name) is None for name in properties):
+            self._registry.refresh(conn)
+        return [self._registry.column_of(name) for name in properties]
+
     def count_profiles(self) -> int:
         return self._scalar("SELECT count(*) FROM profiles")
 
@@ -176,14 +259,41 @@ class PostgresProfiles(Session, StoredProfiles):
         )
 
 
+def _profile_tables(
+    pages: Generator[_CsvPage, None, None], properties: Sequence[str]
+) -> Iterator[pa.Table]:
+    """The pages as `profile_batches` tables, their JSON arrays split in the caller's thread
+    while the reader copies the next page; leaving the loop closes the reader."""
+    try:
+        for page, columns in pages:
+            arrays = [
+                page.column("id").combine_chunks(),
+                page.column("change_seq").combine_chunks(),
+            ]
+            arrays += [
+                pa.nulls(page.num_rows, LIST)
+                if column is None
+                else json_lists(page.column(f"c{index}"))
+                for index, column in enumerate(columns)
+            ]
+            yield pa.Table.from_arrays(arrays, names=["id", "change_seq", *properties])
+    finally:
+        pages.close()
+
+
 def fetch_profiles(
     conn: Conn,
     registry: PropertyColumns,
     condition: sql.Composable,
     params: Sequence[object] = (),
 ) -> list[Profile]:
-    """`SELECT * FROM profiles <condition>` as profiles; absent (NULL) properties left out."""
-    cursor = conn.execute(sql.SQL("SELECT * FROM profiles ") + condition, params)
+    """`SELECT * FROM profiles <condition>` as profiles; absent (NULL) properties left out.
+
+    Never prepared: psycopg prepares a statement run often on a connection, and
+    once another process adds a column, PostgreSQL refuses the prepared `*`
+    ("cached plan must not change result type").
+    """
+    cursor = conn.execute(sql.SQL("SELECT * FROM profiles ") + condition, params, prepare=False)
     assert cursor.description is not None  # noqa: S101 -- a SELECT always describes its columns
     columns = [column.name for column in cursor.description[_FIXED:]]
     rows = cursor.fetchall()
