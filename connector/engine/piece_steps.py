@@ -25,11 +25,13 @@ from connector.formats import ConversionError, add_numbers
 from connector.storage import RowReject
 
 __all__ = [
+    "ConvertedPiece",
     "Failed",
     "GoodRows",
     "KeyedRows",
     "Merged",
-    "apply_piece",
+    "apply_converted",
+    "convert_piece",
     "keyed",
     "merge",
     "refuse_sums_on_text",
@@ -80,38 +82,62 @@ class Merged:
     """Keys that an applied row has."""
 
 
-def apply_piece(
-    piece: Piece,
-    plan: RowPlan,
-    apply: Callable[[GoodRows, Failed], None],
-    *,
-    file: str,
-    normalize: str = "trim",
-) -> list[RowReject]:
-    """Convert the piece and hand its good rows to `apply`; return the piece's rejects.
+@dataclass(slots=True)
+class ConvertedPiece:
+    """A piece converted, not yet applied: every step before the store.
 
-    Those are the records the parser could not read, then every row that
-    conversion or `apply` rejected, in file order. `normalize` is the goal's
-    `match.normalize`, applied to the trimmed identifiers.
+    Conversion reads nothing stored, so an applier converts the next piece in
+    a thread while it writes this one (see `imports._apply_file`).
     """
-    rejects = [
+
+    piece: Piece
+    file: str
+    rows: GoodRows | None
+    """The rows that passed conversion; None when no row did."""
+    failed: Failed
+    """The rows conversion rejected; `apply` adds those it rejects."""
+    problems: list[RowReject]
+    """The records the parser could not read."""
+
+
+def convert_piece(
+    piece: Piece, plan: RowPlan, *, file: str, normalize: str = "trim"
+) -> ConvertedPiece:
+    """Convert the piece's mapped columns and keys; reject a row at its first failing cell.
+
+    `normalize` is the goal's `match.normalize`, applied to the trimmed identifiers.
+    """
+    problems = [
         RowReject(file, problem.line, problem.column, problem.reason) for problem in piece.problems
     ]
+    failed: Failed = {}
     table = piece.table
     if table.num_rows == 0:
-        return rejects
+        return ConvertedPiece(piece, file, None, failed, problems)
     keys = trim_keys(table.column(plan.key_index))
     refused: dict[int, str] = {}
     if normalize != "trim":
         keys, refused = normalize_keys(keys, normalize)
-    failed: Failed = {}
     rows = _convert_rows(table, plan, keys, failed, refused)
-    if len(rows.index):
-        apply(rows, failed)
+    return ConvertedPiece(piece, file, rows if len(rows.index) else None, failed, problems)
+
+
+def apply_converted(
+    converted: ConvertedPiece, apply: Callable[[GoodRows, Failed], None]
+) -> list[RowReject]:
+    """Hand the good rows to `apply`; return the piece's rejects.
+
+    Those are the records the parser could not read, then every row that
+    conversion or `apply` rejected, in file order.
+    """
+    rejects = list(converted.problems)
+    failed = converted.failed
+    if converted.rows is not None:
+        apply(converted.rows, failed)
     if failed:
-        lines = piece.lines().to_numpy()
+        lines = converted.piece.lines().to_numpy()
         rejects += [
-            RowReject(file, int(lines[row]), column, reason)
+            RowReject(converted.file, int(lines[row]), column, reason)
             for row, (column, reason) in sorted(failed.items())
         ]
     return rejects

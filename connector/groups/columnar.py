@@ -62,13 +62,15 @@ class GroupBatchApplier(GroupApplierBase[BatchTransaction]):
         self._properties = [mapping.property for mapping in self._mappings]
 
     # -- one piece ----------------------------------------------------------------------
-    def apply(self, piece: Piece) -> list[RowReject]:
+    def convert(self, piece: Piece) -> steps.ConvertedPiece:
+        """The piece converted; reads nothing stored, so it may run in another thread."""
+        return steps.convert_piece(piece, self._plan, file=self._file)
+
+    def apply(self, converted: steps.ConvertedPiece) -> list[RowReject]:
         """Apply the piece's good rows; return its rejects (parse problems included)."""
-        return steps.apply_piece(
-            piece,
-            self._plan,
-            lambda rows, failed: self._apply_rows(piece, rows, failed),
-            file=self._file,
+        piece = converted.piece
+        return steps.apply_converted(
+            converted, lambda rows, failed: self._apply_rows(piece, rows, failed)
         )
 
     def _apply_rows(self, piece: Piece, rows: steps.GoodRows, failed: steps.Failed) -> None:

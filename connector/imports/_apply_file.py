@@ -18,6 +18,7 @@ import structlog
 
 from connector.config.connection import ImportGoal
 from connector.engine.parse import Piece, PieceReader
+from connector.engine.piece_steps import ConvertedPiece
 from connector.engine.rows import RowChanges, RowPlan
 from connector.errors import RunStopped
 from connector.goals.context import GoalContext, GoalResult, tell_bytes_read
@@ -30,6 +31,7 @@ from connector.imports.parsing import ParsedBatch, ParseJob, parse_batches, pars
 from connector.sources import S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
 from connector.storage.batches import BatchTransaction
+from connector.storage.read_ahead import read_ahead
 
 __all__ = ["Applier", "ApplierFactory", "PieceApplier", "PieceApplierFactory", "apply_file"]
 
@@ -52,7 +54,11 @@ ApplierFactory = Callable[[StoreTransaction, str], Applier]
 class PieceApplier(Protocol):
     """Applies pieces of one file set-based (the columnar engine)."""
 
-    def apply(self, piece: Piece) -> list[RowReject]: ...
+    def convert(self, piece: Piece) -> ConvertedPiece:
+        """Everything before the store; called in another thread than `apply`."""
+        ...
+
+    def apply(self, converted: ConvertedPiece) -> list[RowReject]: ...
 
     def finish(self) -> tuple[RunCounts, int]: ...
 
@@ -101,15 +107,7 @@ def apply_file(
                 else:
                     assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- checked
                     applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
-                read = 0
-                for piece in reader:
-                    _check_stop(ctx, obj)
-                    rejects = applier.apply(piece)
-                    for reject in sorted(rejects, key=lambda reject: reject.line):
-                        result.reject(reject, ctx.max_rejects)
-                    tell_bytes_read(ctx.progress, chunks.consumed)
-                    ctx.progress.advance(piece.records)
-                    read += piece.records
+                read = _apply_pieces(ctx, obj, chunks, reader, applier, result)
                 _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
                 _finish_file(ctx, goal, obj, fingerprint, applier.finish(), read, result, batch_tx)
             return result
@@ -143,6 +141,37 @@ def apply_file(
     finally:
         chunks.abandon()
     return result
+
+
+def _apply_pieces(
+    ctx: GoalContext,
+    obj: S3Object,
+    chunks: ChunkChannel,
+    reader: PieceReader,
+    applier: PieceApplier,
+    result: GoalResult,
+) -> int:
+    """Apply every piece in order; the records read.
+
+    The next piece is parsed and converted in a thread while this one is
+    written (`read_ahead`, one piece ahead): parsing and conversion read
+    nothing stored, and both spend their time in Arrow with the GIL released.
+    """
+    read = 0
+    pieces = read_ahead(map(applier.convert, reader), name="import-pieces")
+    try:
+        for converted in pieces:
+            _check_stop(ctx, obj)
+            rejects = applier.apply(converted)
+            for reject in sorted(rejects, key=lambda reject: reject.line):
+                result.reject(reject, ctx.max_rejects)
+            tell_bytes_read(ctx.progress, chunks.consumed)
+            ctx.progress.advance(converted.piece.records)
+            read += converted.piece.records
+    finally:
+        chunks.abandon()  # a thread waiting for bytes stops at once, not at the next chunk
+        pieces.close()
+    return read
 
 
 def _check_stop(ctx: GoalContext, obj: S3Object) -> None:

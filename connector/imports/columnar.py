@@ -78,11 +78,13 @@ class ProfileBatchApplier:
         return self.counts, seq
 
     # -- one piece ----------------------------------------------------------------
-    def apply(self, piece: Piece) -> list[RowReject]:
+    def convert(self, piece: Piece) -> steps.ConvertedPiece:
+        """The piece converted; reads nothing stored, so it may run in another thread."""
+        return steps.convert_piece(piece, self._plan, file=self._file, normalize=self._normalize)
+
+    def apply(self, converted: steps.ConvertedPiece) -> list[RowReject]:
         """Apply the piece's good rows; return its rejects (parse problems included)."""
-        return steps.apply_piece(
-            piece, self._plan, self._apply_rows, file=self._file, normalize=self._normalize
-        )
+        return steps.apply_converted(converted, self._apply_rows)
 
     def _apply_rows(self, rows: steps.GoodRows, failed: steps.Failed) -> None:
         keys = steps.keyed(rows)

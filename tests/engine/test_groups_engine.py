@@ -136,9 +136,9 @@ def test_two_mappings_to_one_property_take_the_row_path(
     pieces: list[int] = []
     original = groups.GroupBatchApplier.apply
 
-    def counting(self: Any, piece: Any) -> Any:
-        pieces.append(piece.records)
-        return original(self, piece)
+    def counting(self: Any, converted: Any) -> Any:
+        pieces.append(converted.piece.records)
+        return original(self, converted)
 
     monkeypatch.setattr(groups.GroupBatchApplier, "apply", counting)
     twice = {

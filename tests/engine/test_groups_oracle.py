@@ -270,9 +270,9 @@ def test_the_group_oracle_really_runs_the_engine(
     applied: list[int] = []
     original = groups.GroupBatchApplier.apply
 
-    def counting(self: Any, piece: Any) -> Any:
-        applied.append(piece.table.num_rows)
-        return original(self, piece)
+    def counting(self: Any, converted: Any) -> Any:
+        applied.append(converted.piece.table.num_rows)
+        return original(self, converted)
 
     monkeypatch.setattr(groups.GroupBatchApplier, "apply", counting)
     scenario = {

@@ -269,9 +269,9 @@ def test_the_oracle_really_compares_the_engine(
     applied: list[int] = []
     original = profiles.ProfileBatchApplier.apply
 
-    def counting(self: Any, piece: Any) -> Any:
-        applied.append(piece.table.num_rows)
-        return original(self, piece)
+    def counting(self: Any, converted: Any) -> Any:
+        applied.append(converted.piece.table.num_rows)
+        return original(self, converted)
 
     monkeypatch.setattr(profiles.ProfileBatchApplier, "apply", counting)
     scenario = {

@@ -418,10 +418,10 @@ async def test_the_engine_applies_a_file_with_a_few_statements_per_piece(
     pieces: list[int] = []
     real_apply = ProfileBatchApplier.apply
 
-    def counting_apply(self: ProfileBatchApplier, piece: Any) -> Any:
-        if piece.table.num_rows:
-            pieces.append(piece.table.num_rows)
-        return real_apply(self, piece)
+    def counting_apply(self: ProfileBatchApplier, converted: Any) -> Any:
+        if converted.piece.table.num_rows:
+            pieces.append(converted.piece.table.num_rows)
+        return real_apply(self, converted)
 
     monkeypatch.setattr(ProfileBatchApplier, "apply", counting_apply)
 
