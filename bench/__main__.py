@@ -74,6 +74,8 @@ class Bench:
         if name.startswith("import-") and name != "import-fresh-postgres":
             upload = "upload-update" if name == "import-update" else "upload-fresh"
             self.child(upload, file, work)
+        if name.endswith("-postgres"):  # the export reads the database the import leaves
+            return self.child(name, file, work, "--database", f"bench_export_{os.getpid()}")
         return self.child(name, file, work)
 
     def child(
@@ -199,6 +201,7 @@ def run(
             "pandas",
             "import-fresh",
             "import-fresh-postgres",
+            "export-full-gzip-postgres",
             "import-update",
             "segment-eval",
             "export-full-gzip",

@@ -261,34 +261,59 @@ def drop_database(admin_url: str, name: str) -> None:
         sys.stderr.write(f"could not drop database {name}: {error}\n")
 
 
-def postgres_import(endpoint: str, work: Path, admin_url: str) -> dict[str, Any]:
-    """The same fresh import into PostgreSQL, in a database made for it and dropped after.
+def postgres_import(
+    endpoint: str, work: Path, admin_url: str, database: str | None = None
+) -> dict[str, Any]:
+    """The same fresh import into PostgreSQL, in a database made for it.
 
-    Anything that keeps the run from starting or finishing (server down, backend
-    not built yet) makes the phase `unavailable` with the error, not a failed run.
+    Dropped after, unless `database` names it: then it stays for the export
+    phase (`postgres_export`), which drops it. Anything that keeps the run from
+    starting or finishing (server down, backend not built yet) makes the phase
+    `unavailable` with the error, not a failed run.
     """
     import psycopg  # noqa: PLC0415
 
     from connector.settings import load_settings  # noqa: PLC0415
 
-    name = f"bench_{os.getpid()}"
+    name = database or f"bench_{os.getpid()}"
     try:
         url = create_database(admin_url, name)
     except psycopg.Error as error:
         return {"unavailable": f"cannot create a database: {error}".strip()}
+    keep = False
     try:
-        database = load_settings(database=url).database  # as CONNECTOR_DATABASE=<url> would
+        setting = load_settings(database=url).database  # as CONNECTOR_DATABASE=<url> would
         result = None
-        if isinstance(database, str):
-            result = connector_run("import-fresh", endpoint, work, IMPORT_GOAL, database)
+        if isinstance(setting, str):
+            result = connector_run("import-fresh", endpoint, work, IMPORT_GOAL, setting)
+            keep = database is not None
     except Exception as error:
         return {"unavailable": f"{type(error).__name__}: {error}"}
     finally:
-        drop_database(admin_url, name)
+        if not keep:
+            drop_database(admin_url, name)
     if result is None:
         return {"unavailable": "the database setting does not accept a PostgreSQL URL yet"}
     if result["store"] == "SQLiteStore":
         return {"unavailable": "open_store opened SQLite for a PostgreSQL URL"}
+    return result
+
+
+def postgres_export(endpoint: str, work: Path, admin_url: str, database: str) -> dict[str, Any]:
+    """The full gzip export from the database `postgres_import` left (`database`), dropped
+    after; `unavailable` when that import did not leave one."""
+    import psycopg  # noqa: PLC0415
+
+    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{database}"))
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as error:
+        return {"unavailable": f"no imported database {database}: {error}".strip()}
+    try:
+        result = connector_run("export-full-gzip", endpoint, work, EXPORT_GOAL, url)
+    finally:
+        drop_database(admin_url, database)
+    asyncio.run(_download_export(endpoint, work))
     return result
 
 
@@ -389,7 +414,11 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
     if phase in ("import-fresh", "import-update"):
         return sqlite_import(phase, args.endpoint, args.work)
     if phase == "import-fresh-postgres":
-        return postgres_import(args.endpoint, args.work, args.postgres)
+        return postgres_import(args.endpoint, args.work, args.postgres, args.database)
+    if phase == "export-full-gzip-postgres":
+        if args.database is None:
+            raise PhaseError(f"{phase} needs --database: the one import-fresh-postgres kept")
+        return postgres_export(args.endpoint, args.work, args.postgres, args.database)
     if phase == "segment-eval":
         return segment_eval(args.work)
     if phase == "export-full-gzip":
@@ -413,6 +442,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--postgres", default=POSTGRES_ADMIN, help="a URL to create databases")
     parser.add_argument("--bucket", default=BUCKET_IN, help="upload-daemon: the bucket to fill")
+    parser.add_argument(
+        "--database",
+        help="import-fresh-postgres: keep the database under this name for "
+        "export-full-gzip-postgres, which exports from it and drops it",
+    )
     args = parser.parse_args()
     try:
         result = run_phase(args)

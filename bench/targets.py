@@ -17,6 +17,7 @@ OUR_PHASES = (
     "import-fresh-gzip",
     "import-update",
     "import-fresh-postgres",
+    "export-full-gzip-postgres",
     "segment-eval",
     "export-full-gzip",
     "cli-import-fresh",
@@ -64,6 +65,7 @@ RATIOS = {
     "cli_fresh_vs_pandas_script": ("cli-import-fresh", "cli-pandas"),
     "cli_update_vs_pandas_script": ("cli-import-update", "cli-pandas"),
     "postgres_vs_sqlite_import": ("import-fresh-postgres", "import-fresh"),
+    "postgres_vs_sqlite_export": ("export-full-gzip-postgres", "export-full-gzip"),
     "daemons_two_vs_one": ("daemons-two", "daemons-one"),
 }
 

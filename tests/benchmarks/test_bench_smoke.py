@@ -46,7 +46,9 @@ def test_the_whole_benchmark_runs_every_phase_and_judges_every_target(tmp_path: 
         "cli-import-update": 1500,
         "cli-export-full-gzip": 1500,
     } | (
-        {} if "unavailable" in phases["import-fresh-postgres"] else {"import-fresh-postgres": 2000}
+        {}
+        if "unavailable" in phases["import-fresh-postgres"]
+        else {"import-fresh-postgres": 2000, "export-full-gzip-postgres": 2000}
     ) | (
         {} if "unavailable" in phases["daemons-one"] else {"daemons-one": 2000, "daemons-two": 2000}
     )
