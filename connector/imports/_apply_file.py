@@ -28,10 +28,10 @@ from connector.imports.channel import ChunkChannel
 from connector.imports.columnar import ProfileBatchApplier, why_not_columnar
 from connector.imports.model import ImportProfilesGoal
 from connector.imports.parsing import ParsedBatch, ParseJob, parse_batches, parse_batches_in_child
+from connector.read_ahead import read_ahead
 from connector.sources import S3Object
 from connector.storage import LedgerEntry, RowReject, RunCounts, StoreTransaction
 from connector.storage.batches import BatchTransaction
-from connector.storage.read_ahead import read_ahead
 
 __all__ = ["Applier", "ApplierFactory", "PieceApplier", "PieceApplierFactory", "apply_file"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from connector.read_ahead import read_ahead
 from connector.storage import Profile, SQLiteStore
-from connector.storage.read_ahead import read_ahead
 
 
 class _Source:

@@ -12,12 +12,12 @@ import pyarrow as pa
 from psycopg import sql
 
 from connector.limits import PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
+from connector.read_ahead import read_ahead
 from connector.storage.postgres._columns import PropertyColumns
 from connector.storage.postgres._copy import LIST, json_lists, read_csv
 from connector.storage.postgres._db import Conn
 from connector.storage.postgres._session import Session
 from connector.storage.profiles import PROFILE_ID, StoredProfiles, id_slices
-from connector.storage.read_ahead import read_ahead
 from connector.storage.records import Profile
 
 _FIXED = 4  # id, created_at, updated_at, change_seq: the columns before the properties

@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from connector.limits import PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
+from connector.read_ahead import read_ahead
 from connector.storage import _json
 from connector.storage.columns import decode_values
 from connector.storage.profiles import PROFILE_ID, StoredProfiles, id_slices
-from connector.storage.read_ahead import read_ahead
 from connector.storage.records import Profile
 from connector.storage.sqlite._batches import decode_cells
 from connector.storage.sqlite._db import Session, placeholders, time_of

@@ -1,9 +1,12 @@
 """Read the next batch in a thread while the caller works on this one.
 
-A store's page read spends most of its time in C with the GIL released
-(SQLite stepping through its B-tree, Arrow parsing the page), and the caller
-spends its time in Arrow kernels, the CSV writer and igzip: on two cores the
-two overlap. One batch ahead, never more, so memory holds two batches at most.
+Two stages of a row's path use it. A store's page read (exports, segment
+counts) spends most of its time in C with the GIL released (SQLite stepping
+through its B-tree, PostgreSQL's COPY, Arrow parsing the page) while the
+caller builds cells, writes CSV and compresses; an import parses and
+converts the next piece of its file while the current one is written to the
+store. On two cores the two halves overlap. One batch ahead, never more, so
+memory holds two batches at most.
 """
 
 from __future__ import annotations
