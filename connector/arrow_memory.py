@@ -17,6 +17,15 @@ builds an export batch keeps its own high-water mark. With two arenas,
 measured on 1M profiles, the gzip export peaked at 270-275 MB instead of
 300-305, at the same speed. `MALLOC_ARENA_MAX`, glibc's own variable, still
 wins when set.
+
+And glibc's mmap threshold stays at its starting 128 KiB. By default glibc
+raises it to the size of every mmapped block freed (up to 32 MiB), so after
+the first pages and pieces, buffers of a few hundred KiB to a few MiB come
+from the heap instead, where freed space is kept and fragments: RSS crept up
+by 40-60 MB over the first pages of an export. Fixed, every such buffer is
+mapped and handed back when freed. Measured on 1M rows, same speed:
+PostgreSQL gzip export 318 -> 231 MB, SQLite fresh import 260 -> 234 MB.
+`MALLOC_MMAP_THRESHOLD_`, glibc's own variable, still wins when set.
 """
 
 from __future__ import annotations
@@ -30,7 +39,10 @@ import pyarrow as pa
 POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 ARENA_VARIABLE = "MALLOC_ARENA_MAX"
 MALLOC_ARENAS = 2
-_M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
+MMAP_THRESHOLD = 128 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers (malloc.h)
+_M_ARENA_MAX = -8
 
 
 def use_system_allocator() -> str:
@@ -42,16 +54,22 @@ def use_system_allocator() -> str:
     if not os.environ.get(POOL_VARIABLE):
         pa.set_memory_pool(pa.system_memory_pool())
     if pa.default_memory_pool().backend_name == "system":
-        _limit_malloc_arenas()
+        _tune_glibc_malloc()
     return str(pa.default_memory_pool().backend_name)
 
 
-def _limit_malloc_arenas() -> None:
-    """At most `MALLOC_ARENAS` glibc arenas, unless the environment chose a number.
+def _tune_glibc_malloc() -> None:
+    """At most `MALLOC_ARENAS` arenas and a fixed mmap threshold, each unless the
+    environment set glibc's own variable for it.
 
-    Takes effect for arenas created from now on: call it before the process
-    starts threads. Nothing to do where the C library is not glibc.
+    The arena limit takes effect for arenas created from now on: call this
+    before the process starts threads. Nothing to do where the C library is
+    not glibc.
     """
-    if os.environ.get(ARENA_VARIABLE) or platform.libc_ver()[0] != "glibc":
+    if platform.libc_ver()[0] != "glibc":
         return
-    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    libc = ctypes.CDLL(None)
+    if not os.environ.get(ARENA_VARIABLE):
+        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    if not os.environ.get(MMAP_THRESHOLD_VARIABLE):
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)

@@ -14,7 +14,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from connector.arrow_memory import ARENA_VARIABLE, MALLOC_ARENAS, POOL_VARIABLE
+from connector.arrow_memory import (
+    ARENA_VARIABLE,
+    MALLOC_ARENAS,
+    MMAP_THRESHOLD,
+    MMAP_THRESHOLD_VARIABLE,
+    POOL_VARIABLE,
+)
 
 AFTER_A_COMMAND = """
 import sys
@@ -50,7 +56,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     clean = {
         name: value
         for name, value in os.environ.items()
-        if not name.upper().startswith("CONNECTOR_") and name not in (POOL_VARIABLE, ARENA_VARIABLE)
+        if not name.upper().startswith("CONNECTOR_")
+        and name not in (POOL_VARIABLE, ARENA_VARIABLE, MMAP_THRESHOLD_VARIABLE)
     }
     (tmp_path / "goals").mkdir()
     clean["CONNECTOR_GOALS_DIR"] = str(tmp_path / "goals")
@@ -142,3 +149,42 @@ def test_a_command_keeps_glibc_to_two_malloc_arenas_for_all_its_threads(
 def test_glibc_s_own_arena_variable_is_kept(env: dict[str, str]) -> None:
     env[ARENA_VARIABLE] = "4"
     assert _arenas(env, "command") == 4
+
+
+MAPPED_AFTER_A_LARGER_FREE = """
+import ctypes, sys
+from connector.cli import main
+if sys.argv[1] == "command":
+    main(["validate"])
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd",
+        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = MallInfo2
+libc.free(libc.malloc(4 << 20))  # a 4 MiB block, mapped, then freed
+before = libc.mallinfo2().hblks
+block = libc.malloc(int(sys.argv[2]))
+print(libc.mallinfo2().hblks - before)  # 1: the new block was mapped; 0: taken from the heap
+"""
+
+
+def _mapped(env: dict[str, str], *args: str) -> bool:
+    return _output(MAPPED_AFTER_A_LARGER_FREE, env, *args)[-1] == "1"
+
+
+def test_a_command_keeps_glibc_s_mmap_threshold_where_it_starts(env: dict[str, str]) -> None:
+    """After a large block is freed, glibc's default raises its mmap threshold to that
+    block's size, and buffers below it come from the heap, where freed space is kept:
+    a connector process keeps mapping (and handing back) every buffer from 128 KiB."""
+    medium = str(4 * MMAP_THRESHOLD)
+    assert not _mapped(env, "none", medium)  # glibc's default: the threshold moved up
+    assert _mapped(env, "command", medium)
+    assert not _mapped(env, "command", str(MMAP_THRESHOLD // 2))  # small ones: the heap
+
+
+def test_glibc_s_own_mmap_threshold_variable_is_kept(env: dict[str, str]) -> None:
+    env[MMAP_THRESHOLD_VARIABLE] = str(8 << 20)
+    assert not _mapped(env, "command", str(4 * MMAP_THRESHOLD))
