@@ -26,6 +26,32 @@ _CsvPage = tuple[pa.Table, list[str | None]]
 that has a column (`c<index>`), and the column of each requested property (None: none)."""
 
 
+class _Keyset:
+    """The condition of each keyset page of `profiles`: by id, or by (change_seq, id)
+    strictly after `changed_after` (a profile stamped with it was exported by then)."""
+
+    def __init__(self, changed_after: int | None, batch_size: int) -> None:
+        self._changed_after = changed_after
+        self._limit = sql.SQL("LIMIT {}").format(sql.Literal(batch_size))
+        self._last: tuple[str, int] | None = None
+
+    def condition(self) -> sql.Composable:
+        """`WHERE ... ORDER BY ... LIMIT n` of the next page, its values as literals."""
+        last = self._last
+        if self._changed_after is None:
+            where = sql.SQL("") if last is None else sql.SQL("WHERE id > {} ").format(last[0])
+            return where + sql.SQL("ORDER BY id ") + self._limit
+        if last is None:
+            where = sql.SQL("WHERE change_seq > {} ").format(self._changed_after)
+        else:
+            where = sql.SQL("WHERE (change_seq, id) > ({}, {}) ").format(last[1], last[0])
+        return where + sql.SQL("ORDER BY change_seq, id ") + self._limit
+
+    def advance(self, last_id: str, last_seq: int) -> None:
+        """The next page starts after this profile."""
+        self._last = (last_id, last_seq)
+
+
 class PostgresProfiles(Session, StoredProfiles):
     """`StoredProfiles` on the store's pool; keyset pages, no transaction left open."""
 
@@ -134,28 +160,14 @@ class PostgresProfiles(Session, StoredProfiles):
 
     def _iter_profiles(self, changed_after: int | None, batch_size: int) -> Iterator[Profile]:
         # keyset pages, each its own statement: no transaction stays open while a caller works
-        if changed_after is None:
-            first = sql.SQL("ORDER BY id LIMIT %s")
-            after = sql.SQL("WHERE id > %s ORDER BY id LIMIT %s")
-            params: tuple[object, ...] = (batch_size,)
-        else:
-            # strictly after: a profile stamped with `changed_after` was exported by then
-            first = sql.SQL("WHERE change_seq > %s ORDER BY change_seq, id LIMIT %s")
-            after = sql.SQL("WHERE (change_seq, id) > (%s, %s) ORDER BY change_seq, id LIMIT %s")
-            params = (changed_after, batch_size)
-        condition = first
+        pages = _Keyset(changed_after, batch_size)
         while True:
             with self._conn() as conn:
-                page = fetch_profiles(conn, self._registry, condition, params)
+                page = fetch_profiles(conn, self._registry, pages.condition())
             yield from page
             if len(page) < batch_size:
                 return
-            last = page[-1]
-            condition = after
-            if changed_after is None:
-                params = (last.id, batch_size)
-            else:
-                params = (last.change_seq, last.id, batch_size)
+            pages.advance(page[-1].id, page[-1].change_seq)
 
     def profile_batches(
         self,
@@ -189,16 +201,7 @@ class PostgresProfiles(Session, StoredProfiles):
         self, properties: list[str], changed_after: int | None, batch_size: int
     ) -> Generator[_CsvPage, None, None]:
         """Each keyset page as COPY wrote it, parsed by `pyarrow.csv` (the JSON still text)."""
-        if changed_after is None:
-            first = sql.SQL("ORDER BY id LIMIT {}")
-            after = sql.SQL("WHERE id > {} ORDER BY id LIMIT {}")
-            params: tuple[object, ...] = (batch_size,)
-        else:
-            # strictly after: a profile stamped with `changed_after` was exported by then
-            first = sql.SQL("WHERE change_seq > {} ORDER BY change_seq, id LIMIT {}")
-            after = sql.SQL("WHERE (change_seq, id) > ({}, {}) ORDER BY change_seq, id LIMIT {}")
-            params = (changed_after, batch_size)
-        condition = first
+        pages = _Keyset(changed_after, batch_size)
         while True:
             with self._conn() as conn:
                 columns = self._columns_of(conn, properties)
@@ -209,7 +212,7 @@ class PostgresProfiles(Session, StoredProfiles):
                 )
                 query = sql.SQL(
                     "COPY (SELECT id, change_seq{} FROM profiles {}) TO STDOUT (FORMAT csv)"
-                ).format(values, condition.format(*(sql.Literal(param) for param in params)))
+                ).format(values, pages.condition())
                 data = bytearray()
                 with conn.cursor() as cursor, cursor.copy(query) as copy:
                     for chunk in copy:
@@ -221,12 +224,7 @@ class PostgresProfiles(Session, StoredProfiles):
                 yield page, columns
             if page.num_rows < batch_size:
                 return
-            condition = after
-            last_id = page.column("id")[-1].as_py()
-            if changed_after is None:
-                params = (last_id, batch_size)
-            else:
-                params = (page.column("change_seq")[-1].as_py(), last_id, batch_size)
+            pages.advance(page.column("id")[-1].as_py(), page.column("change_seq")[-1].as_py())
 
     def _columns_of(self, conn: Conn, properties: Sequence[str]) -> list[str | None]:
         """The column of each property (None: never written), re-reading the registry when
