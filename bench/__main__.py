@@ -92,6 +92,7 @@ class Bench:
         if "unavailable" in result:
             return result
         result["peak_rss_mb"] = finished.peak_rss_mb
+        result["cores_used"] = processes.cores_used(finished)
         result["rows_per_s"] = round(result["rows"] / result["seconds"])
         result["mb_per_s"] = round(result["bytes"] / result["seconds"] / 1e6, 1)
         return result
@@ -258,15 +259,23 @@ def print_table(report: dict[str, Any]) -> None:
         f"({report['machine']['cores']} cores), Python {report['machine']['python']}, "
         f"{report['date']}\n\n"
     )
-    out.write(f"{'phase':<24}{'rows/s':>12}{'MB/s':>9}{'seconds':>10}{'peak RSS MB':>13}\n")
+    out.write(
+        f"{'phase':<24}{'rows/s':>12}{'MB/s':>9}{'seconds':>10}{'peak RSS MB':>13}{'cores':>7}\n"
+    )
     for name, phase in report["phases"].items():
         if "unavailable" in phase:
             out.write(f"{name:<24}  unavailable: {phase['unavailable'][:200]}\n")
             continue
+        cores = phase.get("busy_cores", phase.get("cores_used"))
         out.write(
             f"{name:<24}{phase['rows_per_s']:>12,}{phase['mb_per_s']:>9}"
-            f"{phase['seconds']:>10.2f}{phase['peak_rss_mb']:>13}\n"
+            f"{phase['seconds']:>10.2f}{phase['peak_rss_mb']:>13}"
+            f"{'-' if cores is None else f'{cores:.2f}':>7}\n"
         )
+    out.write(
+        "cores: the phase process's CPU time over its life; daemons-*: the whole machine's\n"
+        "busy cores (daemons, PostgreSQL, S3) while the runs ran\n"
+    )
     for name, phase in report["phases"].items():
         for number, daemon in enumerate(phase.get("daemons", ()), 1):
             out.write(
@@ -291,6 +300,8 @@ def format_target(target: dict[str, Any]) -> str:
     needed = "-" if target["needed"] is None else f"{target['needed']:,}"
     verdict = "met" if target["met"] else "MISSED"
     worst = f" ({target['worst']})" if "worst" in target else ""
+    if "ceiling" in target:
+        worst += f" (at most {target['ceiling']:.2f}x on these cores)"
     return f"{target['target']:<52}{target['measured']:>11,} vs {needed:>9}  {verdict}{worst}"
 
 

@@ -30,14 +30,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from bench import processes
+from bench import cpu, processes
 from bench.phases import create_database, daemon_connection_yaml, drop_database
 
 CONNECTIONS = ("daemons-a", "daemons-b")
@@ -65,10 +65,14 @@ def fire_boundary(now: float, lead: float = LEAD_S) -> float:
 
 
 def pair_phase(
-    runs: list[dict[str, Any]], daemons: list[dict[str, Any]], nbytes: int
+    runs: list[dict[str, Any]],
+    daemons: list[dict[str, Any]],
+    nbytes: int,
+    cpu_samples: Sequence[cpu.CpuSample] = (),
 ) -> dict[str, Any]:
     """A variant's figures from its run history (`connector history --json` objects) and
-    its daemons: the first run of each connection, from the earliest start to the last end."""
+    its daemons: the first run of each connection, from the earliest start to the last end,
+    and how many of the machine's cores were busy meanwhile (`cpu_samples`)."""
     first: dict[str, dict[str, Any]] = {}
     for run in sorted(runs, key=lambda run: run["id"]):
         first.setdefault(run["connection"], run)
@@ -82,12 +86,15 @@ def pair_phase(
     ended = max(datetime.fromisoformat(run["ended_at"]) for run in first.values())
     seconds = (ended - started).total_seconds()
     rows = sum(run["counts"]["rows_read"] for run in first.values())
+    cores = os.cpu_count() or 1
     return {
         "rows": rows,
         "bytes": nbytes,
         "seconds": seconds,
         "rows_per_s": round(rows / seconds),
         "mb_per_s": round(nbytes / seconds / 1e6, 1),
+        "busy_cores": cpu.busy_cores(cpu_samples, started.timestamp(), ended.timestamp(), cores),
+        "cores": cores,
         "peak_rss_mb": max(daemon["peak_rss_mb"] for daemon in daemons),
         "daemons": daemons,
         "runs": [_run_figures(run) for _, run in sorted(first.items())],
@@ -165,13 +172,14 @@ class DaemonsPair:
             try:
                 # a generous bound: 200 kB/s, a tenth of what a loaded 2-core machine does
                 deadline = boundary + max(300.0, nbytes / 200e3)
-                self._wait_for_runs(url, started, deadline=deadline)
+                samples = self._wait_for_runs(url, started, deadline=deadline)
             finally:
                 finished = [processes.stop(daemon) for daemon in started]
             daemons = [
                 {
                     "connections": list(names),
                     "peak_rss_mb": done.peak_rss_mb,
+                    "cpu_seconds": done.cpu_seconds,
                     "exit_code": done.exit_code,
                     "spawn_to_exit_seconds": round(done.seconds, 2),
                 }
@@ -183,7 +191,7 @@ class DaemonsPair:
         finally:
             drop_database(self.postgres, DATABASE)
         try:
-            return pair_phase(runs, daemons, nbytes)
+            return pair_phase(runs, daemons, nbytes, samples)
         except ValueError as error:
             raise SystemExit(f"{variant}: {error} (see {work}/logs)") from None
 
@@ -217,16 +225,24 @@ class DaemonsPair:
             raise SystemExit(f"connector history exited {finished.exit_code} (see {log})")
         return [json.loads(line) for line in finished.stdout.splitlines() if line.strip()]
 
-    def _wait_for_runs(self, url: str, daemons: list[processes.Started], deadline: float) -> None:
+    def _wait_for_runs(
+        self, url: str, daemons: list[processes.Started], deadline: float
+    ) -> list[cpu.CpuSample]:
         """Until each connection has a finished run (a cheap query of the history's table;
-        `connector history` costs a whole interpreter start per look)."""
+        `connector history` costs a whole interpreter start per look); the machine's CPU
+        counters at each look."""
+        samples: list[cpu.CpuSample] = []
         with psycopg.connect(url, autocommit=True) as conn:
             while True:
+                if (now := cpu.sample()) is not None:
+                    samples.append(now)
                 rows = conn.execute(
                     "SELECT DISTINCT connection FROM runs WHERE ended_at IS NOT NULL"
                 ).fetchall()
                 if {name for (name,) in rows} >= set(CONNECTIONS):
-                    return
+                    if (now := cpu.sample()) is not None:
+                        samples.append(now)
+                    return samples
                 if any(processes.exited(daemon) for daemon in daemons):
                     raise SystemExit(f"a daemon exited before its run ended (see {self.work})")
                 if time.time() > deadline:

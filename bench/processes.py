@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -27,12 +28,14 @@ _RUN_LINE = re.compile(
 
 @dataclass(frozen=True)
 class Finished:
-    """A process that ran to its end: what it printed, how long, how much memory at most."""
+    """A process that ran to its end: what it printed, how long, how much memory at most,
+    how much CPU (user and system, its threads together)."""
 
     stdout: str
     exit_code: int
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float
 
 
 def spawn(command: list[str], *, env: dict[str, str] | None = None, log: Path) -> Finished:
@@ -54,6 +57,7 @@ def spawn(command: list[str], *, env: dict[str, str] | None = None, log: Path) -
         process.returncode,
         seconds,
         round(usage.ru_maxrss / 1024, 1),
+        _cpu_seconds(usage),
     )
 
 
@@ -99,7 +103,12 @@ def stop(running: Started, *, signum: int = signal.SIGTERM, timeout: float = 60.
         time.sleep(0.05)
     seconds = time.perf_counter() - running.started
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
-    return Finished("", process.returncode, seconds, round(usage.ru_maxrss / 1024, 1))
+    peak = round(usage.ru_maxrss / 1024, 1)
+    return Finished("", process.returncode, seconds, peak, _cpu_seconds(usage))
+
+
+def _cpu_seconds(usage: resource.struct_rusage) -> float:
+    return round(usage.ru_utime + usage.ru_stime, 2)
 
 
 def exited(running: Started) -> bool:
@@ -133,6 +142,11 @@ def run_summary(stdout: str) -> dict[str, Any]:
     return {"status": found["status"], **counts}
 
 
+def cores_used(finished: Finished) -> float:
+    """The process's CPU over its life from spawn to exit: above 1 when threads overlapped."""
+    return round(finished.cpu_seconds / finished.seconds, 2) if finished.seconds else 0.0
+
+
 def cli_phase(finished: Finished, *, rows_from: str, nbytes: int) -> dict[str, Any]:
     """A `connector run` process as a phase: rows from its summary, time from spawn to exit."""
     if finished.exit_code != 0:
@@ -157,6 +171,7 @@ def _phase(rows: int, nbytes: int, finished: Finished, **extra: Any) -> dict[str
         "seconds": finished.seconds,
         **extra,
         "peak_rss_mb": finished.peak_rss_mb,
+        "cores_used": cores_used(finished),
         "rows_per_s": round(rows / finished.seconds),
         "mb_per_s": round(nbytes / finished.seconds / 1e6, 1),
     }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from bench import cpu
+
 RSS_LIMIT_MB = 300
 
 OUR_PHASES = (
@@ -81,8 +83,12 @@ def missing(phases: Phases, name: str) -> str | None:
 
 
 def judge(phases: Phases, memory: dict[str, float]) -> list[dict[str, Any]]:
-    """Each target: the figure it needs, the one measured, met or not (or why not measured)."""
+    """Each target: the figure it needs, the one measured, met or not (or why not measured);
+    the daemons target also the most this machine's cores allow (`ceiling`)."""
     verdicts = [_judge(target, phases) for target in TARGETS]
+    for target, verdict in zip(TARGETS, verdicts, strict=True):
+        if target.phase == "daemons-two" and (limit := _daemons_ceiling(phases)) is not None:
+            verdict["ceiling"] = limit
     verdicts.append(_memory(phases, memory))
     verdicts.append(_daemon_memory(phases))
     return verdicts
@@ -117,6 +123,15 @@ def _judge(target: Target, phases: Phases) -> dict[str, Any]:
     if reason:
         verdict["reason"] = reason
     return verdict
+
+
+def _daemons_ceiling(phases: Phases) -> float | None:
+    """`cores / busy cores` while one daemon ran both imports: two daemons cannot gain more
+    unless a row costs less CPU (see `bench.cpu`)."""
+    if missing(phases, "daemons-one"):
+        return None
+    one = phases["daemons-one"]
+    return cpu.ceiling(one.get("cores", 0), one.get("busy_cores"))
 
 
 def _memory(phases: Phases, memory: dict[str, float]) -> dict[str, Any]:
