@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from connector.cli import main as connector
-from connector.sources import S3Client, S3Credentials
+from connector.sources import S3Credentials, s3_client
 
 _DEMO_KEYS = {"CRM_KEY_ID": "demo-key-id", "CRM_SECRET": "demo-secret-key"}
 
@@ -40,7 +40,7 @@ def _credentials(endpoint: str) -> S3Credentials:
 
 
 async def _upload_examples(endpoint: str, data_dir: Path) -> None:
-    async with S3Client(_credentials(endpoint)) as s3:
+    async with s3_client(_credentials(endpoint)) as s3:
         for bucket in ("crm-exports", "crm-in"):
             await s3.ensure_bucket(bucket)
         files = sorted(data_dir.rglob("*.csv"))  # noqa: ASYNC240 -- a handful of example files
@@ -53,7 +53,7 @@ async def _upload_examples(endpoint: str, data_dir: Path) -> None:
 async def _show_exports(endpoint: str) -> None:
     import gzip  # noqa: PLC0415 -- only the demo reads exported files back
 
-    async with S3Client(_credentials(endpoint)) as s3:
+    async with s3_client(_credentials(endpoint)) as s3:
         async for obj in s3.list_objects("crm-in"):
             sys.stdout.write(f"\ns3://crm-in/{obj.key} ({obj.size} bytes)\n")
             data = b"".join([chunk async for chunk in s3.iter_object("crm-in", obj.key)])

@@ -25,10 +25,9 @@ from connector.goals.runner import (
 )
 from connector.imports.files import FileState, ScannedFile, goal_fingerprint, scan_files
 from connector.imports.preview import preview_file
-from connector.service.daemon import run_daemon
 from connector.service.mail import notify_run
 from connector.service.scheduling import next_fire_times, spread_of
-from connector.sources import S3Client
+from connector.sources import s3_client
 from connector.storage import RunStatus, Trigger
 
 
@@ -64,7 +63,7 @@ def scan(app: App, args: argparse.Namespace) -> int:
 
     async def files() -> list[ScannedFile]:
         ledger = app.store.ledger(connection.id, goal.name)
-        async with S3Client(credentials_of(connection)) as s3:
+        async with s3_client(credentials_of(connection)) as s3:
             return await scan_files(s3, goal, ledger, goal_fingerprint(goal, connection.objectives))
 
     scanned = asyncio.run(files())
@@ -199,4 +198,7 @@ def schedule(app: App, args: argparse.Namespace) -> int:
 
 def daemon(app: App, args: argparse.Namespace) -> int:
     """Run until SIGTERM or Ctrl-C (0); 2 if the goals folder is invalid at start."""
+    # the scheduler and the metrics endpoint load here: no other command needs them
+    from connector.service.daemon import run_daemon  # noqa: PLC0415
+
     return run_daemon(app.settings)

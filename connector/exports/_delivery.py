@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import SourceError
 from connector.exports._manifest import ManifestFacts, manifest_contents, put_manifest
@@ -24,7 +24,10 @@ from connector.exports._sink import DataFile, Part
 from connector.exports.keys import RunKeys, part_number, parts_prefix
 from connector.exports.model import ExportProfilesGoal
 from connector.goals.context import GoalContext
-from connector.sources import S3Client
+from connector.sources import s3_client
+
+if TYPE_CHECKING:
+    from connector.sources.s3 import S3Client
 
 __all__ = ["Delivery", "Stopped", "deliver"]
 
@@ -59,7 +62,7 @@ async def deliver(
     async with AsyncExitStack() as stack:
         s3 = None
         if not ctx.dry_run:
-            s3 = await stack.enter_async_context(S3Client(ctx.credentials))
+            s3 = await stack.enter_async_context(s3_client(ctx.credentials))
         outputs = [_Parts(ctx, goal, s3, keys, streams[0].part(1)) for keys in streams]
 
         def files() -> list[DataFile]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.exports._sink import DataFile
 from connector.exports.model import ExportProfilesGoal
 from connector.goals.context import GoalContext
-from connector.sources import S3Client
+
+if TYPE_CHECKING:
+    from connector.sources.s3 import S3Client
 
 __all__ = [
     "MANIFEST_VERSION",

@@ -17,7 +17,7 @@ from connector.errors import SourceError
 from connector.exports.keys import RunKeys, run_keys
 from connector.exports.model import ExportProfilesGoal
 from connector.goals.context import GoalContext
-from connector.sources import S3Client
+from connector.sources import s3_client
 from connector.storage import ExportWatermark
 
 __all__ = ["NAME_ATTEMPTS", "name_run"]
@@ -55,7 +55,7 @@ async def _free_keys(
     themselves are conditional too (If-None-Match), so a name taken meanwhile fails the run
     rather than overwriting anything."""
     bucket = goal.destination.bucket
-    async with S3Client(ctx.credentials) as s3:
+    async with s3_client(ctx.credentials) as s3:
         for _attempt in range(NAME_ATTEMPTS):
             both = [keys, keys.exited()] if goal.exits_mode == "file" else [keys]
             names = [

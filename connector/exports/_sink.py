@@ -12,12 +12,15 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from connector.exports.encryption import GpgEncryptor
 from connector.exports.model import ExportProfilesGoal
 from connector.exports.uploads import StoreUploadJournal
 from connector.goals.context import GoalContext
-from connector.sources import S3Client
+
+if TYPE_CHECKING:
+    from connector.sources.s3 import S3Client
 
 __all__ = ["DataFile", "Part"]
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from connector.errors import ConnectorError
 from connector.exports.model import ExportProfilesGoal
 from connector.goals.context import GoalContext
-from connector.sources import S3Client
+from connector.sources import s3_client
 from connector.storage import ExportState, OpenUpload
+
+if TYPE_CHECKING:
+    from connector.sources.s3 import S3Client
 
 log = structlog.get_logger("connector.export")
 
@@ -67,7 +70,7 @@ async def abort_abandoned_uploads(
 async def tidy_uploads(ctx: GoalContext, goal: ExportProfilesGoal, run_log: Any) -> int:
     """Abort what killed exports of this connection left open; never fails the export."""
     try:
-        async with S3Client(ctx.credentials) as s3:
+        async with s3_client(ctx.credentials) as s3:
             return await abort_abandoned_uploads(
                 s3,
                 ctx.store,

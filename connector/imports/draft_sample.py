@@ -15,7 +15,7 @@ from pathlib import Path
 
 from connector.errors import ConnectorError
 from connector.formats.reader import GZIP_MAGIC
-from connector.sources import S3Client, S3Credentials
+from connector.sources import S3Credentials, s3_client
 
 SAMPLE_BYTES = 4 << 20
 """Bytes read from a sample by default (after inflating, at most this many too)."""
@@ -68,7 +68,7 @@ async def read_s3_sample(
     """The first `limit` bytes of an object; the download stops there (the body is closed)."""
     parts: list[bytes] = []
     read = 0
-    async with S3Client(credentials) as s3:
+    async with s3_client(credentials) as s3:
         chunks = s3.iter_object(bucket, key, chunk_size=min(limit + 1, 1 << 20))
         async with aclosing(chunks):
             async for chunk in chunks:

@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from connector.config.connection import ImportGoal
-from connector.sources import KeyMatcher, S3Client, S3Object
+from connector.sources import KeyMatcher, S3Object
 from connector.storage import LedgerEntry
+
+if TYPE_CHECKING:
+    from connector.sources.s3 import S3Client
 
 DONE_SUFFIX = ".done"
 

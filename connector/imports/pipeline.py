@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -44,7 +44,10 @@ from connector.imports.files import (
 )
 from connector.imports.model import ImportProfilesGoal
 from connector.limits import PREFETCH_FILES, PREFETCH_MAX_BYTES
-from connector.sources import S3Client, S3Object
+from connector.sources import S3Object, s3_client
+
+if TYPE_CHECKING:
+    from connector.sources.s3 import S3Client
 
 log = structlog.get_logger("connector.import")
 
@@ -64,7 +67,7 @@ async def run_import(
     result = GoalResult()
     fingerprint = goal_fingerprint(goal, ctx.connection.objectives)
     ledger = await asyncio.to_thread(ctx.store.ledger, ctx.connection.id, goal.name)
-    async with S3Client(ctx.credentials) as s3:
+    async with s3_client(ctx.credentials) as s3:
         files = await scan_files(s3, goal, ledger, fingerprint, result.skipped)
         todo = [scanned for scanned in files if scanned.state is not FileState.IMPORTED]
         done = 0

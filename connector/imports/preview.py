@@ -13,7 +13,7 @@ from connector.formats import DelimitedReader, RowProblem, iter_decoded
 from connector.goals.consent import has_consent
 from connector.groups.model import ImportGroupsGoal
 from connector.imports.files import goal_fingerprint, scan_files
-from connector.sources import S3Client, S3Credentials
+from connector.sources import S3Credentials, s3_client
 from connector.storage import ProfileStore, RowReject
 
 
@@ -47,7 +47,7 @@ async def preview_file(
     read_limit: int = 4 << 20,
 ) -> Preview:
     """Parse the first `rows` rows of `key` (or the goal's first matching file)."""
-    async with S3Client(credentials) as s3:
+    async with s3_client(credentials) as s3:
         if key is None:
             ledger = store.ledger(connection_id, goal.name)
             files = await scan_files(s3, goal, ledger, goal_fingerprint(goal, objectives))

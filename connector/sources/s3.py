@@ -14,8 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, aclosing
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Self, Unpack
 
 import aioboto3
@@ -38,6 +37,7 @@ from connector.sources._s3_multipart import (
     UploadJournal,
     UploadOptions,
 )
+from connector.sources.s3_types import S3Credentials, S3Object
 
 __all__ = [
     "MIN_PART_SIZE",
@@ -51,36 +51,6 @@ __all__ = [
 DEFAULT_MAX_ATTEMPTS = S3_MAX_ATTEMPTS
 DEFAULT_CONNECT_TIMEOUT = S3_CONNECT_TIMEOUT_SECONDS
 DEFAULT_READ_TIMEOUT = S3_READ_TIMEOUT_SECONDS
-
-
-@dataclass(frozen=True, slots=True)
-class S3Object:
-    """One listed object; `etag` identifies its content so a later read can insist on it."""
-
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class S3Credentials:
-    """Plain connection settings; the secrets are kept out of `repr` so they never reach a log.
-
-    Leaving the keys at None lets botocore's default chain (environment, shared
-    config, instance role) find credentials.
-    """
-
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
-    access_key_id: str | None = field(default=None, repr=False)
-    secret_access_key: str | None = field(default=None, repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    connect_timeout: float | None = None
-    """Seconds; None is `DEFAULT_CONNECT_TIMEOUT` (the same for the two below)."""
-    read_timeout: float | None = None
-    max_attempts: int | None = None
-    """Attempts per request, the first included."""
 
 
 @functools.cache
