@@ -194,6 +194,7 @@ def connector_run(
 ) -> dict[str, Any]:
     """Our import or export in this process, end to end: S3 to committed store, or back."""
     from connector.arrow_memory import use_system_allocator  # noqa: PLC0415
+    from connector.arrow_pandas import keep_pandas_out  # noqa: PLC0415
     from connector.config import load_workspace  # noqa: PLC0415
     from connector.gc_tuning import tune_garbage_collector  # noqa: PLC0415
     from connector.goals.runner import RunOptions, run_connection  # noqa: PLC0415
@@ -205,6 +206,7 @@ def connector_run(
     store = open_store(database)
     tune_garbage_collector()  # as the command line does
     use_system_allocator()
+    keep_pandas_out()
     try:
         started = time.perf_counter()
         outcome = asyncio.run(run_connection(store, workspace, CONNECTION, RunOptions(goal=goal)))
@@ -324,6 +326,7 @@ def segment_eval(work: Path) -> dict[str, Any]:
     import pyarrow.compute as pc  # noqa: PLC0415
 
     from connector.arrow_memory import use_system_allocator  # noqa: PLC0415
+    from connector.arrow_pandas import keep_pandas_out  # noqa: PLC0415
     from connector.config.segments import Condition  # noqa: PLC0415
     from connector.engine.segments import (  # noqa: PLC0415
         condition_mask,
@@ -335,6 +338,7 @@ def segment_eval(work: Path) -> dict[str, Any]:
     condition = Condition.model_validate(SEGMENT)
     names = list(dict.fromkeys(condition_properties(condition)))
     use_system_allocator()  # as the command line does
+    keep_pandas_out()
     store = open_store(work / "connector.sqlite")
     rows = members = 0
     evaluating = 0.0

@@ -15,6 +15,7 @@ from typing import TypeAlias
 from connector import __version__
 from connector.app import App
 from connector.arrow_memory import use_system_allocator
+from connector.arrow_pandas import keep_pandas_out
 from connector.cli import inspect, operate, schema_command
 from connector.cli import store as store_commands
 from connector.cli.draft_command import add_command as add_draft_command
@@ -297,6 +298,7 @@ def _command(argv: Sequence[str] | None) -> int:
     configure_logging(app.settings.log_format, app.settings.log_level)
     tune_garbage_collector()
     use_system_allocator()
+    keep_pandas_out()
     handler: Handler = args.handler
     try:
         return handler(app, args)
