@@ -256,6 +256,21 @@ async def read_text(harness: Harness, key: str = "out/profiles.csv") -> str:
     return b"".join([chunk async for chunk in s3.iter_object(BUCKET, key)]).decode()
 
 
+def python_output(script: str, env: Mapping[str, str] | None = None, *args: str) -> list[str]:
+    """The lines `script` printed in a fresh interpreter (for what is process-wide: the
+    memory pool, loaded modules); its failure fails the test with its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def config_problems(tmp_path: Path, text: str) -> list[str]:
     """The `FILE:LINE: message` problems of one connection file, relative to its folder."""
     folder = tmp_path / "config"

@@ -7,10 +7,9 @@ has long since imported everything.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from helpers import python_output
 
 LOADED_ON_USE = (
     "aioboto3",
@@ -28,10 +27,7 @@ def _loaded_after(code: str) -> list[str]:
         f"import json, sys\n{code}\n"
         f"print(json.dumps([name for name in {list(LOADED_ON_USE)!r} if name in sys.modules]))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
-    )
-    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded: list[str] = json.loads(python_output(probe)[-1])
     return loaded
 
 

@@ -7,12 +7,11 @@ The pool is process-wide, so each case runs in a fresh interpreter.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from helpers import python_output
 
 from connector.arrow_memory import (
     ARENA_VARIABLE,
@@ -32,22 +31,8 @@ print(before, pa.default_memory_pool().backend_name, code)
 """
 
 
-def _output(script: str, env: dict[str, str], *args: str) -> list[str]:
-    """The lines `script` printed, run in a fresh interpreter (the pool is process-wide)."""
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
-
-
 def _run(script: str, env: dict[str, str]) -> list[str]:
-    return _output(script, env)[-1].split()  # the command's own output comes first
+    return python_output(script, env)[-1].split()  # the command's own output comes first
 
 
 @pytest.fixture
@@ -135,7 +120,7 @@ libc.malloc_stats()
 
 
 def _arenas(env: dict[str, str], *args: str) -> int:
-    lines = _output(ARENAS_OF_EIGHT_THREADS, env, *args)
+    lines = python_output(ARENAS_OF_EIGHT_THREADS, env, *args)
     return sum(line.startswith("Arena ") for line in lines)
 
 
@@ -172,7 +157,7 @@ print(libc.mallinfo2().hblks - before)  # 1: the new block was mapped; 0: taken 
 
 
 def _mapped(env: dict[str, str], *args: str) -> bool:
-    return _output(MAPPED_AFTER_A_LARGER_FREE, env, *args)[-1] == "1"
+    return python_output(MAPPED_AFTER_A_LARGER_FREE, env, *args)[-1] == "1"
 
 
 def test_a_command_keeps_glibc_s_mmap_threshold_where_it_starts(env: dict[str, str]) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import python_output
 
 ARROW_WORK = """
 import sys
@@ -28,16 +27,7 @@ print("pandas loaded" if "pandas" in sys.modules else "pandas not loaded")
 
 
 def _last_line(script: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()[-1]
+    return python_output(script, env)[-1]
 
 
 @pytest.fixture(autouse=True)
