@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from connector.config.formats import ImportFormat, zone_of
 from connector.engine._cells import Pieces, as_strings, drop_rows, pieces, strip
 from connector.engine._converted import Converted
-from connector.engine._datetimes import convert_datetimes
+from connector.engine._datetimes import convert_dates, convert_datetimes
 from connector.engine._distinct import convert_distinct
 from connector.engine._numbers import convert_numbers
 from connector.formats.keys import key_normalizer
@@ -67,7 +67,7 @@ ColumnConverter = Callable[[pa.StringArray, ImportFormat, Callable[[str], str]],
 COLUMN_CONVERTERS: dict[ValueType, ColumnConverter] = {
     "text": lambda texts, _fmt, _convert: Converted(texts),
     "number": lambda texts, fmt, convert: convert_numbers(texts, fmt.decimal_separator, convert),
-    "date": lambda texts, _fmt, convert: convert_distinct(texts, convert),
+    "date": lambda texts, fmt, convert: convert_dates(texts, fmt.date_format, convert),
     "datetime": lambda texts, fmt, convert: convert_datetimes(
         texts, fmt.date_format, zone_of(fmt.timezone), convert
     ),

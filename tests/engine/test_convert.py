@@ -13,7 +13,7 @@ import pytest
 
 from connector.config.formats import ImportFormat
 from connector.engine._cells import WHITESPACE
-from connector.engine._datetimes import strftime_regex
+from connector.engine._datetimes import convert_dates, strftime_regex
 from connector.engine.convert import convert_column, is_true_column, trim_keys
 from connector.formats.values import ConversionError, make_converter
 
@@ -139,6 +139,37 @@ def test_dates_equal_the_per_cell_converter(fmt, cells):
             assert errors[row] == str(expected)
         else:
             assert values[row] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("date_format", "fast", "slow"),
+    [
+        ("%d-%m-%Y", ["05-12-1953", "5-1-2024", " 9-02-2024", "29-02-2024"], ["29-02-2023", "x"]),
+        ("%y%m%d", ["531205", "240229", "690101"], ["230229", "0501011"]),
+        ("iso8601", ["1953-12-05", "2024-02-29", "9999-12-31"], ["2023-02-29", "0999-01-01"]),
+        ("%d-%m-%Y %H:%M", [], ["05-12-1953 10:30", "05-12-1953"]),
+    ],
+)
+def test_dates_of_numeric_patterns_convert_without_the_per_cell_converter(
+    date_format: str, fast: list[str], slow: list[str]
+) -> None:
+    fmt = ImportFormat(date_format=date_format)
+    oracle = make_converter("date", fmt)
+    asked: list[str] = []
+
+    def counted(text: str) -> str:
+        asked.append(text)
+        return oracle(text)
+
+    converted = convert_dates(pa.array(fast + slow, pa.string()), date_format, counted)
+
+    assert sorted(asked) == sorted(slow)  # each cell a fast path cannot read, once
+    for row, text in enumerate(fast + slow):
+        expected = per_cell(text.strip(), "date", fmt)
+        if isinstance(expected, ConversionError):
+            assert converted.reasons[row] == str(expected)
+        else:
+            assert converted.values[row].as_py() == expected
 
 
 # ---------------------------------------------------------------- date-times

@@ -27,6 +27,7 @@ ZONES = ["UTC", "Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "
 PATTERNS = [
     "iso8601",
     "%d-%m-%Y",
+    "%m/%d/%y",
     "%d-%m-%Y %H:%M",
     "%Y%m%d%H%M%S",
     "%d/%m/%y %H:%M:%S",
