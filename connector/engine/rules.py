@@ -81,13 +81,17 @@ def apply_set(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResul
         return RuleResult(values, np.zeros(n_keys, dtype=bool))
     order = np.argsort(row_keys, kind="stable")  # rows of one key together, in file order
     sorted_keys = row_keys[order]
-    text = _joined(pc.take(cells, pa.array(rows[order]))).to_numpy(zero_copy_only=False)
-    before = _joined(current).to_numpy(zero_copy_only=False)[sorted_keys]
+    text = _joined(pc.take(cells, pa.array(rows[order])))
     first = np.ones(len(order), dtype=bool)
     first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    before[~first] = text[np.flatnonzero(~first) - 1]
-    changed = text != before
-    return RuleResult(values, _group_any(changed, sorted_keys, n_keys))
+    # what each row replaces: the stored value for a key's first row, else the row before
+    # (compared in Arrow: numpy object arrays would make a Python str per cell)
+    replaced = np.where(first, sorted_keys, n_keys + np.arange(len(order)) - 1)
+    before = pc.take(pa.concat_arrays([_joined(current), text]), pa.array(replaced))
+    both_null = pc.and_(pc.is_null(text), pc.is_null(before))
+    changed = pc.and_not(pc.fill_null(pc.not_equal(text, before), True), both_null)
+    flags = changed.to_numpy(zero_copy_only=False)
+    return RuleResult(values, _group_any(flags, sorted_keys, n_keys))
 
 
 def apply_set_if_empty(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResult:
