@@ -1,11 +1,15 @@
 """How many of the machine's cores were busy over a window, every process counted.
 
-The daemons pair asks whether a second daemon adds throughput. On a machine
-whose cores one daemon (with the PostgreSQL server beside it) already keeps
-busy, it cannot: the most two daemons can gain is `cores / busy cores of
-one`, if each row costs the same CPU either way. So the pair reads the whole
-machine's busy time (`/proc/stat`, the server's processes included) over
-each variant's runs, and the target's verdict states that ceiling.
+The daemons pair asks whether a second daemon adds throughput. However the
+work is split, two daemons cannot finish sooner than their own CPU work
+(busy cores x seconds, the PostgreSQL server and S3 included) spread over
+every core. So the pair reads the whole machine's busy time (`/proc/stat`)
+over each variant's runs, and the target's verdict states the most two
+daemons could gain over one on this machine: one daemon's time over that
+floor. (Each row does not cost the same CPU either way: one daemon's two
+imports share one interpreter's lock, and measured 1.2x the CPU of two
+daemons; a ceiling taken from one daemon's load alone, `cores / busy`,
+came out below what two daemons then ran.)
 """
 
 from __future__ import annotations
@@ -54,9 +58,10 @@ def busy_cores(samples: Sequence[CpuSample], start: float, end: float, cores: in
     return round((last.busy - first.busy) / (last.total - first.total) * cores, 2)
 
 
-def ceiling(cores: int, busy: float | None) -> float | None:
-    """How many times faster the work can get at most once all `cores` cores are busy
-    instead of `busy`, each row costing the same CPU; None without a measure."""
-    if not busy:
+def ceiling(cores: int, one_seconds: float, busy: float | None, seconds: float) -> float | None:
+    """How many times sooner than `one_seconds` work could finish at most that kept
+    `busy` cores busy for `seconds`, once all `cores` cores are busy; None without a
+    measure."""
+    if not busy or seconds <= 0:
         return None
-    return round(cores / busy, 2)
+    return round(one_seconds / (busy * seconds / cores), 2)

@@ -126,12 +126,14 @@ def _judge(target: Target, phases: Phases) -> dict[str, Any]:
 
 
 def _daemons_ceiling(phases: Phases) -> float | None:
-    """`cores / busy cores` while one daemon ran both imports: two daemons cannot gain more
-    unless a row costs less CPU (see `bench.cpu`)."""
-    if missing(phases, "daemons-one"):
+    """One daemon's time over the least the two daemons' own CPU work takes on every core:
+    two daemons cannot gain more on this machine (see `bench.cpu`)."""
+    if missing(phases, "daemons-one") or missing(phases, "daemons-two"):
         return None
-    one = phases["daemons-one"]
-    return cpu.ceiling(one.get("cores", 0), one.get("busy_cores"))
+    one, two = phases["daemons-one"], phases["daemons-two"]
+    return cpu.ceiling(
+        two.get("cores", 0), one.get("seconds", 0.0), two.get("busy_cores"), two.get("seconds", 0.0)
+    )
 
 
 def _memory(phases: Phases, memory: dict[str, float]) -> dict[str, Any]:
