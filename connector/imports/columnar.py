@@ -131,7 +131,13 @@ class ProfileBatchApplier:
         if not changed.any():
             return
         which = np.flatnonzero(changed)
-        columns = {"id": pc.take(found.column("id"), pa.array(position[which]))}
+        stored_rows = pa.array(position[which])
+        columns = {"id": pc.take(found.column("id"), stored_rows)}
         for name, values in zip(self._properties, merged, strict=True):
-            columns[name] = pc.take(values, pa.array(which))
+            new = pa.chunked_array([pc.take(values, pa.array(which))])
+            # a property no changed profile changes is not written: a file imported again
+            # mostly repeats what is stored, and each column bound costs a Python object
+            # per row in the store's write (the changed profiles are stamped all the same)
+            if not new.equals(pc.take(found.column(name), stored_rows)):
+                columns[name] = new
         self._tx.update_profiles(pa.table(columns))

@@ -436,6 +436,57 @@ async def test_the_engine_applies_a_file_with_a_few_statements_per_piece(
     assert harness.properties("C3")["points"] == [str(sum((i % 7) for i in range(3, rows, 4000)))]
 
 
+async def test_an_update_writes_only_the_properties_some_changed_profile_changes(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stored(customer: str, email: str) -> Profile:
+        values = {"customer_id": [customer], "email": [email], "city": ["Gent"]}
+        return Profile(f"p-{customer}", values | {"country": ["BE"]})
+
+    seed(harness.store, stored("C1", "a@x.org"), stored("C2", "b@x.org"), stored("C3", "c@x.org"))
+    before = {c: harness.profile(c).change_seq for c in ("C1", "C2", "C3")}
+    harness.write_connection(
+        import_goal(mappings=[mapping("email"), mapping("city"), mapping("country")])
+    )
+    rows = ["C1,a@x.org,Gent,BE", "C2,b@x.org,Brugge,BE", "C3,new@x.org,Gent,BE"]
+    await harness.put({"in/a.csv": csv_bytes("customer_id,email,city,country", *rows)})
+    real_transaction = harness.store.batch_transaction
+    written: list[list[str]] = []
+
+    @contextmanager
+    def recording_transaction() -> Iterator[Any]:
+        with real_transaction() as tx:
+            real_update = tx.update_profiles
+
+            def update_profiles(profiles: Any) -> None:
+                written.append(profiles.column_names)
+                real_update(profiles)
+
+            monkeypatch.setattr(tx, "update_profiles", update_profiles)
+            yield tx
+
+    monkeypatch.setattr(harness.store, "batch_transaction", recording_transaction)
+
+    outcome = await harness.run()
+
+    # email changes for C3 and city for C2, so both are written for both; country for none
+    assert written == [["id", "email", "city"]]
+    assert outcome.record.counts.profiles_updated == 2
+    assert (harness.properties("C2")["city"], harness.properties("C2")["email"]) == (
+        ["Brugge"],
+        ["b@x.org"],
+    )
+    assert (harness.properties("C3")["city"], harness.properties("C3")["email"]) == (
+        ["Gent"],
+        ["new@x.org"],
+    )
+    assert all(harness.properties(c)["country"] == ["BE"] for c in ("C1", "C2", "C3"))
+    after = {c: harness.profile(c).change_seq for c in ("C1", "C2", "C3")}
+    assert after["C1"] == before["C1"]  # unchanged: not touched at all
+    assert after["C2"] > before["C2"]
+    assert after["C3"] > before["C3"]  # stamped as changed, whatever columns were written
+
+
 # ---------------------------------------------------------------- dry run and progress
 
 
