@@ -59,9 +59,8 @@ def busy_cores(samples: Sequence[CpuSample], start: float, end: float, cores: in
 
 
 def ceiling(cores: int, one_seconds: float, busy: float | None, seconds: float) -> float | None:
-    """How many times sooner than `one_seconds` work could finish at most that kept
-    `busy` cores busy for `seconds`, once all `cores` cores are busy; None without a
-    measure."""
+    """How many times sooner than `one_seconds` a variant could finish at most: its CPU
+    work (`busy` cores for `seconds`) spread over all `cores`; None without a measure."""
     if not busy or seconds <= 0:
         return None
     return round(one_seconds / (busy * seconds / cores), 2)
