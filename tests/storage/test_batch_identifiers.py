@@ -1,8 +1,9 @@
-"""New profiles' identifiers written by the engine's batch transaction, on both stores.
+"""The engine's batch transaction writes new profiles and finds them again, on both stores.
 
-A lookup sends its keys to SQLite as one JSON text built by Arrow, and takes
-a temporary table for a key JSON would need a `\\u` escape for: any text,
-either way, must find the profile it was written with.
+A lookup sends its keys to SQLite as one JSON text built by Arrow (or a
+temporary table for a key JSON would need a `\\u` escape for) and reads the
+profiles it finds back as JSON lines: any text, keys and values alike, must
+come back exactly, with the profile it was written with.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ AWKWARD = st.text(
 _numbers = itertools.count()
 
 
-def _new_profiles(keys: list[str]) -> pa.Table:
+def _new_profiles(keys: list[str], notes: list[list[str] | None]) -> pa.Table:
     return pa.table(
         {
             "key": pa.array(keys, pa.string()),
             "id": pa.array([f"id-{i}-{key}" for i, key in enumerate(keys)], pa.string()),
             "customer_id": pa.array([[key] for key in keys], LIST),
+            "notes": pa.array(notes, LIST),
         }
     )
 
@@ -40,20 +42,31 @@ def _new_profiles(keys: list[str]) -> pa.Table:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(texts=st.lists(AWKWARD, min_size=1, max_size=6, unique=True))
-def test_any_key_of_a_new_profile_is_found_again_by_its_identifier(
-    store: ProfileStore, texts: list[str]
+@given(
+    texts=st.lists(AWKWARD, min_size=1, max_size=6, unique=True),
+    notes=st.lists(st.none() | st.lists(AWKWARD, min_size=1, max_size=3), min_size=6, max_size=6),
+)
+def test_any_key_and_value_of_a_new_profile_is_found_again_by_its_identifier(
+    store: ProfileStore, texts: list[str], notes: list[list[str] | None]
 ) -> None:
     run = next(_numbers)
     store.ensure_unique_properties(["customer_id"])
     keys = [f"{run}:{text}" for text in texts]
-    profiles = _new_profiles(keys)
+    profiles = _new_profiles(keys, notes[: len(keys)])
+    absent = f"{run}:absent"
     with store.batch_transaction() as tx:
-        tx.prepare(["customer_id"])
+        tx.prepare(["customer_id", "notes"])
         tx.insert_profiles(profiles, identifier="customer_id")
-        found = tx.lookup("customer_id", pa.array(keys), ["customer_id"])
+        found = tx.lookup("customer_id", pa.array([*keys, absent]), ["customer_id", "notes"])
+        nothing = tx.lookup("customer_id", pa.array([absent]), ["notes"])
         tx.record_file(LedgerEntry("crm", "in", f"f{run}", '"e"', "fp", 1, datetime.now(UTC), None))
     ids = dict(zip(keys, profiles["id"].to_pylist(), strict=True))
     assert dict(zip(found["key"].to_pylist(), found["id"].to_pylist(), strict=True)) == ids
+    by_key = {row["key"]: row for row in found.to_pylist()}
+    for key, note in zip(keys, notes, strict=False):
+        assert by_key[key]["customer_id"] == [key]
+        assert by_key[key]["notes"] == note
+    assert nothing.num_rows == 0
+    assert nothing.column_names == ["key", "id", "notes"]
     for key, profile_id in ids.items():
         assert [profile.id for profile in store.find_profiles("customer_id", key)] == [profile_id]

@@ -31,6 +31,7 @@ from connector.storage.columns import NO_VALUES, VALUE_SEPARATOR, PropertyColumn
 from connector.storage.profiles import PROFILE_ID
 from connector.storage.records import LedgerEntry
 from connector.storage.sqlite import _ledger
+from connector.storage.sqlite._json_lines import json_lines_table
 
 _CONTROL = r"[\x00-\x1f]"
 
@@ -116,7 +117,9 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             raise StoreError(f"property {name!r} was not prepared for this file") from None
 
     def lookup(self, match_property: str, keys: pa.Array, properties: Sequence[str]) -> pa.Table:
-        fields = "".join(f', p."{self._column(name)}"' for name in properties)
+        fields = "".join(
+            f", 'c{index}', p.\"{self._column(name)}\"" for index, name in enumerate(properties)
+        )
         listed = _json_strings(keys)
         if listed is not None:
             source, parameters = "json_each(?1) k", [listed]
@@ -132,17 +135,29 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             key = "k.key"
         # CROSS JOIN fixes the order: the batch's keys outside, each found by primary key;
         # left to the planner, SQLite scans the keys once per stored identifier
+        line = f"json_object('k', {key}, 'i', p.id{fields})"
         if match_property == PROFILE_ID:
-            sql = f"SELECT {key}, p.id{fields} FROM {source} CROSS JOIN profiles p ON p.id = {key}"
+            rows = f"SELECT {line} AS line FROM {source} CROSS JOIN profiles p ON p.id = {key}"
         else:
             parameters.append(match_property)
-            sql = (
-                f"SELECT {key}, p.id{fields} FROM {source} "
+            rows = (
+                f"SELECT {line} AS line FROM {source} "
                 f"CROSS JOIN identifiers i ON i.property = ?{len(parameters)} AND i.value = {key} "
                 "CROSS JOIN profiles p ON p.id = i.profile_id"
             )
-        found = _columns(self._db.execute(sql, parameters).fetchall(), 2 + len(properties))
-        arrays = [found[0], found[1], *(decode_cells(cells) for cells in found[2:])]
+        # the found profiles as JSON lines in one BLOB, read by pyarrow: no Python object
+        # per cell (as the export reads its pages)
+        (lines,) = self._db.execute(
+            f"SELECT CAST(group_concat(line, char(10)) AS BLOB) FROM ({rows})", parameters
+        ).fetchone()
+        cells = [f"c{index}" for index in range(len(properties))]
+        if lines is None:
+            found = pa.table({name: pa.array([], pa.string()) for name in ["k", "i", *cells]})
+        else:
+            schema = pa.schema([(name, pa.string()) for name in ["k", "i", *cells]])
+            found = json_lines_table(lines, schema)
+        arrays = [found.column("k"), found.column("i")]
+        arrays += [decode_cells(found.column(name)) for name in cells]
         return pa.Table.from_arrays(arrays, names=["key", "id", *properties])
 
     def _cells(self, profiles: pa.Table) -> tuple[list[str], list[list[Any]]]:

@@ -7,13 +7,11 @@ A profile is a row of `profiles` with one text column per property (see
 
 from __future__ import annotations
 
-import io
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 
 from connector.limits import PROFILE_BATCH_ROWS, STORE_PAGE_ROWS
 from connector.read_ahead import read_ahead
@@ -23,6 +21,7 @@ from connector.storage.profiles import PROFILE_ID, StoredProfiles, id_slices
 from connector.storage.records import Profile
 from connector.storage.sqlite._batches import decode_cells
 from connector.storage.sqlite._db import Session, placeholders, time_of
+from connector.storage.sqlite._json_lines import json_lines_table
 
 
 class SQLiteProfiles(Session, StoredProfiles):
@@ -189,7 +188,7 @@ class SQLiteProfiles(Session, StoredProfiles):
             ).fetchone()
             if lines is None:
                 return
-            table = _in_key_order(_json_lines(lines, schema), key)
+            table = _in_key_order(json_lines_table(lines, schema), key)
             arrays = [table.column("id"), table.column("seq")]
             arrays += [
                 decode_cells(table.column(f"c{index}").combine_chunks())
@@ -249,16 +248,6 @@ def _in_key_order(table: pa.Table, key: list[str]) -> pa.Table:
         if not pc.all(ahead).as_py():
             return table.sort_by([(name, "ascending") for name in key])
     return table
-
-
-def _json_lines(data: bytes, schema: pa.Schema) -> pa.Table:
-    """JSON lines into a table of `schema`; one block when a line outgrows pyarrow's default."""
-    explicit = pa_json.ParseOptions(explicit_schema=schema)
-    try:
-        return pa_json.read_json(io.BytesIO(data), parse_options=explicit)
-    except pa.ArrowInvalid:
-        whole = pa_json.ReadOptions(block_size=len(data) + 1)
-        return pa_json.read_json(io.BytesIO(data), read_options=whole, parse_options=explicit)
 
 
 def read_profile(row: tuple[Any, ...], names: list[str]) -> Profile:
