@@ -91,6 +91,17 @@ def test_json_arrays_with_escapes_take_the_exact_path() -> None:
     assert json_lists(texts).to_pylist() == [["a", "b"], ['x"y', "\\"], None, [""], ["\x01"]]
 
 
+def test_an_escaped_quote_before_a_comma_and_quote_is_not_a_separator() -> None:
+    # found by the batch-identifiers test: the value `",` is written `"\\","`
+    texts = pa.array(['["\\",",""]', '["a\\\\","b"]', '["x\\",\\"y"]', '["\\",","\\","]'])
+    assert json_lists(texts).to_pylist() == [
+        ['",', ""],
+        ["a\\", "b"],
+        ['x","y'],
+        ['",', '",'],
+    ]
+
+
 def test_an_update_replaces_only_the_given_properties_and_stamps_one_change(
     store: PostgresStore,
 ) -> None:

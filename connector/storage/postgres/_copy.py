@@ -118,11 +118,12 @@ def read_csv(
 def json_lists(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """JSON arrays of strings (from `array_to_json`) as `list<string>`; null stays null.
 
-    Split natively on `","`, which never occurs inside a JSON string (a quote
-    in it is always escaped), then unescaped natively (`_json_unescaped`).
-    Only a cell that may hold a null element (`[null` or `,null`, also found
-    in a value like "a,null"; the columnar writes refuse null elements) is
-    decoded by orjson.
+    Split natively on `","`, then unescaped natively (`_json_unescaped`). A
+    `","` is a separator unless its first quote is escaped: a value ending in
+    `",` is written `"\\","`. So a cell with a backslash before `","` (also
+    found after a value ending in a backslash), and a cell that may hold a
+    null element (`[null` or `,null`, also found in a value like "a,null";
+    the columnar writes refuse null elements), is decoded by orjson.
     """
     texts = _single(texts)
     split = pc.split_pattern(pc.utf8_slice_codeunits(texts, 2, -2), '","')
@@ -131,7 +132,8 @@ def json_lists(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
             split.offsets, _json_unescaped(split.values), mask=split.is_null()
         )
     maybe_null = pc.or_(pc.match_substring(texts, ",null"), pc.starts_with(texts, "[null"))
-    slow = np.flatnonzero(pc.fill_null(maybe_null, False).to_numpy(zero_copy_only=False))
+    exact = pc.or_(maybe_null, pc.match_substring(texts, '\\","'))
+    slow = np.flatnonzero(pc.fill_null(exact, False).to_numpy(zero_copy_only=False))
     if not len(slow):
         return split
     found = pc.take(texts, pa.array(slow)).to_pylist()
