@@ -131,10 +131,10 @@ class ProfileBatchApplier:
         if not changed.any():
             return
         which = np.flatnonzero(changed)
-        stored_rows = pa.array(position[which])
+        rows, stored_rows = pa.array(which), pa.array(position[which])
         columns = {"id": pc.take(found.column("id"), stored_rows)}
         for name, values in zip(self._properties, merged, strict=True):
-            new = pa.chunked_array([pc.take(values, pa.array(which))])
+            new = pa.chunked_array([pc.take(values, rows)])
             # a property no changed profile changes is not written: a file imported again
             # mostly repeats what is stored, and each column bound costs a Python object
             # per row in the store's write (the changed profiles are stamped all the same)
