@@ -70,3 +70,22 @@ def test_any_key_and_value_of_a_new_profile_is_found_again_by_its_identifier(
     assert nothing.column_names == ["key", "id", "notes"]
     for key, profile_id in ids.items():
         assert [profile.id for profile in store.find_profiles("customer_id", key)] == [profile_id]
+
+
+def test_a_null_key_finds_nothing_and_the_other_keys_their_profiles(store: ProfileStore) -> None:
+    # null keys never reach a lookup from an import (a row without a key is rejected
+    # first), but the interface takes any string array: a null matches no profile
+    store.ensure_unique_properties(["customer_id"])
+    keys = ["n:a", "n:b"]
+    profiles = _new_profiles(keys, [["x"], None])
+    with store.batch_transaction() as tx:
+        tx.prepare(["customer_id", "notes"])
+        tx.insert_profiles(profiles, identifier="customer_id")
+        found = tx.lookup("customer_id", pa.array(["n:a", None, "n:b"], pa.string()), ["notes"])
+        only_null = tx.lookup("customer_id", pa.array([None], pa.string()), ["notes"])
+        tx.record_file(LedgerEntry("crm", "in", "nulls", '"e"', "fp", 1, datetime.now(UTC), None))
+    assert sorted(zip(found["key"].to_pylist(), found["notes"].to_pylist(), strict=True)) == [
+        ("n:a", ["x"]),
+        ("n:b", None),
+    ]
+    assert only_null.num_rows == 0

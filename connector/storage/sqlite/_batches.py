@@ -117,6 +117,7 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             raise StoreError(f"property {name!r} was not prepared for this file") from None
 
     def lookup(self, match_property: str, keys: pa.Array, properties: Sequence[str]) -> pa.Table:
+        keys = keys.drop_null()  # a null key matches no profile (and has no JSON text)
         fields = "".join(
             f", 'c{index}', p.\"{self._column(name)}\"" for index, name in enumerate(properties)
         )
