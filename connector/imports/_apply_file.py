@@ -60,13 +60,7 @@ class PieceApplier(Protocol):
 
     def apply(self, converted: ConvertedPiece) -> list[RowReject]: ...
 
-    def finish(self) -> tuple[RunCounts, int]:
-        """The file's counts and change sequence, once every write of it has run."""
-        ...
-
-    def close(self) -> None:
-        """Release what applying used; called in every case, before the transaction ends."""
-        ...
+    def finish(self) -> tuple[RunCounts, int]: ...
 
 
 PieceApplierFactory = Callable[[BatchTransaction, RowPlan, str], PieceApplier]
@@ -113,11 +107,9 @@ def apply_file(
                 else:
                     assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- checked
                     applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
-                with closing(applier):  # its writes' thread stops before the commit or rollback
-                    read = _apply_pieces(ctx, obj, chunks, reader, applier, result)
-                    counts = applier.finish()
-                    _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
-                    _finish_file(ctx, goal, obj, fingerprint, counts, read, result, batch_tx)
+                read = _apply_pieces(ctx, obj, chunks, reader, applier, result)
+                _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
+                _finish_file(ctx, goal, obj, fingerprint, applier.finish(), read, result, batch_tx)
             return result
         with ctx.store.transaction() as tx:
             if obj.size == 0:

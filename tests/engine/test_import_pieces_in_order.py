@@ -1,0 +1,101 @@
+"""Pieces of one file see the profiles as the pieces before them left them.
+
+A file is applied a piece at a time (about 1 MiB each), each piece with one
+key lookup and a few writes. A key in several pieces running must see, in
+each, what the piece before wrote: the rules (set, set_if_empty, add, sum)
+give what one piece holding the whole file gives, and a write that fails
+part way fails the file with nothing kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_import_oracle import _apply, _connection
+
+from connector.errors import StoreError
+from connector.storage import PROFILE_ID, ProfileStore, SQLiteStore
+from connector.storage.sqlite._batches import SQLiteBatchTransaction
+
+RULES = [
+    {"column": "c0", "property": "email", "rule": "set", "type": "text"},
+    {"column": "c1", "property": "first", "rule": "set_if_empty", "type": "text"},
+    {"column": "c2", "property": "tags", "rule": "add", "type": "text"},
+    {"column": "c3", "property": "points", "rule": "sum", "type": "number"},
+]
+
+
+def _file(rows: list[list[str]]) -> bytes:
+    return ("id;c0;c1;c2;c3\n" + "".join(";".join(row) + "\n" for row in rows)).encode()
+
+
+def _scenario(match_property: str) -> dict[str, Any]:
+    return {
+        "mappings": [dict(rule) for rule in RULES],
+        "match": {"column": "id", "property": match_property, "create_missing": True},
+    }
+
+
+def _rows() -> list[list[str]]:
+    # 16-byte pieces hold a row or two: k1 in two pieces running, then k2, and so on;
+    # k3 once in the middle
+    rows = []
+    for n in range(12):
+        key = ["k1", "k1", "k2"][n % 3]
+        rows.append([key, f"e{n}", f"f{n}" if n > 1 else "", f"t{n % 4}", str(n)])
+        if n == 5:
+            rows.append(["k3", "", "", "", "2,5"])
+    return rows
+
+
+def _stored(store: ProfileStore, match_property: str) -> dict[str, dict[str, list[str]]]:
+    profiles = store.iter_profiles()
+    if match_property == PROFILE_ID:
+        return {profile.id: profile.properties for profile in profiles}
+    return {profile.properties[match_property][0]: profile.properties for profile in profiles}
+
+
+@pytest.mark.parametrize("match_property", ["customer_id", PROFILE_ID])
+def test_keys_repeated_in_every_piece_see_what_the_piece_before_left(
+    tmp_path: Path, match_property: str
+) -> None:
+    connection = _connection(_scenario(match_property))
+    data = _file(_rows())
+    with SQLiteStore(tmp_path / "one.db") as whole, SQLiteStore(tmp_path / "pieces.db") as pieces:
+        big = _apply(whole, connection, data, columnar=True, n=1, piece_bytes=8 << 20)
+        small = _apply(pieces, connection, data, columnar=True, n=1, piece_bytes=16)
+        assert not big.errors
+        assert not small.errors
+        assert _stored(pieces, match_property) == _stored(whole, match_property)
+        counts = (small.counts.profiles_created, small.counts.rows_applied)
+        assert counts == (big.counts.profiles_created, big.counts.rows_applied) == (3, 13)
+        k1 = _stored(pieces, match_property)["k1"]
+    # by hand: k1 has the rows 0, 1, 3, 4, 6, 7, 9, 10
+    assert k1["email"] == ["e10"]
+    assert k1["first"] == ["f3"]  # rows 0 and 1 have none: the first non-empty one
+    assert k1["tags"] == ["t0", "t1", "t3", "t2"]  # union in the rows' order
+    assert k1["points"] == ["40"]
+
+
+def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = _connection(_scenario("customer_id"))
+    real_update = SQLiteBatchTransaction.update_profiles
+    calls = {"update": 0}
+
+    def second_update_fails(self: SQLiteBatchTransaction, profiles: Any) -> None:
+        calls["update"] += 1
+        if calls["update"] == 2:
+            raise StoreError("the disk is full")
+        real_update(self, profiles)
+
+    monkeypatch.setattr(SQLiteBatchTransaction, "update_profiles", second_update_fails)
+    with SQLiteStore(tmp_path / "store.db") as store:
+        with pytest.raises(StoreError, match="the disk is full"):
+            _apply(store, connection, _file(_rows()), columnar=True, n=1, piece_bytes=16)
+        assert calls["update"] == 2  # the file stopped at the failed write
+        assert store.count_profiles() == 0
+        assert store.ledger("oracle", "in") == {}
