@@ -152,11 +152,8 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             f"SELECT CAST(group_concat(line, char(10)) AS BLOB) FROM ({rows})", parameters
         ).fetchone()
         cells = [f"c{index}" for index in range(len(properties))]
-        if lines is None:
-            found = pa.table({name: pa.array([], pa.string()) for name in ["k", "i", *cells]})
-        else:
-            schema = pa.schema([(name, pa.string()) for name in ["k", "i", *cells]])
-            found = json_lines_table(lines, schema)
+        schema = pa.schema([(name, pa.string()) for name in ["k", "i", *cells]])
+        found = schema.empty_table() if lines is None else json_lines_table(lines, schema)
         arrays = [found.column("k"), found.column("i")]
         arrays += [decode_cells(found.column(name)) for name in cells]
         return pa.Table.from_arrays(arrays, names=["key", "id", *properties])
