@@ -188,9 +188,11 @@ def _profiles(store: ProfileStore, match_property: str) -> dict[str, dict[str, l
     return {p.properties[match_property][0]: p.properties for p in store.iter_profiles()}
 
 
-STORE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-EXAMPLES = {"sqlite": 120, "postgres": 30}
-"""Fewer on PostgreSQL: each example opens a store in a fresh schema."""
+STORE_KINDS = ["sqlite", "sqlite-executemany", pytest.param("postgres", marks=pytest.mark.postgres)]
+EXAMPLES = {"sqlite": 120, "sqlite-executemany": 40, "postgres": 30}
+"""Fewer on PostgreSQL: each example opens a store in a fresh schema. `sqlite` binds
+the engine's rows natively (`_arrow_bind`), `sqlite-executemany` through `executemany`,
+the route a process without the extension takes."""
 
 
 @contextmanager
@@ -198,8 +200,10 @@ def _engine_store(
     kind: str, folder: Path, request: pytest.FixtureRequest
 ) -> Iterator[ProfileStore]:
     """The store the engine writes: a SQLite file, or PostgreSQL in a schema of its own."""
-    if kind == "sqlite":
+    if kind.startswith("sqlite"):
         with SQLiteStore(folder / "engine.db") as store:
+            assert store.binds_arrow_natively, "the _arrow_bind extension is not in use"
+            store.binds_arrow_natively = kind == "sqlite"
             yield store
         return
     import psycopg  # noqa: PLC0415 -- only the PostgreSQL variant needs it

@@ -10,8 +10,11 @@ other's POSIX locks, so a daemon running two connections at once could have
 two writers in one WAL, and closing one copy's last connection checkpoints
 and deletes the WAL under the other (SQLite's "How To Corrupt", 2.2.1). A
 store must not be able to corrupt itself, so every SQLite access in a
-process goes through the one `sqlite3` library. The batch interface stays
-the same for a backend that can stage Arrow natively (PostgreSQL COPY).
+process goes through the one library `sqlite3` links. New and changed rows
+go in as ADBC would put them, cells bound from Arrow's buffers with the GIL
+released, by `_arrow_bind` on that same library and connection
+(`_arrow_rows`). The batch interface stays the same for a backend that can
+stage Arrow natively (PostgreSQL COPY).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from connector.storage.columns import NO_VALUES, VALUE_SEPARATOR, PropertyColumn
 from connector.storage.profiles import PROFILE_ID
 from connector.storage.records import LedgerEntry
 from connector.storage.sqlite import _ledger
+from connector.storage.sqlite._arrow_rows import RowWriter
 from connector.storage.sqlite._json_lines import json_lines_table
 
 _CONTROL = r"[\x00-\x1f]"
@@ -100,8 +104,11 @@ class FileWrites:
 class SQLiteBatchTransaction(FileWrites, BatchTransaction):
     """One file's writes inside an open `SQLiteStore` transaction."""
 
-    def __init__(self, db: sqlite3.Connection, columns: PropertyColumns, now: str) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, columns: PropertyColumns, now: str, *, native: bool
+    ) -> None:
         self._db = db
+        self._rows = RowWriter(db, native=native)
         self._registry = columns
         self._now = now
         self._seq: int | None = None
@@ -158,9 +165,9 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         arrays += [decode_cells(found.column(name)) for name in cells]
         return pa.Table.from_arrays(arrays, names=["key", "id", *properties])
 
-    def _cells(self, profiles: pa.Table) -> tuple[list[str], list[list[Any]]]:
+    def _cells(self, profiles: pa.Table) -> tuple[list[str], list[pa.Array]]:
         names = [name for name in profiles.column_names if name not in ("id", "key")]
-        cells = [encode_cells(profiles.column(name)).to_pylist() for name in names]
+        cells = [encode_cells(profiles.column(name)) for name in names]
         return [self._column(name) for name in names], cells
 
     def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
@@ -168,18 +175,18 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             return
         seq, now = self._next_seq(), self._now
         columns, cells = self._cells(profiles)
-        ids = profiles.column("id").to_pylist()
+        ids = profiles.column("id")
         fields = "".join(f', "{column}"' for column in columns)
         marks = ", ?" * len(columns)
-        self._db.executemany(
+        self._rows.execute(
             f"INSERT INTO profiles (id, created_at, updated_at, change_seq{fields}) "
             f"VALUES (?, '{now}', '{now}', {seq}{marks})",
-            zip(ids, *cells, strict=True),
+            [ids, *cells],
         )
         if identifier is not None:
-            self._db.executemany(
+            self._rows.execute(
                 "INSERT INTO identifiers (property, value, profile_id) VALUES (?, ?, ?)",
-                zip([identifier] * len(ids), profiles.column("key").to_pylist(), ids, strict=True),
+                [pa.repeat(identifier, profiles.num_rows), profiles.column("key"), ids],
             )
 
     def update_profiles(self, profiles: pa.Table) -> None:
@@ -188,10 +195,10 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         seq = self._next_seq()
         columns, cells = self._cells(profiles)
         assignments = "".join(f', "{column}" = ?' for column in columns)
-        self._db.executemany(
+        self._rows.execute(
             f"UPDATE profiles SET updated_at = '{self._now}', change_seq = {seq}{assignments} "
             "WHERE id = ?",
-            zip(*cells, profiles.column("id").to_pylist(), strict=True),
+            [*cells, profiles.column("id")],
         )
 
     # -- groups ---------------------------------------------------------------------------

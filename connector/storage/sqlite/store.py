@@ -23,6 +23,7 @@ from connector.errors import StoreError
 from connector.storage.base import ProfileStore
 from connector.storage.batches import BatchTransaction
 from connector.storage.columns import PropertyColumns
+from connector.storage.sqlite._arrow_rows import binds_natively
 from connector.storage.sqlite._batches import SQLiteBatchTransaction
 from connector.storage.sqlite._db import now
 from connector.storage.sqlite._export_state import SQLiteExportState
@@ -106,6 +107,8 @@ class SQLiteStore(
             raise StoreError(f"cannot open the profile store {self.path}: {error}") from error
         self._unique = None
         self._in_transaction = False
+        self.binds_arrow_natively = binds_natively(self._db, self.path)
+        """Whether the columnar engine's rows go in through `_arrow_bind` (see `_arrow_rows`)."""
 
     def schema_version(self) -> int:
         return schema_version(self._db)
@@ -139,7 +142,9 @@ class SQLiteStore(
     @contextmanager
     def batch_transaction(self) -> Iterator[BatchTransaction]:
         with self.transaction():
-            yield SQLiteBatchTransaction(self._db, self._columns, now())
+            yield SQLiteBatchTransaction(
+                self._db, self._columns, now(), native=self.binds_arrow_natively
+            )
 
     def close(self) -> None:
         self._db.close()

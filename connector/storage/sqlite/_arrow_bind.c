@@ -1,0 +1,315 @@
+/*
+ * Arrow columns bound straight into one prepared SQLite statement, row by row,
+ * on the connection of Python's own `sqlite3` module and through its library.
+ *
+ * Why: `executemany` needs a Python tuple per row and a Python object per cell
+ * and takes the GIL back around every row's step. Here the cells are read from
+ * Arrow's buffers (the C data interface) and bound as SQLITE_STATIC text, and
+ * the whole loop runs with the GIL released. The ADBC SQLite driver does the
+ * same but links its own copy of SQLite; two copies in one process break each
+ * other's POSIX locks. This module links the system library that `_sqlite3`
+ * links, and `same_library()` checks that the process holds one copy: the
+ * Python side uses it only then.
+ *
+ * Python's `sqlite3.Connection` has no public accessor for its `sqlite3 *`:
+ * CPython 3.11-3.13 keep it as the first field after the object header. The
+ * Python side checks the handle with `database_file()` against the path it
+ * opened before it trusts it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dlfcn.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- the Arrow C data interface (https://arrow.apache.org/docs/format/CDataInterface.html) */
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+struct ArrowSchema {
+    const char *format;
+    const char *name;
+    const char *metadata;
+    int64_t flags;
+    int64_t n_children;
+    struct ArrowSchema **children;
+    struct ArrowSchema *dictionary;
+    void (*release)(struct ArrowSchema *);
+    void *private_data;
+};
+
+struct ArrowArray {
+    int64_t length;
+    int64_t null_count;
+    int64_t offset;
+    int64_t n_buffers;
+    int64_t n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+#endif
+
+typedef struct {
+    PyObject_HEAD
+    sqlite3 *db;
+} ConnectionHead;
+
+static PyObject *connection_type = NULL;  /* sqlite3.Connection */
+static PyObject *integrity_error = NULL;  /* sqlite3.IntegrityError */
+static PyObject *operational_error = NULL; /* sqlite3.OperationalError */
+
+enum kind { TEXT32, TEXT64, INT64, FLOAT64 };
+
+typedef struct {
+    enum kind kind;
+    const uint8_t *validity; /* NULL: no nulls */
+    const void *offsets;     /* TEXT32 / TEXT64 */
+    const char *data;        /* text bytes, or the fixed-width values */
+    int64_t offset;
+} Column;
+
+static sqlite3 *handle_of(PyObject *connection) {
+    int is_connection = PyObject_IsInstance(connection, connection_type);
+    if (is_connection < 0) {
+        return NULL;
+    }
+    if (!is_connection) {
+        PyErr_SetString(PyExc_TypeError, "expected a sqlite3.Connection");
+        return NULL;
+    }
+    sqlite3 *db = ((ConnectionHead *)connection)->db;
+    if (db == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the connection is closed");
+    }
+    return db;
+}
+
+static int column_of(const struct ArrowSchema *schema, const struct ArrowArray *array,
+                     Column *column) {
+    const char *format = schema->format;
+    if (array->n_children != 0 || array->dictionary != NULL) {
+        PyErr_Format(PyExc_TypeError, "column %s: nested or dictionary arrays are not bound",
+                     schema->name ? schema->name : "?");
+        return -1;
+    }
+    if (strcmp(format, "u") == 0) {
+        column->kind = TEXT32;
+    } else if (strcmp(format, "U") == 0) {
+        column->kind = TEXT64;
+    } else if (strcmp(format, "l") == 0) {
+        column->kind = INT64;
+    } else if (strcmp(format, "g") == 0) {
+        column->kind = FLOAT64;
+    } else {
+        PyErr_Format(PyExc_TypeError, "column %s: Arrow type %s is not bound",
+                     schema->name ? schema->name : "?", format);
+        return -1;
+    }
+    column->validity = array->null_count == 0 ? NULL : (const uint8_t *)array->buffers[0];
+    column->offset = array->offset;
+    if (column->kind == TEXT32 || column->kind == TEXT64) {
+        column->offsets = array->buffers[1];
+        column->data = (const char *)array->buffers[2];
+    } else {
+        column->offsets = NULL;
+        column->data = (const char *)array->buffers[1];
+    }
+    return 0;
+}
+
+static int bind_cell(sqlite3_stmt *statement, int parameter, const Column *column, int64_t row) {
+    int64_t at = row + column->offset;
+    if (column->validity != NULL && !((column->validity[at >> 3] >> (at & 7)) & 1)) {
+        return sqlite3_bind_null(statement, parameter);
+    }
+    switch (column->kind) {
+    case TEXT32: {
+        const int32_t *offsets = (const int32_t *)column->offsets;
+        /* an empty string has a valid (possibly NULL) data pointer: bind "" */
+        const char *text = column->data != NULL ? column->data + offsets[at] : "";
+        return sqlite3_bind_text(statement, parameter, text, offsets[at + 1] - offsets[at],
+                                 SQLITE_STATIC);
+    }
+    case TEXT64: {
+        const int64_t *offsets = (const int64_t *)column->offsets;
+        const char *text = column->data != NULL ? column->data + offsets[at] : "";
+        return sqlite3_bind_text64(statement, parameter, text,
+                                   (sqlite3_uint64)(offsets[at + 1] - offsets[at]), SQLITE_STATIC,
+                                   SQLITE_UTF8);
+    }
+    case INT64:
+        return sqlite3_bind_int64(statement, parameter,
+                                  ((const int64_t *)column->data)[at]);
+    case FLOAT64:
+        return sqlite3_bind_double(statement, parameter, ((const double *)column->data)[at]);
+    }
+    return SQLITE_MISUSE;
+}
+
+static void raise_sqlite(int code, int64_t row, const char *message) {
+    PyObject *kind = (code & 0xff) == SQLITE_CONSTRAINT ? integrity_error : operational_error;
+    PyErr_Format(kind, "%s (row %lld of the batch)", message, (long long)row);
+}
+
+/* execute_batch(connection, sql, batch) -> rows changed
+ *
+ * `batch` is anything with `__arrow_c_array__` (a pyarrow RecordBatch): column i
+ * binds parameter i + 1 of `sql`, once per row.
+ */
+static PyObject *execute_batch(PyObject *module, PyObject *args) {
+    PyObject *connection, *batch;
+    const char *sql;
+    if (!PyArg_ParseTuple(args, "OsO", &connection, &sql, &batch)) {
+        return NULL;
+    }
+    sqlite3 *db = handle_of(connection);
+    if (db == NULL) {
+        return NULL;
+    }
+    PyObject *capsules = PyObject_CallMethod(batch, "__arrow_c_array__", NULL);
+    if (capsules == NULL) {
+        return NULL;
+    }
+    PyObject *schema_capsule, *array_capsule;
+    if (!PyArg_ParseTuple(capsules, "OO", &schema_capsule, &array_capsule)) {
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    struct ArrowSchema *schema = PyCapsule_GetPointer(schema_capsule, "arrow_schema");
+    struct ArrowArray *array =
+        schema == NULL ? NULL : PyCapsule_GetPointer(array_capsule, "arrow_array");
+    if (array == NULL) {
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    if (strcmp(schema->format, "+s") != 0 || array->offset != 0) {
+        PyErr_SetString(PyExc_TypeError, "expected a record batch");
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    int width = (int)array->n_children;
+    Column *columns = PyMem_Calloc(width > 0 ? width : 1, sizeof(Column));
+    if (columns == NULL) {
+        Py_DECREF(capsules);
+        return PyErr_NoMemory();
+    }
+    for (int index = 0; index < width; index++) {
+        if (column_of(schema->children[index], array->children[index], &columns[index]) < 0) {
+            PyMem_Free(columns);
+            Py_DECREF(capsules);
+            return NULL;
+        }
+    }
+    sqlite3_stmt *statement = NULL;
+    int code = sqlite3_prepare_v3(db, sql, -1, 0, &statement, NULL);
+    if (code != SQLITE_OK || statement == NULL) {
+        raise_sqlite(code, -1, sqlite3_errmsg(db));
+        sqlite3_finalize(statement);
+        PyMem_Free(columns);
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    if (sqlite3_bind_parameter_count(statement) != width) {
+        PyErr_Format(PyExc_ValueError, "the statement takes %d parameters, the batch has %d columns",
+                     sqlite3_bind_parameter_count(statement), width);
+        sqlite3_finalize(statement);
+        PyMem_Free(columns);
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    int64_t rows = array->length, row = 0, changed = 0;
+    char *failure = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (; row < rows; row++) {
+        for (int index = 0; index < width && code == SQLITE_OK; index++) {
+            code = bind_cell(statement, index + 1, &columns[index], row);
+        }
+        if (code == SQLITE_OK) {
+            code = sqlite3_step(statement);
+            if (code == SQLITE_DONE || code == SQLITE_ROW) {
+                changed += sqlite3_changes(db);
+                code = SQLITE_OK;
+            }
+        }
+        if (code != SQLITE_OK) {
+            /* the step's own error code and message; reset would repeat the code */
+            code = sqlite3_extended_errcode(db);
+            failure = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+            break;
+        }
+        sqlite3_reset(statement);
+    }
+    sqlite3_finalize(statement);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(columns);
+    Py_DECREF(capsules);
+    if (row < rows) {
+        raise_sqlite(code, row, failure != NULL ? failure : "out of memory");
+        sqlite3_free(failure);
+        return NULL;
+    }
+    return PyLong_FromLongLong(changed);
+}
+
+/* database_file(connection) -> the path SQLite opened as "main", as SQLite reports it */
+static PyObject *database_file(PyObject *module, PyObject *connection) {
+    sqlite3 *db = handle_of(connection);
+    if (db == NULL) {
+        return NULL;
+    }
+    const char *path = sqlite3_db_filename(db, "main");
+    return PyUnicode_DecodeFSDefault(path != NULL ? path : "");
+}
+
+/* same_library(path_of__sqlite3) -> does `_sqlite3` resolve SQLite to this module's copy? */
+static PyObject *same_library(PyObject *module, PyObject *args) {
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path)) {
+        return NULL;
+    }
+    void *loaded = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+    if (loaded == NULL) {
+        Py_RETURN_FALSE;
+    }
+    /* dlsym on a handle searches that object and its dependencies */
+    void *theirs = dlsym(loaded, "sqlite3_libversion_number");
+    dlclose(loaded);
+    return PyBool_FromLong(theirs != NULL && theirs == (void *)&sqlite3_libversion_number);
+}
+
+static PyMethodDef methods[] = {
+    {"execute_batch", execute_batch, METH_VARARGS,
+     "Run one statement per row of an Arrow record batch; column i binds parameter i + 1."},
+    {"database_file", database_file, METH_O,
+     "The file SQLite opened as 'main' for this connection."},
+    {"same_library", same_library, METH_VARARGS,
+     "Whether the given extension module resolves SQLite to this module's library."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef definition = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_arrow_bind",
+    .m_doc = "Arrow record batches bound into SQLite statements, GIL released.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__arrow_bind(void) {
+    PyObject *sqlite = PyImport_ImportModule("sqlite3");
+    if (sqlite == NULL) {
+        return NULL;
+    }
+    connection_type = PyObject_GetAttrString(sqlite, "Connection");
+    integrity_error = PyObject_GetAttrString(sqlite, "IntegrityError");
+    operational_error = PyObject_GetAttrString(sqlite, "OperationalError");
+    Py_DECREF(sqlite);
+    if (connection_type == NULL || integrity_error == NULL || operational_error == NULL) {
+        return NULL;
+    }
+    return PyModule_Create(&definition);
+}

@@ -1,0 +1,113 @@
+"""Rows of Arrow columns into one SQLite statement each: natively where it is safe.
+
+`_arrow_bind` (C, built with the package) binds each row's cells straight from
+Arrow's buffers and steps the statement with the GIL released, on the store's
+own `sqlite3` connection. It is used only when the process holds one SQLite
+library (the one `_sqlite3` links) and the connection's handle checks out;
+otherwise, and with `CONNECTOR_SQLITE_ARROW_BIND=0` (for A/B runs), the same
+statement runs through `executemany` over Python values, with the same result.
+"""
+
+from __future__ import annotations
+
+import _sqlite3
+import os
+import platform
+import sqlite3
+import sys
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pyarrow as pa
+import structlog
+
+try:
+    from connector.storage.sqlite import _arrow_bind  # type: ignore[attr-defined]
+except ImportError:  # not built: no compiler or no SQLite headers at install time
+    _arrow_bind = None
+
+ENVIRONMENT_SWITCH = "CONNECTOR_SQLITE_ARROW_BIND"
+
+log = structlog.get_logger("connector.store")
+
+
+KNOWN_LAYOUTS = {(3, 11), (3, 12), (3, 13)}
+"""CPython versions whose `sqlite3.Connection` keeps its `sqlite3 *` first, where the C
+module reads it: on any other, a wrong field would be a wild pointer, not a failed check."""
+
+
+@cache
+def _extension() -> ModuleType | None:
+    """The C module, when it was built, can find the handle, and shares `_sqlite3`'s library."""
+    if _arrow_bind is None or not _known_layout():
+        return None
+    if not _arrow_bind.same_library(_sqlite3.__file__):
+        return None
+    module: ModuleType = _arrow_bind
+    return module
+
+
+def native_binding_available() -> bool:
+    """Whether this process can bind Arrow natively (the extension, one library)."""
+    return _extension() is not None
+
+
+def binds_natively(db: sqlite3.Connection, path: Path) -> bool:
+    """Whether `db`, opened on `path`, takes Arrow batches natively.
+
+    Checks the handle the extension reads out of the connection: SQLite must
+    name the same file for it.
+    """
+    if os.environ.get(ENVIRONMENT_SWITCH, "1") == "0":
+        return False
+    module = _extension()
+    if module is None:
+        _say_unavailable()
+        return False
+    reported = module.database_file(db)
+    return bool(reported) and os.path.realpath(reported) == os.path.realpath(path)
+
+
+def _known_layout() -> bool:
+    return platform.python_implementation() == "CPython" and sys.version_info[:2] in KNOWN_LAYOUTS
+
+
+@cache
+def _say_unavailable() -> None:
+    """Once a process: imports into SQLite still work, at the speed of `executemany`."""
+    if _arrow_bind is None:
+        why = "not built"
+    elif not _known_layout():
+        why = f"not known to find the connection's handle on Python {platform.python_version()}"
+    else:
+        why = "on another SQLite library than sqlite3"
+    log.warning(
+        "SQLite rows bound through executemany: the native binding is " + why,
+        hint="install gcc and SQLite's headers (Debian: libsqlite3-dev), then reinstall connector",
+    )
+
+
+def _contiguous(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks()
+    return column
+
+
+class RowWriter:
+    """Runs a statement once per row of some Arrow columns, column i as parameter i + 1."""
+
+    def __init__(self, db: sqlite3.Connection, *, native: bool) -> None:
+        self._db = db
+        self._native = _extension() if native else None
+
+    def execute(self, sql: str, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:
+        arrays = [_contiguous(column) for column in columns]
+        if not arrays or len(arrays[0]) == 0:
+            return
+        if self._native is not None:
+            batch = pa.RecordBatch.from_arrays(arrays, names=[f"p{i}" for i in range(len(arrays))])
+            self._native.execute_batch(self._db, sql, batch)
+        else:
+            self._db.executemany(sql, zip(*(array.to_pylist() for array in arrays), strict=True))

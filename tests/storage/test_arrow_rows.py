@@ -1,0 +1,245 @@
+"""Arrow rows bound natively into SQLite (`_arrow_bind`) as `executemany` would bind them.
+
+The extension reads each cell from Arrow's buffers and steps the statement
+with the GIL released, on the store's own connection and SQLite library.
+These tests hold it to `executemany` over the same values (any text, nulls,
+empty strings, slices, chunks, numbers), check its errors, and check the
+guards that decide when a store may use it.
+"""
+
+from __future__ import annotations
+
+import _sqlite3
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from connector.storage import SQLiteStore
+from connector.storage.sqlite import _arrow_bind, _arrow_rows  # type: ignore[attr-defined]
+from connector.storage.sqlite._arrow_rows import (
+    ENVIRONMENT_SWITCH,
+    RowWriter,
+    binds_natively,
+    native_binding_available,
+)
+
+CELLS = st.none() | st.text(max_size=12)  # any Unicode text incl. NUL and controls
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(tmp_path / "rows.db", isolation_level=None)
+    connection.execute("CREATE TABLE t (a, b, c)")
+    yield connection
+    connection.close()
+
+
+def _stored(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+    return db.execute(
+        "SELECT a, b, c, typeof(a), typeof(b), typeof(c) FROM t ORDER BY rowid"
+    ).fetchall()
+
+
+def test_the_extension_is_built_and_shares_sqlite3s_library() -> None:
+    """Fails, never skips: without it every SQLite import takes the slower route.
+
+    Building it needs a C compiler and SQLite's headers (Debian: libsqlite3-dev).
+    """
+    assert native_binding_available(), "connector.storage.sqlite._arrow_bind was not built"
+    assert _arrow_bind.same_library(_sqlite3.__file__)
+
+
+def test_a_library_that_is_not_loaded_is_not_the_same_one(tmp_path: Path) -> None:
+    assert not _arrow_bind.same_library(str(tmp_path / "absent.so"))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.tuples(CELLS, CELLS), max_size=30), large=st.booleans(), cut=st.integers(0, 3)
+)
+def test_any_text_is_stored_exactly_as_executemany_stores_it(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[str | None, str | None]],
+    large: bool,
+    cut: int,
+) -> None:
+    folder = tmp_path_factory.mktemp("bind")
+    text = pa.large_string() if large else pa.string()
+    first = pa.array([a for a, _ in rows], text)
+    # a slice and a chunked column: Arrow's offset and several buffers
+    second = pa.chunked_array(
+        [pa.array([b for _, b in rows[:cut]], text), pa.array([b for _, b in rows[cut:]], text)]
+    )
+    numbers = pa.array(range(len(rows)), pa.int64())
+    stored = []
+    for native in (True, False):
+        db = sqlite3.connect(folder / f"{native}.db", isolation_level=None)
+        db.execute("CREATE TABLE t (a, b, c)")
+        RowWriter(db, native=native).execute(
+            "INSERT INTO t (a, b, c) VALUES (?, ?, ?)", [first, second, numbers]
+        )
+        stored.append(_stored(db))
+        db.close()
+    assert stored[0] == stored[1]
+    assert [row[:2] for row in stored[0]] == rows
+
+
+def test_a_slice_binds_its_own_rows(db: sqlite3.Connection) -> None:
+    values = pa.array(["a", None, "b", "c", None, "d"]).slice(2, 3)
+    floats = pa.array([0.5, 1.5, None, 2.5]).slice(1, 3)
+    numbers = pa.array([7, 8, 9, 10], pa.int64()).slice(1, 3)
+    RowWriter(db, native=True).execute(
+        "INSERT INTO t (a, b, c) VALUES (?, ?, ?)", [values, floats, numbers]
+    )
+    assert db.execute("SELECT a, b, c FROM t ORDER BY rowid").fetchall() == [
+        ("b", 1.5, 8),
+        ("c", None, 9),
+        (None, 2.5, 10),
+    ]
+
+
+def test_an_update_binds_its_key_last_and_counts_the_rows_it_changed(
+    db: sqlite3.Connection,
+) -> None:
+    db.executemany(
+        "INSERT INTO t (a, b) VALUES (?, ?)", [("k1", "old"), ("k2", "old"), ("k3", "old")]
+    )
+    batch = pa.record_batch(
+        [pa.array(["new1", None, "new9"]), pa.array(["k1", "k2", "k9"])], names=["b", "a"]
+    )
+    changed = _arrow_bind.execute_batch(db, "UPDATE t SET b = ? WHERE a = ?", batch)
+    assert changed == 2
+    assert db.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [
+        ("k1", "new1"),
+        ("k2", None),
+        ("k3", "old"),
+    ]
+
+
+def test_a_constraint_failure_is_an_integrity_error_naming_the_row(db: sqlite3.Connection) -> None:
+    db.execute("CREATE UNIQUE INDEX t_a ON t (a)")
+    db.execute("BEGIN")
+    with pytest.raises(
+        sqlite3.IntegrityError, match=r"UNIQUE constraint failed: t\.a \(row 2 of the batch\)"
+    ):
+        RowWriter(db, native=True).execute(
+            "INSERT INTO t (a) VALUES (?)", [pa.array(["x", "y", "x", "z"])]
+        )
+    # as with executemany, the rows before it are in the open transaction; the caller rolls back
+    assert db.in_transaction
+    assert db.execute("SELECT a FROM t").fetchall() == [("x",), ("y",)]
+    db.execute("ROLLBACK")
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_bad_calls_are_refused_before_anything_is_written(db: sqlite3.Connection) -> None:
+    one = pa.record_batch([pa.array(["x"])], names=["a"])
+    with pytest.raises(ValueError, match="takes 2 parameters, the batch has 1 columns"):
+        _arrow_bind.execute_batch(db, "INSERT INTO t (a, b) VALUES (?, ?)", one)
+    with pytest.raises(sqlite3.OperationalError, match="no such table: absent"):
+        _arrow_bind.execute_batch(db, "INSERT INTO absent VALUES (?)", one)
+    nested = pa.record_batch([pa.array([["x"]])], names=["a"])
+    with pytest.raises(TypeError, match="nested or dictionary"):
+        _arrow_bind.execute_batch(db, "INSERT INTO t (a) VALUES (?)", nested)
+    dates = pa.record_batch([pa.array([1], pa.date32())], names=["a"])
+    with pytest.raises(TypeError, match="Arrow type tdD is not bound"):
+        _arrow_bind.execute_batch(db, "INSERT INTO t (a) VALUES (?)", dates)
+    with pytest.raises(TypeError, match=r"expected a sqlite3\.Connection"):
+        _arrow_bind.execute_batch(object(), "INSERT INTO t (a) VALUES (?)", one)
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_a_closed_connection_is_refused(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "closed.db")
+    db.close()
+    with pytest.raises(ValueError, match="the connection is closed"):
+        _arrow_bind.execute_batch(db, "SELECT ?", pa.record_batch([pa.array(["x"])], names=["a"]))
+
+
+def test_the_gil_is_released_while_the_rows_are_written(db: sqlite3.Connection) -> None:
+    """Another thread runs Python during the call: the point of binding natively."""
+    started, stop = threading.Event(), threading.Event()
+    spins = [0]
+
+    def spin() -> None:
+        started.set()
+        while not stop.is_set():
+            spins[0] += 1
+
+    values = pa.array([f"value {i}" for i in range(300_000)])
+    batch = pa.record_batch([values, values, values], names=["a", "b", "c"])
+    thread = threading.Thread(target=spin)
+    thread.start()
+    started.wait()
+    db.execute("BEGIN")
+    before = spins[0]
+    _arrow_bind.execute_batch(db, "INSERT INTO t (a, b, c) VALUES (?, ?, ?)", batch)
+    during = spins[0] - before
+    stop.set()
+    thread.join()
+    db.execute("COMMIT")
+    # with the GIL held for the whole call the other thread could not count at all
+    assert during > 1000
+
+
+def test_the_handle_is_trusted_only_for_the_file_the_store_opened(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "one.db")
+    try:
+        assert _arrow_bind.database_file(db) == str(tmp_path / "one.db")
+        assert binds_natively(db, tmp_path / "one.db")
+        assert not binds_natively(db, tmp_path / "other.db")
+    finally:
+        db.close()
+    memory = sqlite3.connect(":memory:")
+    try:
+        assert not binds_natively(memory, Path(":memory:"))
+    finally:
+        memory.close()
+
+
+def test_a_store_binds_natively_unless_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SQLiteStore(tmp_path / "native.db") as store:
+        assert store.binds_arrow_natively
+    monkeypatch.setenv(ENVIRONMENT_SWITCH, "0")
+    with SQLiteStore(tmp_path / "python.db") as store:
+        assert not store.binds_arrow_natively
+
+
+def test_without_the_extension_a_store_says_so_once_and_imports_through_executemany(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_arrow_rows, "_arrow_bind", None)
+    _arrow_rows._extension.cache_clear()
+    _arrow_rows._say_unavailable.cache_clear()
+    try:
+        with capture_logs() as logs:
+            for name in ("one.db", "two.db"):
+                with SQLiteStore(tmp_path / name) as store:
+                    assert not store.binds_arrow_natively
+                    with store.batch_transaction() as tx:
+                        tx.prepare(["p"])
+                        tx.insert_profiles(
+                            pa.table({"id": ["i1"], "p": pa.array([["v"]], pa.list_(pa.string()))}),
+                            identifier=None,
+                        )
+                    profile = store.get_profile("i1")
+                    assert profile is not None
+                    assert profile.properties == {"p": ["v"]}
+    finally:
+        _arrow_rows._extension.cache_clear()
+        _arrow_rows._say_unavailable.cache_clear()
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert len(warnings) == 1
+    assert "native binding is not built" in warnings[0]["event"]
+    assert "libsqlite3-dev" in warnings[0]["hint"]
