@@ -61,6 +61,9 @@ class GroupBatchApplier(GroupApplierBase[BatchTransaction]):
         self._mappings: list[CompiledMapping] = list(plan.mappings)
         self._properties = [mapping.property for mapping in self._mappings]
 
+    def close(self) -> None:
+        """Nothing to release: a group file's statements run in the caller's thread."""
+
     # -- one piece ----------------------------------------------------------------------
     def convert(self, piece: Piece) -> steps.ConvertedPiece:
         """The piece converted; reads nothing stored, so it may run in another thread."""

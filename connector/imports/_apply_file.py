@@ -60,7 +60,13 @@ class PieceApplier(Protocol):
 
     def apply(self, converted: ConvertedPiece) -> list[RowReject]: ...
 
-    def finish(self) -> tuple[RunCounts, int]: ...
+    def finish(self) -> tuple[RunCounts, int]:
+        """The file's counts and change sequence, once every write of it has run."""
+        ...
+
+    def close(self) -> None:
+        """Release what applying used; called in every case, before the transaction ends."""
+        ...
 
 
 PieceApplierFactory = Callable[[BatchTransaction, RowPlan, str], PieceApplier]
@@ -107,9 +113,11 @@ def apply_file(
                 else:
                     assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- checked
                     applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
-                read = _apply_pieces(ctx, obj, chunks, reader, applier, result)
-                _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
-                _finish_file(ctx, goal, obj, fingerprint, applier.finish(), read, result, batch_tx)
+                with closing(applier):  # its writes' thread stops before the commit or rollback
+                    read = _apply_pieces(ctx, obj, chunks, reader, applier, result)
+                    counts = applier.finish()
+                    _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
+                    _finish_file(ctx, goal, obj, fingerprint, counts, read, result, batch_tx)
             return result
         with ctx.store.transaction() as tx:
             if obj.size == 0:

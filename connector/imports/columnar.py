@@ -14,7 +14,7 @@ or taken by an earlier row), and two mappings writing one property.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +26,7 @@ from connector.engine.ids import new_profile_ids
 from connector.engine.parse import Piece
 from connector.engine.rows import CompiledMapping, RowPlan
 from connector.engine.rules import LIST
+from connector.imports._store_queue import StoreQueue
 from connector.imports.model import ImportProfilesGoal
 from connector.storage import RowReject, RunCounts
 from connector.storage.batches import BatchTransaction
@@ -55,7 +56,17 @@ def why_not_columnar(
 
 
 class ProfileBatchApplier:
-    """Applies pieces of one file inside one `BatchTransaction`."""
+    """Applies pieces of one file inside one `BatchTransaction`.
+
+    A piece's writes (its new profiles, its changed ones) run on a thread of
+    their own (`StoreQueue`) while the next piece's rules run here: the store
+    holds no GIL while it writes, so on two cores the two overlap. For that,
+    the next piece's key lookup is queued before the last piece's writes,
+    and `_pending` (what the last piece leaves each of its keys) stands in
+    for the store's answer for those keys: every piece sees the profiles
+    exactly as the pieces before it left them. Call `finish()` at the end of
+    the file and `close()` in every case, before the transaction ends.
+    """
 
     def __init__(
         self, tx: BatchTransaction, goal: ImportProfilesGoal, plan: RowPlan, *, file: str
@@ -71,11 +82,23 @@ class ProfileBatchApplier:
         stored = [] if self._match == PROFILE_ID else [self._match]
         tx.prepare([*stored, *self._properties])
         self.counts = RunCounts()
+        self._store = StoreQueue()
+        self._writes: list[Callable[[], None]] = []
+        """The last piece's writes, queued after the next piece's lookup."""
+        self._pending: pa.Table | None = None
+        """The last piece's keys as its writes leave them (the lookup's columns)."""
 
     def finish(self) -> tuple[RunCounts, int]:
+        self._queue_writes()
+        self._store.drain()
         seq, touched = self._tx.changed_profiles()
         self.counts.profiles_updated = touched - self.counts.profiles_created
         return self.counts, seq
+
+    def close(self) -> None:
+        """Stop the writes' thread (after the statement in progress): call before the
+        transaction ends, so that nothing else uses its connection."""
+        self._store.close()
 
     # -- one piece ----------------------------------------------------------------
     def convert(self, piece: Piece) -> steps.ConvertedPiece:
@@ -83,12 +106,14 @@ class ProfileBatchApplier:
         return steps.convert_piece(piece, self._plan, file=self._file, normalize=self._normalize)
 
     def apply(self, converted: steps.ConvertedPiece) -> list[RowReject]:
-        """Apply the piece's good rows; return its rejects (parse problems included)."""
+        """Apply the piece's good rows (their writes queued); return its rejects (parse
+        problems included)."""
+        self._store.check()
         return steps.apply_converted(converted, self._apply_rows)
 
     def _apply_rows(self, rows: steps.GoodRows, failed: steps.Failed) -> None:
         keys = steps.keyed(rows)
-        found = self._tx.lookup(self._match, keys.distinct, self._properties)
+        found = self._lookup(keys.distinct)
         position = keys.positions(found.column("key"))
         exists = position >= 0
         take = pa.array(position, mask=~exists)
@@ -101,13 +126,41 @@ class ProfileBatchApplier:
             alive &= ~skipped
         self.counts.rows_applied += int(alive.sum())
         merged = steps.merge(self._mappings, rows, keys, alive, current)
-        self._insert(keys.distinct, merged.values, missing & merged.used)
+        new = missing & merged.used
+        ids = pc.take(found.column("id"), take)
+        ids = self._insert(keys.distinct, merged.values, new, ids)
         self._update(found, position, merged.values, exists & merged.touched)
+        after = [
+            pc.if_else(pa.array(exists & ~merged.touched), stored, values)
+            for stored, values in zip(current, merged.values, strict=True)
+        ]
+        self._pending = _as_read_back(keys.distinct, ids, after, exists | new, found.schema)
 
-    def _insert(self, distinct: pa.Array, merged: list[pa.Array], new: np.ndarray) -> None:
+    def _lookup(self, distinct: pa.Array) -> pa.Table:
+        """The stored profiles of these keys, as the pieces before this one leave them."""
+        asked = self._store.ask(lambda: self._tx.lookup(self._match, distinct, self._properties))
+        self._queue_writes()  # they run while this piece's rules do
+        found = self._store.answer(asked)
+        pending = self._pending
+        if pending is None or pending.num_rows == 0:
+            return found
+        # read before the last piece's writes: its keys are taken from `_pending`
+        stale = pc.is_in(found.column("key"), value_set=pending.column("key"))
+        fresh = pending.filter(pc.is_in(pending.column("key"), value_set=distinct))
+        return pa.concat_tables([found.filter(pc.invert(stale)), fresh.cast(found.schema)])
+
+    def _queue_writes(self) -> None:
+        for write in self._writes:
+            self._store.write(write)
+        self._writes = []
+
+    def _insert(
+        self, distinct: pa.Array, merged: list[pa.Array], new: np.ndarray, ids: pa.Array
+    ) -> pa.Array:
+        """Queue the new profiles' insert; `ids` (per key) with the new profiles' ids."""
         count = int(new.sum())
         if not count:
-            return
+            return ids
         self.counts.profiles_created += count
         which = pa.array(np.flatnonzero(new))
         keys = pc.take(distinct, which)
@@ -123,7 +176,9 @@ class ProfileBatchApplier:
             identifier = self._match
         for name, values in zip(self._properties, merged, strict=True):
             columns[name] = pc.take(values, which)
-        self._tx.insert_profiles(pa.table(columns), identifier=identifier)
+        table = pa.table(columns)
+        self._writes.append(lambda: self._tx.insert_profiles(table, identifier=identifier))
+        return pc.replace_with_mask(ids, pa.array(new), columns["id"])
 
     def _update(
         self, found: pa.Table, position: np.ndarray, merged: list[pa.Array], changed: np.ndarray
@@ -140,4 +195,18 @@ class ProfileBatchApplier:
             # per row in the store's write (the changed profiles are stamped all the same)
             if not new.equals(pc.take(found.column(name), stored_rows)):
                 columns[name] = new
-        self._tx.update_profiles(pa.table(columns))
+        table = pa.table(columns)
+        self._writes.append(lambda: self._tx.update_profiles(table))
+
+
+def _as_read_back(
+    keys: pa.Array, ids: pa.Array, values: list[pa.Array], kept: np.ndarray, schema: pa.Schema
+) -> pa.Table:
+    """The kept keys' profiles as a lookup reads them once written: an empty list reads
+    back as no value (null), on both stores."""
+    columns = [keys, ids]
+    for column in values:
+        empty = pc.equal(pc.list_value_length(column), 0)
+        columns.append(pc.if_else(empty, pa.scalar(None, column.type), column))
+    table = pa.Table.from_arrays(columns, names=schema.names)
+    return table.filter(pa.array(kept))

@@ -1,14 +1,17 @@
 """Pieces of one file see the profiles as the pieces before them left them.
 
 A file is applied a piece at a time (about 1 MiB each), each piece with one
-key lookup and a few writes. A key in several pieces running must see, in
-each, what the piece before wrote: the rules (set, set_if_empty, add, sum)
-give what one piece holding the whole file gives, and a write that fails
-part way fails the file with nothing kept.
+key lookup and a few writes; the writes run on a thread of their own while
+the next piece's rules run (`StoreQueue`). A key in several pieces running
+must see, in each, what the piece before wrote: the rules (set,
+set_if_empty, add, sum) give what one piece holding the whole file gives,
+and a write that fails part way fails the file with nothing kept and no
+thread left running.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,11 @@ from test_import_oracle import _apply, _connection
 from connector.errors import StoreError
 from connector.storage import PROFILE_ID, ProfileStore, SQLiteStore
 from connector.storage.sqlite._batches import SQLiteBatchTransaction
+
+
+def _write_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("import-writes")]
+
 
 RULES = [
     {"column": "c0", "property": "email", "rule": "set", "type": "text"},
@@ -77,6 +85,7 @@ def test_keys_repeated_in_every_piece_see_what_the_piece_before_left(
     assert k1["first"] == ["f3"]  # rows 0 and 1 have none: the first non-empty one
     assert k1["tags"] == ["t0", "t1", "t3", "t2"]  # union in the rows' order
     assert k1["points"] == ["40"]
+    assert not _write_threads()  # the writes' thread ends with the file
 
 
 def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
@@ -96,6 +105,7 @@ def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
     with SQLiteStore(tmp_path / "store.db") as store:
         with pytest.raises(StoreError, match="the disk is full"):
             _apply(store, connection, _file(_rows()), columnar=True, n=1, piece_bytes=16)
-        assert calls["update"] == 2  # the file stopped at the failed write
+        assert calls["update"] == 2  # nothing ran on the store after the failed write
         assert store.count_profiles() == 0
         assert store.ledger("oracle", "in") == {}
+    assert not _write_threads()

@@ -1,0 +1,116 @@
+"""An import's writes run on a thread of their own, queued behind the next piece's lookup.
+
+The engine looks up piece N+1's keys before piece N's writes have run, and
+takes piece N's keys from what it left them (`ProfileBatchApplier._pending`).
+These tests pin the queue (order, failures, close) and the read-back; that
+every rule sees a key exactly as the pieces before left it, and that a write
+that fails fails the file with nothing kept and no thread left, is pinned on
+whole files in `test_import_pieces_in_order.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from connector.errors import StoreError
+from connector.imports._store_queue import StoreQueue
+from connector.imports.columnar import _as_read_back
+
+# ------------------------------------------------------------------------ the queue alone
+
+
+def test_statements_run_in_the_order_they_were_queued_one_at_a_time() -> None:
+    queue = StoreQueue()
+    ran: list[str] = []
+    running = threading.Lock()
+
+    def statement(name: str) -> None:
+        assert running.acquire(blocking=False), "two statements ran at once"
+        time.sleep(0.01)
+        ran.append(name)
+        running.release()
+
+    try:
+        queue.write(lambda: statement("write 1"))
+        asked = queue.ask(lambda: list(ran))
+        queue.write(lambda: statement("write 2"))
+        assert queue.answer(asked) == ["write 1"]  # after write 1, before write 2
+        queue.drain()
+    finally:
+        queue.close()
+    assert ran == ["write 1", "write 2"]
+
+
+def test_a_failed_write_is_raised_and_nothing_queued_after_it_runs() -> None:
+    queue = StoreQueue()
+    ran: list[str] = []
+    go = threading.Event()
+
+    def failing() -> None:
+        go.wait(5)  # everything below is queued before this fails
+        raise StoreError("disk full")
+
+    try:
+        queue.write(failing)
+        queue.write(lambda: ran.append("after"))
+        asked = queue.ask(lambda: ran.append("read"))
+        go.set()
+        with pytest.raises(StoreError, match="disk full"):
+            queue.answer(asked)
+        with pytest.raises(StoreError, match="disk full"):
+            queue.drain()
+        with pytest.raises(StoreError, match="disk full"):
+            queue.write(lambda: ran.append("later"))
+    finally:
+        queue.close()
+    assert ran == []
+
+
+def test_close_waits_for_the_statement_in_progress_and_drops_the_rest() -> None:
+    queue = StoreQueue()
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(5)
+        ran.append("slow")
+
+    queue.write(slow)
+    queue.write(lambda: ran.append("queued"))
+    assert started.wait(5)
+    closer = threading.Thread(target=queue.close)
+    closer.start()
+    time.sleep(0.05)
+    assert closer.is_alive()  # still waiting for `slow`
+    release.set()
+    closer.join(5)
+    assert not closer.is_alive()
+    assert ran == ["slow"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("import-writes")]
+
+
+# ------------------------------------------------------------------------ read back
+# whole files split into pieces of a row or two: tests/engine/test_import_pieces_in_order.py
+
+
+def test_the_last_pieces_keys_read_back_as_a_store_lookup_reads_them() -> None:
+    lists = pa.list_(pa.string())
+    schema = pa.schema([("key", pa.string()), ("id", pa.string()), ("tags", lists)])
+    table = _as_read_back(
+        pa.array(["a", "b", "c"]),
+        pa.array(["p1", "p2", None]),
+        [pa.array([["x", ""], [], None], lists)],
+        np.array([True, True, False]),
+        schema,
+    )
+    # an empty list is stored as "no values" and read back as null; c was not kept
+    assert table.to_pylist() == [
+        {"key": "a", "id": "p1", "tags": ["x", ""]},
+        {"key": "b", "id": "p2", "tags": None},
+    ]
