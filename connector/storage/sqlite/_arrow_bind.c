@@ -255,6 +255,223 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
     return PyLong_FromLongLong(changed);
 }
 
+/* ---- query_columns: a statement's result rows, column by column, into Arrow's buffers */
+
+typedef struct {
+    char *bytes;
+    size_t size, capacity;
+} Buffer;
+
+static int buffer_reserve(Buffer *buffer, size_t more) {
+    if (buffer->size + more <= buffer->capacity) {
+        return 0;
+    }
+    size_t capacity = buffer->capacity ? buffer->capacity : 4096;
+    while (capacity < buffer->size + more) {
+        capacity *= 2;
+    }
+    char *bytes = PyMem_RawRealloc(buffer->bytes, capacity);
+    if (bytes == NULL) {
+        return -1;
+    }
+    buffer->bytes = bytes;
+    buffer->capacity = capacity;
+    return 0;
+}
+
+static int buffer_append(Buffer *buffer, const void *bytes, size_t size) {
+    if (buffer_reserve(buffer, size) < 0) {
+        return -1;
+    }
+    if (size) {
+        memcpy(buffer->bytes + buffer->size, bytes, size);
+    }
+    buffer->size += size;
+    return 0;
+}
+
+typedef struct {
+    char kind; /* 't': text (int32 offsets + UTF-8 bytes), 'i': int64 */
+    Buffer validity, offsets, data;
+    int64_t nulls;
+} Output;
+
+static int output_append(Output *output, sqlite3_stmt *statement, int index, int64_t row) {
+    if ((row & 7) == 0) {
+        uint8_t zero = 0;
+        if (buffer_append(&output->validity, &zero, 1) < 0) {
+            return -1;
+        }
+    }
+    int is_null = sqlite3_column_type(statement, index) == SQLITE_NULL;
+    if (is_null) {
+        output->nulls++;
+    } else {
+        ((uint8_t *)output->validity.bytes)[row >> 3] |= (uint8_t)(1u << (row & 7));
+    }
+    if (output->kind == 'i') {
+        int64_t value = is_null ? 0 : sqlite3_column_int64(statement, index);
+        return buffer_append(&output->data, &value, sizeof value);
+    }
+    if (!is_null) {
+        const unsigned char *text = sqlite3_column_text(statement, index);
+        int size = sqlite3_column_bytes(statement, index);
+        if (text == NULL && size > 0) {
+            return -1; /* out of memory converting the value to text */
+        }
+        if (output->data.size + (size_t)size > INT32_MAX) {
+            return -2;
+        }
+        if (buffer_append(&output->data, text, (size_t)size) < 0) {
+            return -1;
+        }
+    }
+    int32_t end = (int32_t)output->data.size;
+    return buffer_append(&output->offsets, &end, sizeof end);
+}
+
+static int bind_parameters(sqlite3_stmt *statement, PyObject *parameters) {
+    Py_ssize_t count = PyTuple_GET_SIZE(parameters);
+    if (count != sqlite3_bind_parameter_count(statement)) {
+        PyErr_Format(PyExc_ValueError, "the statement takes %d parameters, %zd were given",
+                     sqlite3_bind_parameter_count(statement), count);
+        return -1;
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyObject *value = PyTuple_GET_ITEM(parameters, index);
+        int code;
+        if (value == Py_None) {
+            code = sqlite3_bind_null(statement, (int)index + 1);
+        } else if (PyLong_Check(value)) {
+            long long number = PyLong_AsLongLong(value);
+            if (number == -1 && PyErr_Occurred()) {
+                return -1;
+            }
+            code = sqlite3_bind_int64(statement, (int)index + 1, number);
+        } else if (PyUnicode_Check(value)) {
+            Py_ssize_t size;
+            const char *text = PyUnicode_AsUTF8AndSize(value, &size);
+            if (text == NULL) {
+                return -1;
+            }
+            /* the tuple keeps the str, and so its UTF-8, alive for the whole call */
+            code = sqlite3_bind_text64(statement, (int)index + 1, text, (sqlite3_uint64)size,
+                                       SQLITE_STATIC, SQLITE_UTF8);
+        } else {
+            PyErr_Format(PyExc_TypeError, "parameter %zd: %s is not bound (str, int, None)",
+                         index + 1, Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        if (code != SQLITE_OK) {
+            raise_sqlite(code, -1, "cannot bind a parameter");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *bytes_of(Buffer *buffer) {
+    return PyBytes_FromStringAndSize(buffer->bytes ? buffer->bytes : "", (Py_ssize_t)buffer->size);
+}
+
+/* query_columns(connection, sql, parameters, kinds) -> (rows, [(nulls, validity, offsets, data)])
+ *
+ * `kinds` has a letter per result column: 't' text, 'i' int64. Offsets is None for 'i'.
+ */
+static PyObject *query_columns(PyObject *module, PyObject *args) {
+    PyObject *connection, *parameters;
+    const char *sql, *kinds;
+    if (!PyArg_ParseTuple(args, "OsO!s", &connection, &sql, &PyTuple_Type, &parameters, &kinds)) {
+        return NULL;
+    }
+    sqlite3 *db = handle_of(connection);
+    if (db == NULL) {
+        return NULL;
+    }
+    sqlite3_stmt *statement = NULL;
+    int code = sqlite3_prepare_v3(db, sql, -1, 0, &statement, NULL);
+    if (code != SQLITE_OK || statement == NULL) {
+        raise_sqlite(code, -1, sqlite3_errmsg(db));
+        sqlite3_finalize(statement);
+        return NULL;
+    }
+    int width = sqlite3_column_count(statement);
+    if ((size_t)width != strlen(kinds) || strspn(kinds, "ti") != strlen(kinds)) {
+        PyErr_Format(PyExc_ValueError, "the statement returns %d columns; kinds %R do not match",
+                     width, PyTuple_GET_ITEM(args, 3));
+        sqlite3_finalize(statement);
+        return NULL;
+    }
+    if (bind_parameters(statement, parameters) < 0) {
+        sqlite3_finalize(statement);
+        return NULL;
+    }
+    Output *outputs = PyMem_RawCalloc(width > 0 ? width : 1, sizeof(Output));
+    if (outputs == NULL) {
+        sqlite3_finalize(statement);
+        return PyErr_NoMemory();
+    }
+    int failed = 0; /* -1: out of memory, -2: a text column over 2 GiB, 1: SQLite */
+    int64_t rows = 0;
+    char *failure = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (int index = 0; index < width; index++) {
+        outputs[index].kind = kinds[index];
+        if (kinds[index] == 't') {
+            int32_t start = 0;
+            if (buffer_append(&outputs[index].offsets, &start, sizeof start) < 0) {
+                failed = -1;
+            }
+        }
+    }
+    while (!failed && (code = sqlite3_step(statement)) == SQLITE_ROW) {
+        for (int index = 0; index < width && !failed; index++) {
+            failed = output_append(&outputs[index], statement, index, rows);
+        }
+        rows++;
+    }
+    if (!failed && code != SQLITE_DONE) {
+        failed = 1;
+        code = sqlite3_extended_errcode(db);
+        failure = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(statement);
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL;
+    if (failed == -1) {
+        PyErr_NoMemory();
+    } else if (failed == -2) {
+        PyErr_SetString(PyExc_OverflowError, "a text column of the result passed 2 GiB");
+    } else if (failed == 1) {
+        raise_sqlite(code, rows, failure != NULL ? failure : "out of memory");
+    } else {
+        PyObject *columns = PyList_New(width);
+        for (int index = 0; columns != NULL && index < width; index++) {
+            Output *output = &outputs[index];
+            PyObject *offsets = output->kind == 't' ? bytes_of(&output->offsets) : Py_NewRef(Py_None);
+            PyObject *column = Py_BuildValue("(LNNN)", (long long)output->nulls,
+                                             bytes_of(&output->validity), offsets,
+                                             bytes_of(&output->data));
+            if (column == NULL) {
+                Py_CLEAR(columns);
+                break;
+            }
+            PyList_SET_ITEM(columns, index, column);
+        }
+        if (columns != NULL) {
+            result = Py_BuildValue("(LN)", (long long)rows, columns);
+        }
+    }
+    sqlite3_free(failure);
+    for (int index = 0; index < width; index++) {
+        PyMem_RawFree(outputs[index].validity.bytes);
+        PyMem_RawFree(outputs[index].offsets.bytes);
+        PyMem_RawFree(outputs[index].data.bytes);
+    }
+    PyMem_RawFree(outputs);
+    return result;
+}
+
 /* database_file(connection) -> the path SQLite opened as "main", as SQLite reports it */
 static PyObject *database_file(PyObject *module, PyObject *connection) {
     sqlite3 *db = handle_of(connection);
@@ -284,6 +501,8 @@ static PyObject *same_library(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"execute_batch", execute_batch, METH_VARARGS,
      "Run one statement per row of an Arrow record batch; column i binds parameter i + 1."},
+    {"query_columns", query_columns, METH_VARARGS,
+     "A statement's result rows as Arrow buffers, column by column ('t' text, 'i' int64)."},
     {"database_file", database_file, METH_O,
      "The file SQLite opened as 'main' for this connection."},
     {"same_library", same_library, METH_VARARGS,

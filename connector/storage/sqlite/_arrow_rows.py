@@ -1,11 +1,13 @@
-"""Rows of Arrow columns into one SQLite statement each: natively where it is safe.
+"""Rows between Arrow and SQLite without a Python object per cell, where it is safe.
 
 `_arrow_bind` (C, built with the package) binds each row's cells straight from
-Arrow's buffers and steps the statement with the GIL released, on the store's
-own `sqlite3` connection. It is used only when the process holds one SQLite
-library (the one `_sqlite3` links) and the connection's handle checks out;
-otherwise, and with `CONNECTOR_SQLITE_ARROW_BIND=0` (for A/B runs), the same
-statement runs through `executemany` over Python values, with the same result.
+Arrow's buffers into a statement (`RowWriter`), and reads a query's result
+into Arrow's buffers (`query_table`), stepping SQLite with the GIL released,
+on the store's own `sqlite3` connection. It is used only when the process
+holds one SQLite library (the one `_sqlite3` links) and the connection's
+handle checks out; otherwise, and with `CONNECTOR_SQLITE_ARROW_BIND=0` (for
+A/B runs), writes run through `executemany` over Python values and reads as
+JSON lines (`_json_lines`), with the same results.
 """
 
 from __future__ import annotations
@@ -102,6 +104,11 @@ class RowWriter:
         self._db = db
         self._native = _extension() if native else None
 
+    @property
+    def native(self) -> bool:
+        """Whether rows go through `_arrow_bind` (else `executemany`)."""
+        return self._native is not None
+
     def execute(self, sql: str, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:
         arrays = [_contiguous(column) for column in columns]
         if not arrays or len(arrays[0]) == 0:
@@ -111,3 +118,28 @@ class RowWriter:
             self._native.execute_batch(self._db, sql, batch)
         else:
             self._db.executemany(sql, zip(*(array.to_pylist() for array in arrays), strict=True))
+
+
+_KINDS = {pa.string(): "t", pa.int64(): "i"}
+
+
+def query_table(
+    db: sqlite3.Connection, sql: str, parameters: tuple[str | int | None, ...], schema: pa.Schema
+) -> pa.Table:
+    """The rows of `sql`, one column per field of `schema` (string or int64), read natively.
+
+    Only for a connection `binds_natively` accepted.
+    """
+    module = _extension()
+    if module is None:
+        raise RuntimeError("query_table needs the _arrow_bind extension")
+    kinds = "".join(_KINDS[field.type] for field in schema)
+    rows, columns = module.query_columns(db, sql, parameters, kinds)
+    arrays = []
+    for field, (nulls, validity, offsets, data) in zip(schema, columns, strict=True):
+        buffers = [pa.py_buffer(validity) if nulls else None]
+        if offsets is not None:
+            buffers.append(pa.py_buffer(offsets))
+        buffers.append(pa.py_buffer(data))
+        arrays.append(pa.Array.from_buffers(field.type, rows, buffers, null_count=nulls))
+    return pa.Table.from_arrays(arrays, schema=schema)

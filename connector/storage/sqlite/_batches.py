@@ -34,7 +34,7 @@ from connector.storage.columns import NO_VALUES, VALUE_SEPARATOR, PropertyColumn
 from connector.storage.profiles import PROFILE_ID
 from connector.storage.records import LedgerEntry
 from connector.storage.sqlite import _ledger
-from connector.storage.sqlite._arrow_rows import RowWriter
+from connector.storage.sqlite._arrow_rows import RowWriter, query_table
 from connector.storage.sqlite._json_lines import json_lines_table
 
 _CONTROL = r"[\x00-\x1f]"
@@ -143,24 +143,31 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             key = "k.key"
         # CROSS JOIN fixes the order: the batch's keys outside, each found by primary key;
         # left to the planner, SQLite scans the keys once per stored identifier
-        line = f"json_object('k', {key}, 'i', p.id{fields})"
+        if self._rows.native:
+            columns = "".join(f', p."{self._column(name)}"' for name in properties)
+            line = f"{key}, p.id{columns}"
+        else:
+            line = f"json_object('k', {key}, 'i', p.id{fields}) AS line"
         if match_property == PROFILE_ID:
-            rows = f"SELECT {line} AS line FROM {source} CROSS JOIN profiles p ON p.id = {key}"
+            rows = f"SELECT {line} FROM {source} CROSS JOIN profiles p ON p.id = {key}"
         else:
             parameters.append(match_property)
             rows = (
-                f"SELECT {line} AS line FROM {source} "
+                f"SELECT {line} FROM {source} "
                 f"CROSS JOIN identifiers i ON i.property = ?{len(parameters)} AND i.value = {key} "
                 "CROSS JOIN profiles p ON p.id = i.profile_id"
             )
-        # the found profiles as JSON lines in one BLOB, read by pyarrow: no Python object
-        # per cell (as the export reads its pages)
-        (lines,) = self._db.execute(
-            f"SELECT CAST(group_concat(line, char(10)) AS BLOB) FROM ({rows})", parameters
-        ).fetchone()
         cells = [f"c{index}" for index in range(len(properties))]
         schema = pa.schema([(name, pa.string()) for name in ["k", "i", *cells]])
-        found = schema.empty_table() if lines is None else json_lines_table(lines, schema)
+        if self._rows.native:
+            found = query_table(self._db, rows, tuple(parameters), schema)
+        else:
+            # the found profiles as JSON lines in one BLOB, read by pyarrow: no Python object
+            # per cell (as the export reads its pages without the extension)
+            (lines,) = self._db.execute(
+                f"SELECT CAST(group_concat(line, char(10)) AS BLOB) FROM ({rows})", parameters
+            ).fetchone()
+            found = schema.empty_table() if lines is None else json_lines_table(lines, schema)
         arrays = [found.column("k"), found.column("i")]
         arrays += [decode_cells(found.column(name)) for name in cells]
         return pa.Table.from_arrays(arrays, names=["key", "id", *properties])

@@ -46,6 +46,8 @@ class Session:
     _columns: PropertyColumns
     _unique: frozenset[str] | None
     _in_transaction: bool
+    binds_arrow_natively: bool
+    """Rows go between Arrow and SQLite through `_arrow_bind` (see `_arrow_rows`)."""
 
     def _rollback(self) -> None:
         # SQLite rolls back by itself after some errors (disk full, I/O); a second

@@ -108,7 +108,6 @@ class SQLiteStore(
         self._unique = None
         self._in_transaction = False
         self.binds_arrow_natively = binds_natively(self._db, self.path)
-        """Whether the columnar engine's rows go in through `_arrow_bind` (see `_arrow_rows`)."""
 
     def schema_version(self) -> int:
         return schema_version(self._db)
