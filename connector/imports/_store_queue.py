@@ -25,17 +25,24 @@ T = TypeVar("T")
 
 
 class StoreQueue:
-    """One worker thread over one transaction's connection; first queued, first run."""
+    """One worker thread over one transaction's connection; first queued, first run.
 
-    def __init__(self, *, name: str = "import-writes") -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    With `background=False` there is no thread: each statement runs when it is
+    queued, in the caller's thread, with the same errors at the same calls.
+    """
+
+    def __init__(self, *, background: bool = True, name: str = "import-writes") -> None:
+        self.background = background
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if background else None
+        )
         self._writes: list[Future[None]] = []
         self._failed: BaseException | None = None
         """The first error of a queued statement; set on the worker thread, read on the caller's."""
 
     def ask(self, statement: Callable[[], T]) -> Future[T]:
         """Queue a read; `answer` waits for its result."""
-        return self._pool.submit(self._run, statement)
+        return self._submit(statement)
 
     def answer(self, asked: Future[T]) -> T:
         """The result of a read from `ask` (or its error).
@@ -51,7 +58,7 @@ class StoreQueue:
         """Queue `statement`; its error comes back from a later `check`, `read` or `drain`."""
         self.check()
         self._writes = [future for future in self._writes if not future.done()]
-        self._writes.append(self._pool.submit(self._run, statement))
+        self._writes.append(self._submit(statement))
 
     def check(self) -> None:
         """Raise the error of the first queued statement that failed, if one has."""
@@ -67,7 +74,18 @@ class StoreQueue:
 
     def close(self) -> None:
         """Drop what has not started, wait for what has: the connection is the caller's again."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, statement: Callable[[], T]) -> Future[T]:
+        if self._pool is not None:
+            return self._pool.submit(self._run, statement)
+        done: Future[T] = Future()
+        try:
+            done.set_result(self._run(statement))
+        except BaseException as error:  # noqa: BLE001 -- handed over as a thread would
+            done.set_exception(error)
+        return done
 
     def _run(self, statement: Callable[[], T]) -> T:
         if self._failed is not None:

@@ -58,14 +58,18 @@ def why_not_columnar(
 class ProfileBatchApplier:
     """Applies pieces of one file inside one `BatchTransaction`.
 
-    A piece's writes (its new profiles, its changed ones) run on a thread of
-    their own (`StoreQueue`) while the next piece's rules run here: the store
-    holds no GIL while it writes, so on two cores the two overlap. For that,
-    the next piece's key lookup is queued before the last piece's writes,
-    and `_pending` (what the last piece leaves each of its keys) stands in
-    for the store's answer for those keys: every piece sees the profiles
-    exactly as the pieces before it left them. Call `finish()` at the end of
-    the file and `close()` in every case, before the transaction ends.
+    Where the store's writes hold no GIL (`writes_release_the_gil`: SQLite
+    through `_arrow_bind`), a piece's writes (its new profiles, its changed
+    ones) run on a thread of their own (`StoreQueue`) while the next piece's
+    rules run here, so on two cores the two overlap. For that, the next
+    piece's key lookup is queued before the last piece's writes, and
+    `_pending` (what the last piece leaves each of its keys) stands in for
+    the store's answer for those keys: every piece sees the profiles exactly
+    as the pieces before it left them. Elsewhere (PostgreSQL: psycopg takes
+    the GIL back around its network calls, and a thread of its own measured
+    slower) a piece's writes run when its rules end, before the next lookup.
+    Call `finish()` at the end of the file and `close()` in every case,
+    before the transaction ends.
     """
 
     def __init__(
@@ -82,7 +86,7 @@ class ProfileBatchApplier:
         stored = [] if self._match == PROFILE_ID else [self._match]
         tx.prepare([*stored, *self._properties])
         self.counts = RunCounts()
-        self._store = StoreQueue()
+        self._store = StoreQueue(background=tx.writes_release_the_gil)
         self._writes: list[Callable[[], None]] = []
         """The last piece's writes, queued after the next piece's lookup."""
         self._pending: pa.Table | None = None
@@ -130,6 +134,9 @@ class ProfileBatchApplier:
         ids = pc.take(found.column("id"), take)
         ids = self._insert(keys.distinct, merged.values, new, ids)
         self._update(found, position, merged.values, exists & merged.touched)
+        if not self._store.background:
+            self._queue_writes()  # they run now: the next lookup reads what they wrote
+            return
         after = [
             pc.if_else(pa.array(exists & ~merged.touched), stored, values)
             for stored, values in zip(current, merged.values, strict=True)

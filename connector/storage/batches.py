@@ -21,6 +21,11 @@ from connector.storage.records import LedgerEntry
 class BatchTransaction(ABC):
     """Writes of one file that commit together when the `with` block ends."""
 
+    writes_release_the_gil = False
+    """Whether a piece's writes hold no GIL while they run, so that running them on a
+    thread of their own overlaps them with the next piece's rules. A store whose
+    driver takes the GIL back for every row would lose more to the handoffs."""
+
     @abstractmethod
     def prepare(self, properties: Sequence[str]) -> None:
         """Make room for these properties (columns) before the first batch is written."""

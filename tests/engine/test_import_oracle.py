@@ -269,12 +269,15 @@ def test_the_engine_imports_exactly_as_the_row_path(
 def test_the_oracle_really_compares_the_engine(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    """Guard against a silent fall-back: the engine's applier runs on an eligible goal."""
+    """Guard against a silent fall-back: the engine's applier runs on an eligible goal,
+    its writes on a thread of their own only where they hold no GIL (SQLite, natively)."""
     applied: list[int] = []
+    background: list[bool] = []
     original = profiles.ProfileBatchApplier.apply
 
     def counting(self: Any, converted: Any) -> Any:
         applied.append(converted.piece.table.num_rows)
+        background.append(self._store.background)
         return original(self, converted)
 
     monkeypatch.setattr(profiles.ProfileBatchApplier, "apply", counting)
@@ -292,6 +295,7 @@ def test_the_oracle_really_compares_the_engine(
             piece_bytes=1 << 20,
         )
         assert applied == [2]
+        assert background == [kind == "sqlite"]
         assert result.counts.rows_applied == 2
         profile = store.get_profile("k1")
         assert profile is not None

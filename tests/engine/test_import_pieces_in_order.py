@@ -65,13 +65,19 @@ def _stored(store: ProfileStore, match_property: str) -> dict[str, dict[str, lis
     return {profile.properties[match_property][0]: profile.properties for profile in profiles}
 
 
+@pytest.mark.parametrize("writes", ["own thread", "inline"])
 @pytest.mark.parametrize("match_property", ["customer_id", PROFILE_ID])
 def test_keys_repeated_in_every_piece_see_what_the_piece_before_left(
-    tmp_path: Path, match_property: str
+    tmp_path: Path, match_property: str, writes: str
 ) -> None:
+    """Both ways a piece's writes run: on their own thread (SQLite bound natively), and
+    before the next piece's lookup (a store whose writes take the GIL)."""
     connection = _connection(_scenario(match_property))
     data = _file(_rows())
     with SQLiteStore(tmp_path / "one.db") as whole, SQLiteStore(tmp_path / "pieces.db") as pieces:
+        pieces.binds_arrow_natively = writes == "own thread"
+        with pieces.batch_transaction() as tx:
+            assert tx.writes_release_the_gil == (writes == "own thread")
         big = _apply(whole, connection, data, columnar=True, n=1, piece_bytes=8 << 20)
         small = _apply(pieces, connection, data, columnar=True, n=1, piece_bytes=16)
         assert not big.errors

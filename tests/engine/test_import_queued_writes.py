@@ -95,6 +95,34 @@ def test_close_waits_for_the_statement_in_progress_and_drops_the_rest() -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("import-writes")]
 
 
+def test_without_a_thread_each_statement_runs_when_queued_and_fails_the_same_way() -> None:
+    """`background=False` (stores whose writes hold the GIL): same order, same errors."""
+    queue = StoreQueue(background=False)
+    ran: list[str] = []
+    caller = threading.current_thread()
+
+    def failing() -> None:
+        raise StoreError("disk full")
+
+    try:
+        queue.write(lambda: ran.append("write 1"))
+        asked = queue.ask(lambda: (list(ran), threading.current_thread()))
+        assert ran == ["write 1"]  # already ran, in the caller's thread
+        assert queue.answer(asked) == (["write 1"], caller)
+        queue.write(failing)
+        asked = queue.ask(lambda: ran.append("read"))
+        with pytest.raises(StoreError, match="disk full"):
+            queue.answer(asked)
+        with pytest.raises(StoreError, match="disk full"):
+            queue.drain()
+        with pytest.raises(StoreError, match="disk full"):
+            queue.write(lambda: ran.append("later"))
+    finally:
+        queue.close()
+    assert ran == ["write 1"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("import-writes")]
+
+
 # ------------------------------------------------------------------------ read back
 # whole files split into pieces of a row or two: tests/engine/test_import_pieces_in_order.py
 

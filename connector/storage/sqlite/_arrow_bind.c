@@ -1,11 +1,16 @@
 /*
- * Arrow columns bound straight into one prepared SQLite statement, row by row,
- * on the connection of Python's own `sqlite3` module and through its library.
+ * Rows between Arrow's buffers and SQLite, on the connection of Python's own
+ * `sqlite3` module and through its library: `execute_batch` binds Arrow
+ * columns into one prepared statement row by row; `query_columns` steps a
+ * query and appends each result column to Arrow-layout buffers.
  *
  * Why: `executemany` needs a Python tuple per row and a Python object per cell
- * and takes the GIL back around every row's step. Here the cells are read from
- * Arrow's buffers (the C data interface) and bound as SQLITE_STATIC text, and
- * the whole loop runs with the GIL released. The ADBC SQLite driver does the
+ * and takes the GIL back around every row's step; reading back, `fetchall`
+ * makes a Python object per cell (and `json_object` lines parsed by pyarrow
+ * cost a text per row built and parsed). Here cells are bound from Arrow's
+ * buffers (the C data interface) as SQLITE_STATIC text, results are copied
+ * into offset, data and validity buffers, and each loop runs with the GIL
+ * released. The ADBC SQLite driver does the
  * same but links its own copy of SQLite; two copies in one process break each
  * other's POSIX locks. This module links the system library that `_sqlite3`
  * links, and `same_library()` checks that the process holds one copy: the
@@ -150,9 +155,26 @@ static int bind_cell(sqlite3_stmt *statement, int parameter, const Column *colum
     return SQLITE_MISUSE;
 }
 
+/* SQLite's error as sqlite3's exception; `row` (from 0) names the row it failed at, if any */
 static void raise_sqlite(int code, int64_t row, const char *message) {
     PyObject *kind = (code & 0xff) == SQLITE_CONSTRAINT ? integrity_error : operational_error;
-    PyErr_Format(kind, "%s (row %lld of the batch)", message, (long long)row);
+    if (row < 0) {
+        PyErr_SetString(kind, message);
+    } else {
+        PyErr_Format(kind, "%s (row %lld of the batch)", message, (long long)row);
+    }
+}
+
+/* The statement prepared, or NULL with sqlite3's exception set */
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *statement = NULL;
+    int code = sqlite3_prepare_v3(db, sql, -1, 0, &statement, NULL);
+    if (code != SQLITE_OK || statement == NULL) {
+        raise_sqlite(code, -1, code == SQLITE_OK ? "not one statement" : sqlite3_errmsg(db));
+        sqlite3_finalize(statement);
+        return NULL;
+    }
+    return statement;
 }
 
 /* execute_batch(connection, sql, batch) -> rows changed
@@ -204,11 +226,8 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
             return NULL;
         }
     }
-    sqlite3_stmt *statement = NULL;
-    int code = sqlite3_prepare_v3(db, sql, -1, 0, &statement, NULL);
-    if (code != SQLITE_OK || statement == NULL) {
-        raise_sqlite(code, -1, sqlite3_errmsg(db));
-        sqlite3_finalize(statement);
+    sqlite3_stmt *statement = prepare(db, sql);
+    if (statement == NULL) {
         PyMem_Free(columns);
         Py_DECREF(capsules);
         return NULL;
@@ -221,6 +240,7 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
         Py_DECREF(capsules);
         return NULL;
     }
+    int code = SQLITE_OK;
     int64_t rows = array->length, row = 0, changed = 0;
     char *failure = NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -388,11 +408,8 @@ static PyObject *query_columns(PyObject *module, PyObject *args) {
     if (db == NULL) {
         return NULL;
     }
-    sqlite3_stmt *statement = NULL;
-    int code = sqlite3_prepare_v3(db, sql, -1, 0, &statement, NULL);
-    if (code != SQLITE_OK || statement == NULL) {
-        raise_sqlite(code, -1, sqlite3_errmsg(db));
-        sqlite3_finalize(statement);
+    sqlite3_stmt *statement = prepare(db, sql);
+    if (statement == NULL) {
         return NULL;
     }
     int width = sqlite3_column_count(statement);
@@ -411,6 +428,7 @@ static PyObject *query_columns(PyObject *module, PyObject *args) {
         sqlite3_finalize(statement);
         return PyErr_NoMemory();
     }
+    int code = SQLITE_DONE;
     int failed = 0; /* -1: out of memory, -2: a text column over 2 GiB, 1: SQLite */
     int64_t rows = 0;
     char *failure = NULL;
@@ -443,7 +461,7 @@ static PyObject *query_columns(PyObject *module, PyObject *args) {
     } else if (failed == -2) {
         PyErr_SetString(PyExc_OverflowError, "a text column of the result passed 2 GiB");
     } else if (failed == 1) {
-        raise_sqlite(code, rows, failure != NULL ? failure : "out of memory");
+        raise_sqlite(code, -1, failure != NULL ? failure : "out of memory");
     } else {
         PyObject *columns = PyList_New(width);
         for (int index = 0; columns != NULL && index < width; index++) {

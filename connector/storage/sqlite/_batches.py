@@ -11,9 +11,9 @@ two writers in one WAL, and closing one copy's last connection checkpoints
 and deletes the WAL under the other (SQLite's "How To Corrupt", 2.2.1). A
 store must not be able to corrupt itself, so every SQLite access in a
 process goes through the one library `sqlite3` links. New and changed rows
-go in as ADBC would put them, cells bound from Arrow's buffers with the GIL
-released, by `_arrow_bind` on that same library and connection
-(`_arrow_rows`). The batch interface stays the same for a backend that can
+go in, and looked-up profiles come out, as ADBC would move them: straight
+between Arrow's buffers and SQLite with the GIL released, by `_arrow_bind`
+on that same library and connection (`_arrow_rows`). The batch interface stays the same for a backend that can
 stage Arrow natively (PostgreSQL COPY).
 """
 
@@ -109,6 +109,7 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
     ) -> None:
         self._db = db
         self._rows = RowWriter(db, native=native)
+        self.writes_release_the_gil = native
         self._registry = columns
         self._now = now
         self._seq: int | None = None
