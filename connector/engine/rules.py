@@ -79,6 +79,10 @@ def apply_set(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResul
     values = pc.if_else(pc.is_valid(chosen), chosen, current)
     if len(rows) == 0:
         return RuleResult(values, np.zeros(n_keys, dtype=bool))
+    if current.null_count == n_keys:
+        # nothing stored (new profiles; a property no profile has yet): a key's first row
+        # replaces no value, so every key with a row changes; no need to compare the rows
+        return RuleResult(values, np.bincount(row_keys, minlength=n_keys) > 0)
     order = np.argsort(row_keys, kind="stable")  # rows of one key together, in file order
     sorted_keys = row_keys[order]
     text = _joined(pc.take(cells, pa.array(rows[order])))

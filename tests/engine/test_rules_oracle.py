@@ -100,3 +100,13 @@ def test_a_sum_beyond_38_digits_stays_exact() -> None:
 
 def test_set_back_to_the_stored_value_still_touches_the_profile() -> None:
     check("set", [0, 0], [["b"], ["a"]], [["a"]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=batches(TEXTS, multi=True, stored=TEXTS))
+def test_set_over_nothing_stored_matches_the_row_by_row_rule(
+    batch: tuple[list[int], list[list[str] | None], list[list[str] | None]],
+) -> None:
+    """New profiles (no key has a stored value) take `set`'s shortcut: still exact."""
+    keys, cells, current = batch
+    check("set", keys, cells, [None] * len(current))
