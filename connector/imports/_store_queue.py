@@ -1,11 +1,13 @@
-"""A file's store statements, run in order on a thread of their own.
+"""A file's store statements, run in order on a thread of their own (or inline).
 
 An import piece's writes (the new profiles, the changed ones) take most of
-the time SQLite or PostgreSQL spends on a file, and during them the store
-releases the GIL. `ProfileBatchApplier` queues each piece's writes here and
+the time SQLite spends on a file, and through `_arrow_bind` they hold no GIL
+while they run. `ProfileBatchApplier` queues each piece's writes here and
 goes on with the next piece's rules while they run; its key lookups go
 through the same queue, so every statement reaches the store's connection
-one at a time and in the order the applier queued it.
+one at a time and in the order the applier queued it. For a store whose
+writes take the GIL back often (PostgreSQL), `background=False` runs each
+statement when it is queued.
 
 A write that fails is raised to the applier at its next `check`, `drain`
 or `answer`; nothing queued after it runs. `close` waits for the

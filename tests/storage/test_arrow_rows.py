@@ -243,7 +243,33 @@ def test_without_the_extension_a_store_says_so_once_and_imports_through_executem
     warnings = [entry for entry in logs if entry["log_level"] == "warning"]
     assert len(warnings) == 1
     assert "native binding is not built" in warnings[0]["event"]
-    assert "libsqlite3-dev" in warnings[0]["hint"]
+    assert "libsqlite3-dev" in warnings[0]["event"]
+
+
+def test_a_column_the_extension_cannot_bind_goes_through_executemany(
+    db: sqlite3.Connection,
+) -> None:
+    words = pa.array(["x", "y", "x"]).dictionary_encode()
+    RowWriter(db, native=True).execute(
+        "INSERT INTO t (a, b) VALUES (?, ?)", [words, pa.array([1, 2, 3], pa.int32())]
+    )
+    assert db.execute("SELECT a, b FROM t ORDER BY rowid").fetchall() == [
+        ("x", 1),
+        ("y", 2),
+        ("x", 3),
+    ]
+
+
+def test_a_handle_that_names_another_file_is_not_used_and_said_so(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "one.db")
+    _arrow_rows._say_unavailable.cache_clear()
+    try:
+        with capture_logs() as logs:
+            assert not binds_natively(db, tmp_path / "other.db")
+    finally:
+        db.close()
+        _arrow_rows._say_unavailable.cache_clear()
+    assert ["names another file" in entry["event"] for entry in logs] == [True]
 
 
 # ------------------------------------------------------------------ reading into Arrow

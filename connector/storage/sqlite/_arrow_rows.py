@@ -66,29 +66,35 @@ def binds_natively(db: sqlite3.Connection, path: Path) -> bool:
         return False
     module = _extension()
     if module is None:
-        _say_unavailable()
+        _say_unavailable(_why_unavailable())
         return False
     reported = module.database_file(db)
-    return bool(reported) and os.path.realpath(reported) == os.path.realpath(path)
+    if not reported or os.path.realpath(reported) != os.path.realpath(path):
+        _say_unavailable("not sure of the connection's handle (it names another file)")
+        return False
+    return True
 
 
 def _known_layout() -> bool:
     return platform.python_implementation() == "CPython" and sys.version_info[:2] in KNOWN_LAYOUTS
 
 
-@cache
-def _say_unavailable() -> None:
-    """Once a process: imports into SQLite still work, at the speed of `executemany`."""
+def _why_unavailable() -> str:
     if _arrow_bind is None:
-        why = "not built"
-    elif not _known_layout():
-        why = f"not known to find the connection's handle on Python {platform.python_version()}"
-    else:
-        why = "on another SQLite library than sqlite3"
-    log.warning(
-        "SQLite rows bound through executemany: the native binding is " + why,
-        hint="install gcc and SQLite's headers (Debian: libsqlite3-dev), then reinstall connector",
-    )
+        return "not built (install gcc and SQLite's headers, Debian: libsqlite3-dev, then reinstall connector)"
+    if not _known_layout():
+        return f"not known to find the connection's handle on Python {platform.python_version()}"
+    return "on another SQLite library than sqlite3's"
+
+
+@cache
+def _say_unavailable(why: str) -> None:
+    """Once a process (for each reason): imports into SQLite still work, more slowly."""
+    log.warning("SQLite rows go through executemany and JSON lines: the native binding is " + why)
+
+
+_BINDABLE = {pa.string(), pa.large_string(), pa.int64(), pa.float64()}
+"""The Arrow types `execute_batch` binds; any other column takes `executemany`."""
 
 
 def _contiguous(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -113,7 +119,7 @@ class RowWriter:
         arrays = [_contiguous(column) for column in columns]
         if not arrays or len(arrays[0]) == 0:
             return
-        if self._native is not None:
+        if self._native is not None and all(array.type in _BINDABLE for array in arrays):
             batch = pa.RecordBatch.from_arrays(arrays, names=[f"p{i}" for i in range(len(arrays))])
             self._native.execute_batch(self._db, sql, batch)
         else:
