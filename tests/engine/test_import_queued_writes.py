@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from test_import_pieces_in_order import _write_threads
 
 from connector.errors import StoreError
 from connector.imports._store_queue import StoreQueue
@@ -46,6 +48,16 @@ def test_statements_run_in_the_order_they_were_queued_one_at_a_time() -> None:
     assert ran == ["write 1", "write 2"]
 
 
+def _every_later_call_raises(queue: StoreQueue, asked: Any, ran: list[str]) -> None:
+    """After a failed write: the read queued behind it, a drain and a new write all raise it."""
+    with pytest.raises(StoreError, match="disk full"):
+        queue.answer(asked)
+    with pytest.raises(StoreError, match="disk full"):
+        queue.drain()
+    with pytest.raises(StoreError, match="disk full"):
+        queue.write(lambda: ran.append("later"))
+
+
 def test_a_failed_write_is_raised_and_nothing_queued_after_it_runs() -> None:
     queue = StoreQueue()
     ran: list[str] = []
@@ -60,12 +72,7 @@ def test_a_failed_write_is_raised_and_nothing_queued_after_it_runs() -> None:
         queue.write(lambda: ran.append("after"))
         asked = queue.ask(lambda: ran.append("read"))
         go.set()
-        with pytest.raises(StoreError, match="disk full"):
-            queue.answer(asked)
-        with pytest.raises(StoreError, match="disk full"):
-            queue.drain()
-        with pytest.raises(StoreError, match="disk full"):
-            queue.write(lambda: ran.append("later"))
+        _every_later_call_raises(queue, asked, ran)
     finally:
         queue.close()
     assert ran == []
@@ -92,7 +99,7 @@ def test_close_waits_for_the_statement_in_progress_and_drops_the_rest() -> None:
     closer.join(5)
     assert not closer.is_alive()
     assert ran == ["slow"]
-    assert not [t for t in threading.enumerate() if t.name.startswith("import-writes")]
+    assert not _write_threads()
 
 
 def test_without_a_thread_each_statement_runs_when_queued_and_fails_the_same_way() -> None:
@@ -111,16 +118,11 @@ def test_without_a_thread_each_statement_runs_when_queued_and_fails_the_same_way
         assert queue.answer(asked) == (["write 1"], caller)
         queue.write(failing)
         asked = queue.ask(lambda: ran.append("read"))
-        with pytest.raises(StoreError, match="disk full"):
-            queue.answer(asked)
-        with pytest.raises(StoreError, match="disk full"):
-            queue.drain()
-        with pytest.raises(StoreError, match="disk full"):
-            queue.write(lambda: ran.append("later"))
+        _every_later_call_raises(queue, asked, ran)
     finally:
         queue.close()
     assert ran == ["write 1"]
-    assert not [t for t in threading.enumerate() if t.name.startswith("import-writes")]
+    assert not _write_threads()
 
 
 # ------------------------------------------------------------------------ read back

@@ -126,9 +126,6 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
 
     def lookup(self, match_property: str, keys: pa.Array, properties: Sequence[str]) -> pa.Table:
         keys = keys.drop_null()  # a null key matches no profile (and has no JSON text)
-        fields = "".join(
-            f", 'c{index}', p.\"{self._column(name)}\"" for index, name in enumerate(properties)
-        )
         listed = _json_strings(keys)
         if listed is not None:
             source, parameters = "json_each(?1) k", [listed]
@@ -148,6 +145,9 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             columns = "".join(f', p."{self._column(name)}"' for name in properties)
             line = f"{key}, p.id{columns}"
         else:
+            fields = "".join(
+                f", 'c{index}', p.\"{self._column(name)}\"" for index, name in enumerate(properties)
+            )
             line = f"json_object('k', {key}, 'i', p.id{fields}) AS line"
         if match_property == PROFILE_ID:
             rows = f"SELECT {line} FROM {source} CROSS JOIN profiles p ON p.id = {key}"
