@@ -89,8 +89,8 @@ class ProfileBatchApplier:
         self._store = StoreQueue(background=tx.writes_release_the_gil)
         self._writes: list[Callable[[], None]] = []
         """The last piece's writes, queued after the next piece's lookup."""
-        self._pending: pa.Table | None = None
-        """The last piece's keys as its writes leave them (the lookup's columns)."""
+        self._pending: _LastPiece | None = None
+        """The last piece's keys as its writes leave them, read back on demand."""
 
     def finish(self) -> tuple[RunCounts, int]:
         self._queue_writes()
@@ -137,24 +137,28 @@ class ProfileBatchApplier:
         if not self._store.background:
             self._queue_writes()  # they run now: the next lookup reads what they wrote
             return
-        after = [
-            pc.if_else(pa.array(exists & ~merged.touched), stored, values)
-            for stored, values in zip(current, merged.values, strict=True)
-        ]
-        self._pending = _as_read_back(keys.distinct, ids, after, exists | new, found.schema)
+        self._pending = _LastPiece(
+            keys.distinct,
+            ids,
+            current,
+            merged.values,
+            kept=exists | new,
+            unchanged=exists & ~merged.touched,
+        )
 
     def _lookup(self, distinct: pa.Array) -> pa.Table:
         """The stored profiles of these keys, as the pieces before this one leave them."""
         asked = self._store.ask(lambda: self._tx.lookup(self._match, distinct, self._properties))
         self._queue_writes()  # they run while this piece's rules do
         found = self._store.answer(asked)
-        pending = self._pending
-        if pending is None or pending.num_rows == 0:
+        if self._pending is None:
             return found
-        # read before the last piece's writes: its keys are taken from `_pending`
-        stale = pc.is_in(found.column("key"), value_set=pending.column("key"))
-        fresh = pending.filter(pc.is_in(pending.column("key"), value_set=distinct))
-        return pa.concat_tables([found.filter(pc.invert(stale)), fresh.cast(found.schema)])
+        # read before the last piece's writes: the keys it kept are taken from `_pending`
+        fresh = self._pending.read_back(distinct, found.schema)
+        if fresh.num_rows == 0:
+            return found
+        stale = pc.is_in(found.column("key"), value_set=fresh.column("key"))
+        return pa.concat_tables([found.filter(pc.invert(stale)), fresh])
 
     def _queue_writes(self) -> None:
         for write in self._writes:
@@ -206,14 +210,48 @@ class ProfileBatchApplier:
         self._writes.append(lambda: self._tx.update_profiles(table))
 
 
-def _as_read_back(
-    keys: pa.Array, ids: pa.Array, values: list[pa.Array], kept: np.ndarray, schema: pa.Schema
-) -> pa.Table:
-    """The kept keys' profiles as a lookup reads them once written: an empty list reads
-    back as no value (null), on both stores."""
-    columns = [keys, ids]
-    for column in values:
-        empty = pc.equal(pc.list_value_length(column), 0)
-        columns.append(pc.if_else(empty, pa.scalar(None, column.type), column))
-    table = pa.Table.from_arrays(columns, names=schema.names)
-    return table.filter(pa.array(kept))
+class _LastPiece:
+    """A piece's keys as its writes leave them, for the next piece's lookup, which is read
+    before those writes run.
+
+    Built per piece but read back only for the keys the next piece also has
+    (usually none): building all of them cost a fresh import a tenth of its
+    rules' time.
+    """
+
+    def __init__(
+        self,
+        keys: pa.Array,
+        ids: pa.Array,
+        stored: list[pa.Array],
+        merged: list[pa.Array],
+        *,
+        kept: np.ndarray,
+        unchanged: np.ndarray,
+    ) -> None:
+        self._keys = keys
+        self._ids = ids
+        self._stored = stored
+        self._merged = merged
+        self._kept = kept
+        """Keys with a profile once written: the stored ones and the new ones."""
+        self._unchanged = unchanged
+        """Stored keys the piece did not change: they read back as stored."""
+
+    def read_back(self, keys: pa.Array, schema: pa.Schema) -> pa.Table:
+        """Those of `keys` this piece kept, as a lookup (`schema`) reads them once written:
+        an empty list reads back as no value (null), on both stores."""
+        asked = pc.fill_null(pc.is_in(self._keys, value_set=keys), False).to_numpy(
+            zero_copy_only=False
+        )
+        rows = np.flatnonzero(asked & self._kept)
+        if not len(rows):
+            return schema.empty_table()
+        take = pa.array(rows)
+        unchanged = pa.array(self._unchanged[rows])
+        columns = [pc.take(self._keys, take), pc.take(self._ids, take)]
+        for stored, merged in zip(self._stored, self._merged, strict=True):
+            column = pc.if_else(unchanged, pc.take(stored, take), pc.take(merged, take))
+            empty = pc.equal(pc.list_value_length(column), 0)
+            columns.append(pc.if_else(empty, pa.scalar(None, column.type), column))
+        return pa.Table.from_arrays(columns, names=schema.names).cast(schema)

@@ -21,7 +21,7 @@ from test_import_pieces_in_order import _write_threads
 
 from connector.errors import StoreError
 from connector.imports._store_queue import StoreQueue
-from connector.imports.columnar import _as_read_back
+from connector.imports.columnar import _LastPiece
 
 # ------------------------------------------------------------------------ the queue alone
 
@@ -132,15 +132,23 @@ def test_without_a_thread_each_statement_runs_when_queued_and_fails_the_same_way
 def test_the_last_pieces_keys_read_back_as_a_store_lookup_reads_them() -> None:
     lists = pa.list_(pa.string())
     schema = pa.schema([("key", pa.string()), ("id", pa.string()), ("tags", lists)])
-    table = _as_read_back(
-        pa.array(["a", "b", "c"]),
-        pa.array(["p1", "p2", None]),
-        [pa.array([["x", ""], [], None], lists)],
-        np.array([True, True, False]),
-        schema,
+    last = _LastPiece(
+        pa.array(["a", "b", "c", "d"]),
+        pa.array(["p1", "p2", None, "p4"]),
+        [pa.array([["stored"], ["old"], None, ["kept"]], lists)],  # as the lookup found them
+        [pa.array([["x", ""], [], None, ["merged"]], lists)],  # as the rules left them
+        kept=np.array([True, True, False, True]),
+        unchanged=np.array([False, False, False, True]),
     )
-    # an empty list is stored as "no values" and read back as null; c was not kept
-    assert table.to_pylist() == [
+    # only the keys asked for; an empty list is stored as "no values" and read back as
+    # null; c was not kept; d was stored and not changed, so it reads back as stored
+    assert last.read_back(pa.array(["d", "b", "a", "c", "z"]), schema).to_pylist() == [
         {"key": "a", "id": "p1", "tags": ["x", ""]},
         {"key": "b", "id": "p2", "tags": None},
+        {"key": "d", "id": "p4", "tags": ["kept"]},
     ]
+    assert last.read_back(pa.array(["b"]), schema).to_pylist() == [
+        {"key": "b", "id": "p2", "tags": None}
+    ]
+    assert last.read_back(pa.array(["c", "z"]), schema).num_rows == 0
+    assert last.read_back(pa.array([], pa.string()), schema).schema == schema
