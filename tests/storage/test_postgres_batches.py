@@ -9,7 +9,6 @@ columns added without deadlocking a running import, and all-or-nothing files.
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 from connector.errors import StoreError
 from connector.storage import PROFILE_ID
 from connector.storage.postgres import PostgresStore
-from connector.storage.postgres._copy import _has, json_lists
+from connector.storage.postgres._copy import json_lists
 from connector.storage.records import LedgerEntry
 
 pytestmark = pytest.mark.postgres
@@ -85,23 +84,6 @@ def test_any_text_goes_in_by_copy_and_comes_back_from_a_lookup_unchanged(
         assert profile is not None
         assert profile.properties.get("notes") == value
         assert store.find_profiles("customer_id", key) == [profile]
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    texts=st.lists(st.none() | AWKWARD, max_size=8),
-    start=st.integers(0, 8),
-    large=st.booleans(),
-    special=st.sampled_from([b"\\\t\n\r", b'\\"', b"\\"]),
-)
-def test_the_byte_scan_finds_exactly_what_a_regex_finds(
-    texts: list[str | None], start: int, large: bool, special: bytes
-) -> None:
-    # `_has` decides whether the escaping passes run; a miss would corrupt COPY's bytes
-    values = pa.array(texts, pa.large_string() if large else pa.string())[start:]
-    pattern = re.compile("[" + re.escape(special.decode()) + "]")
-    expected = any(text is not None and pattern.search(text) for text in values.to_pylist())
-    assert _has(values, special) == expected
 
 
 def test_a_lookup_returns_each_stored_key_once_and_nothing_for_the_rest(

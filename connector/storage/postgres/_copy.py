@@ -26,35 +26,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from connector.errors import StoreError
+from connector.storage._text_bytes import holds_any
 
 LIST = pa.list_(pa.string())
 _COPY_SPECIAL = b"\\\t\n\r"
 _ARRAY_SPECIAL = b'\\"'
 
 
-def _has(values: pa.Array, special: bytes) -> bool:
-    """Whether a string array holds any of these ASCII bytes: a pass of numpy over its
-    data (2.5x `match_substring_regex` with a character class on 50,000 e-mail
-    addresses). UTF-8 never uses an ASCII byte inside another character."""
-    if len(values) == 0:
-        return False
-    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
-        values = values.cast(pa.string())
-    offsets_buffer, data = values.buffers()[1:3]
-    if data is None:
-        return False
-    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets = np.frombuffer(offsets_buffer, dtype=width)[values.offset :]
-    text = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[len(values)])]
-    found = text == special[0]
-    for byte in special[1:]:
-        found |= text == byte
-    return bool(found.any())
-
-
 def _copy_escaped(values: pa.Array) -> pa.Array:
     """Text as the COPY text format wants it: backslash, tab, newline, CR escaped."""
-    if not _has(values, _COPY_SPECIAL):
+    if not holds_any(values, _COPY_SPECIAL):
         return values
     for raw, escaped in (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
         values = pc.replace_substring(values, raw, escaped)
@@ -76,7 +57,7 @@ def array_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     flat = lists.values
     if flat.null_count:
         raise StoreError("a property value list holds a null value")
-    if _has(flat, _ARRAY_SPECIAL):
+    if holds_any(flat, _ARRAY_SPECIAL):
         flat = pc.replace_substring(pc.replace_substring(flat, "\\", "\\\\"), '"', '\\"')
     rebuilt = pa.ListArray.from_arrays(lists.offsets, _copy_escaped(flat), mask=lists.is_null())
     joined = pc.binary_join_element_wise('{"', pc.binary_join(rebuilt, '","'), '"}', "")
@@ -143,7 +124,7 @@ def json_lists(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """
     texts = _single(texts)
     split = pc.split_pattern(pc.utf8_slice_codeunits(texts, 2, -2), '","')
-    if _has(split.values, b"\\"):
+    if holds_any(split.values, b"\\"):
         split = pa.ListArray.from_arrays(
             split.offsets, _json_unescaped(split.values), mask=split.is_null()
         )

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.errors import StoreError
+from connector.storage._text_bytes import holds_any, holds_control
 from connector.storage.batches import BatchTransaction
 from connector.storage.columns import NO_VALUES, VALUE_SEPARATOR, PropertyColumns
 from connector.storage.profiles import PROFILE_ID
@@ -37,17 +38,24 @@ from connector.storage.sqlite import _ledger
 from connector.storage.sqlite._arrow_rows import RowWriter, query_table
 from connector.storage.sqlite._json_lines import json_lines_table
 
-_CONTROL = r"[\x00-\x1f]"
-
 
 def encode_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """`list<string>` -> one text cell per profile (see `connector.storage.columns`)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     flat = pc.list_flatten(values)
-    if len(flat) and pc.any(pc.match_substring(flat, VALUE_SEPARATOR)).as_py():
+    if holds_any(flat, VALUE_SEPARATOR.encode()):
         raise StoreError("a value contains U+001F, which the store reserves")
+    if len(flat) == len(values) and values.null_count == 0 and _one_each(values):
+        return flat  # one value each (most properties): the cell is the value
     joined = pc.binary_join(values, VALUE_SEPARATOR)
     empty = pc.equal(pc.list_value_length(values), 0)
     return pc.if_else(empty, pa.scalar(NO_VALUES), joined)
+
+
+def _one_each(values: pa.Array) -> bool:
+    """Whether every list holds one value (given as many values as lists, none null)."""
+    return not len(values) or pc.min(pc.list_value_length(values)).as_py() == 1
 
 
 def decode_cells(cells: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -58,11 +66,15 @@ def decode_cells(cells: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _json_strings(values: pa.Array) -> str | None:
     """A JSON array of these strings, built natively; None when a value needs \\u escapes."""
-    if len(values) and pc.any(pc.match_substring_regex(values, _CONTROL)).as_py():
+    if holds_control(values):
         return None
-    quoted = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    quoted = values
+    if holds_any(values, b'\\"'):
+        quoted = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
     items = pc.binary_join_element_wise('"', quoted, '"', "")
-    joined = pc.binary_join(pa.array([items], pa.list_(pa.string())), ",")[0].as_py()
+    # one list of every item, built from offsets: `pa.array([items])` would walk them in Python
+    whole = pa.ListArray.from_arrays(pa.array([0, len(items)], pa.int32()), items)
+    joined = pc.binary_join(whole, ",")[0].as_py()
     return f"[{joined}]"
 
 
