@@ -51,15 +51,31 @@ def text_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(_copy_escaped(_single(values).cast(pa.string())), "\\N")
 
 
+def _one_each(lists: pa.Array) -> bool:
+    """Whether every list holds one value (given as many values as lists, none null)."""
+    return not len(lists) or pc.min(pc.list_value_length(lists)).as_py() == 1
+
+
+def _array_escaped(values: pa.Array) -> pa.Array:
+    """Text as an element of an array literal wants it: backslash and quote escaped."""
+    if not holds_any(values, _ARRAY_SPECIAL):
+        return values
+    return pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+
+
 def array_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A `list<string>` column as COPY fields holding `text[]` literals."""
     lists = _single(values)
     flat = lists.values
     if flat.null_count:
         raise StoreError("a property value list holds a null value")
-    if holds_any(flat, _ARRAY_SPECIAL):
-        flat = pc.replace_substring(pc.replace_substring(flat, "\\", "\\\\"), '"', '\\"')
-    rebuilt = pa.ListArray.from_arrays(lists.offsets, _copy_escaped(flat), mask=lists.is_null())
+    one = pc.list_flatten(lists)
+    if lists.null_count == 0 and len(one) == len(lists) and _one_each(lists):
+        # one value each (most properties): `{"value"}`, without rebuilding the lists
+        return pc.binary_join_element_wise('{"', _copy_escaped(_array_escaped(one)), '"}', "")
+    # no mask: Arrow refuses one with the offsets of a slice; a null list's length is null,
+    # so the `if_else` below makes it null again
+    rebuilt = pa.ListArray.from_arrays(lists.offsets, _copy_escaped(_array_escaped(flat)))
     joined = pc.binary_join_element_wise('{"', pc.binary_join(rebuilt, '","'), '"}', "")
     joined = pc.if_else(pc.equal(pc.list_value_length(lists), 0), "{}", joined)
     return pc.fill_null(joined, "\\N")
