@@ -52,12 +52,16 @@ def tables(path: Path) -> set[str]:
     return {name for (name,) in rows} - {"sqlite_sequence"}
 
 
-def user_version(path: Path) -> int:
+def pragma(path: Path, name: str) -> int:
     db = sqlite3.connect(path)
     try:
-        return int(db.execute("PRAGMA user_version").fetchone()[0])
+        return int(db.execute(f"PRAGMA {name}").fetchone()[0])
     finally:
         db.close()
+
+
+def user_version(path: Path) -> int:
+    return pragma(path, "user_version")
 
 
 def test_first_open_creates_the_schema_and_records_its_version(db_path: Path) -> None:
@@ -194,23 +198,15 @@ def test_concurrent_first_opens_migrate_once(db_path: Path) -> None:
     opened[0].close()
 
 
-def _page_size(path: Path) -> int:
-    db = sqlite3.connect(path)
-    try:
-        return int(db.execute("PRAGMA page_size").fetchone()[0])
-    finally:
-        db.close()
-
-
 def test_a_new_store_has_8_kib_pages_and_an_older_one_keeps_its_own(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "new.db") as store, store.transaction() as tx:
         tx.save_profiles([Profile("p1", {"email": ["a@example.com"]})])
-    assert _page_size(tmp_path / "new.db") == 8192
+    assert pragma(tmp_path / "new.db", "page_size") == 8192
     old = tmp_path / "old.db"  # made by 0.1 with SQLite's default 4 KiB pages
     old.write_bytes((Path(__file__).parent / "data" / "store_v1.db").read_bytes())
     with SQLiteStore(old) as store, store.transaction() as tx:
         tx.save_profiles([Profile("p9", {"email": ["z@example.com"]})])
-    assert _page_size(old) == 4096
+    assert pragma(old, "page_size") == 4096
     with SQLiteStore(old) as store:
         assert [p.id for p in store.find_profiles("email", "z@example.com")] == ["p9"]
 
