@@ -1,4 +1,4 @@
-"""Questions about a string column answered from its UTF-8 bytes, one numpy pass each.
+"""Questions about a column answered in one pass: its UTF-8 bytes, its lists' lengths.
 
 The store's writers ask, for every column of every piece, whether any value
 holds a character that needs escaping or that the store reserves; the answer
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["holds_any", "holds_control", "utf8_bytes"]
+__all__ = ["holds_any", "holds_control", "one_value_each", "utf8_bytes"]
 
 
 def utf8_bytes(values: pa.Array) -> np.ndarray:
@@ -46,3 +47,14 @@ def holds_control(values: pa.Array) -> bool:
     """Whether any value holds a C0 control character (U+0000 to U+001F)."""
     text = utf8_bytes(values)
     return bool(len(text)) and bool((text < 0x20).any())
+
+
+def one_value_each(lists: pa.Array) -> bool:
+    """Whether every list holds exactly one value (none null): most properties. A store
+    then writes the values as they are, without joining or rebuilding the lists."""
+    if lists.null_count:
+        return False
+    if not len(lists):
+        return True
+    lengths = pc.min_max(pc.list_value_length(lists)).as_py()
+    return bool(lengths["min"] == 1 and lengths["max"] == 1)

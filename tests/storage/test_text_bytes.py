@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.errors import StoreError
-from connector.storage._text_bytes import holds_any, holds_control, utf8_bytes
+from connector.storage._text_bytes import holds_any, holds_control, one_value_each, utf8_bytes
 from connector.storage.columns import encode_values
 from connector.storage.postgres._copy import array_cells
 from connector.storage.sqlite._batches import _json_strings, encode_cells
@@ -113,3 +113,16 @@ def test_copy_fields_of_value_lists_are_the_literals_postgres_reads(
     # one value each takes a shorter route than several; both must write the same literal
     values = pa.array(lists, LIST)[start:]
     assert array_cells(values).to_pylist() == [_text_array_field(each) for each in lists[start:]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lists=st.lists(st.none() | st.lists(TEXT, min_size=1, max_size=1), max_size=6)
+    | st.lists(st.none() | st.lists(TEXT, max_size=2), max_size=6),
+    start=st.integers(0, 6),
+)
+def test_one_value_each_means_every_list_holds_exactly_one(
+    lists: list[list[str] | None], start: int
+) -> None:
+    wanted = all(each is not None and len(each) == 1 for each in lists[start:])
+    assert one_value_each(pa.array(lists, LIST)[start:]) == wanted

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from connector.errors import StoreError
-from connector.storage._text_bytes import holds_any
+from connector.storage._text_bytes import holds_any, one_value_each
 
 LIST = pa.list_(pa.string())
 _COPY_SPECIAL = b"\\\t\n\r"
@@ -51,11 +51,6 @@ def text_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(_copy_escaped(_single(values).cast(pa.string())), "\\N")
 
 
-def _one_each(lists: pa.Array) -> bool:
-    """Whether every list holds one value (given as many values as lists, none null)."""
-    return not len(lists) or pc.min(pc.list_value_length(lists)).as_py() == 1
-
-
 def _array_escaped(values: pa.Array) -> pa.Array:
     """Text as an element of an array literal wants it: backslash and quote escaped."""
     if not holds_any(values, _ARRAY_SPECIAL):
@@ -69,10 +64,10 @@ def array_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     flat = lists.values
     if flat.null_count:
         raise StoreError("a property value list holds a null value")
-    one = pc.list_flatten(lists)
-    if lists.null_count == 0 and len(one) == len(lists) and _one_each(lists):
-        # one value each (most properties): `{"value"}`, without rebuilding the lists
-        return pc.binary_join_element_wise('{"', _copy_escaped(_array_escaped(one)), '"}', "")
+    if one_value_each(lists):
+        # `{"value"}`, without rebuilding the lists
+        one = _copy_escaped(_array_escaped(pc.list_flatten(lists)))
+        return pc.binary_join_element_wise('{"', one, '"}', "")
     # no mask: Arrow refuses one with the offsets of a slice; a null list's length is null,
     # so the `if_else` below makes it null again
     rebuilt = pa.ListArray.from_arrays(lists.offsets, _copy_escaped(_array_escaped(flat)))

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.errors import StoreError
-from connector.storage._text_bytes import holds_any, holds_control
+from connector.storage._text_bytes import holds_any, holds_control, one_value_each
 from connector.storage.batches import BatchTransaction
 from connector.storage.columns import NO_VALUES, VALUE_SEPARATOR, PropertyColumns
 from connector.storage.profiles import PROFILE_ID
@@ -46,16 +46,11 @@ def encode_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     flat = pc.list_flatten(values)
     if holds_any(flat, VALUE_SEPARATOR.encode()):
         raise StoreError("a value contains U+001F, which the store reserves")
-    if len(flat) == len(values) and values.null_count == 0 and _one_each(values):
+    if one_value_each(values):
         return flat  # one value each (most properties): the cell is the value
     joined = pc.binary_join(values, VALUE_SEPARATOR)
     empty = pc.equal(pc.list_value_length(values), 0)
     return pc.if_else(empty, pa.scalar(NO_VALUES), joined)
-
-
-def _one_each(values: pa.Array) -> bool:
-    """Whether every list holds one value (given as many values as lists, none null)."""
-    return not len(values) or pc.min(pc.list_value_length(values)).as_py() == 1
 
 
 def decode_cells(cells: pa.Array | pa.ChunkedArray) -> pa.Array:
