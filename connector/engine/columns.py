@@ -26,7 +26,13 @@ import pyarrow.compute as pc
 from connector.config.formats import ExportFormat
 from connector.config.goal_parts import PROFILE_ID
 from connector.config.segments import ALL_SEGMENT
-from connector.engine._arrow_lists import flat_values, per_distinct, repeat_text, with_values
+from connector.engine._arrow_lists import (
+    flat_values,
+    one_value_where_present,
+    per_distinct,
+    repeat_text,
+    with_values,
+)
 from connector.engine._hashing import hasher
 from connector.engine._row_rules import RowRules
 from connector.engine.segments import has_values
@@ -197,13 +203,18 @@ class ExportColumns:
 
         def cells(batch: _Batch) -> pa.StringArray:
             lists = batch.properties[name]
+            single = one_value_where_present(lists)
             if convert is not None or digest is not None:
                 values = flat_values(lists)
                 if convert is not None:
                     values = convert(values)
                 if digest is not None:
                     values = per_distinct(values, digest)
+                if single:  # a value hashed away leaves its profile "", as a join would
+                    values = values.fill_null("")
                 lists = with_values(lists, values)
+            if single:  # nothing to join: the values are the cells (no list: null)
+                return flat_values(lists) if not lists.null_count else pc.list_element(lists, 0)
             joined = pc.binary_join(lists, separator)
             result: pa.StringArray = pc.if_else(has_values(batch.properties[name]), joined, None)
             return result

@@ -7,15 +7,16 @@ import json
 import re
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.errors import StoreError
 from connector.storage._text_bytes import holds_any, holds_control, one_value_each, utf8_bytes
-from connector.storage.columns import encode_values
+from connector.storage.columns import decode_values, encode_values
 from connector.storage.postgres._copy import array_cells
-from connector.storage.sqlite._batches import _json_strings, encode_cells
+from connector.storage.sqlite._batches import _json_strings, decode_cells, encode_cells
 
 LIST = pa.list_(pa.string())
 TEXT = st.text(
@@ -68,6 +69,33 @@ def test_cells_are_encoded_as_the_row_path_encodes_them(
             encode_cells(values)
         return
     assert encode_cells(values).to_pylist() == [encode_values(each) for each in wanted]
+
+
+CELL = st.text(alphabet=st.sampled_from(["a", " ", "é", "\x1e", "\x1f", ","]), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cells=st.lists(st.none() | CELL, max_size=8),
+    start=st.integers(0, 8),
+    chunked=st.booleans(),
+)
+def test_cells_are_decoded_as_the_row_path_and_the_split_decode_them(
+    cells: list[str | None], start: int, chunked: bool
+) -> None:
+    # cells without a reserved character take a path of their own (lists built from offsets)
+    column: pa.Array | pa.ChunkedArray = pa.array(cells, pa.string())[start:]
+    if chunked:
+        column = pa.chunked_array([column], pa.string())
+    decoded = decode_cells(column)
+    split = pc.split_pattern(
+        pc.if_else(pc.equal(column, "\x1e"), pa.scalar(None, pa.string()), column), "\x1f"
+    )
+    assert decoded.type == LIST
+    assert decoded.equals(split.combine_chunks() if chunked else split)
+    assert [each or [] for each in decoded.to_pylist()] == [
+        decode_values(cell) for cell in cells[start:]
+    ]
 
 
 def test_one_value_each_is_written_as_the_values_themselves() -> None:
