@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +26,8 @@ from connector.goals.consent import CONSENT_PROPERTY
 from connector.storage import ProfileStore
 
 __all__ = ["RowSource", "Step", "Tally"]
+
+_Rows = TypeVar("_Rows", pa.Table, pa.Array, pa.ChunkedArray)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +151,7 @@ class RowSource:
         if self._exits is not None:
             return self._with_exits(self._exits, table, selected, valued)
         self.tally.without_value += _count(pc.and_not(selected, valued))
-        members = table.filter(pc.and_(selected, valued))
+        members = _where(table, pc.and_(selected, valued))
         return self._arrange(
             self._admit(self._rules, self._cells(members), members.column(0)), None
         )
@@ -187,13 +190,13 @@ class RowSource:
     def _admit(self, rules: RowRules, cells: pa.Table, ids: pa.Array | pa.ChunkedArray) -> pa.Table:
         """The rows `rules` admit; their profile ids are counted, and kept if asked."""
         admitted = rules.admit_mask(cells)
-        kept = pc.filter(ids, admitted)
+        kept = _where(ids, admitted)
         self.ids_written += len(kept)
         if self._keep_ids:
             self.exported_ids.append(
                 kept.combine_chunks() if isinstance(kept, pa.ChunkedArray) else kept
             )
-        return cells.filter(admitted)
+        return _where(cells, admitted)
 
     def _arrange(self, members: pa.Table | None, exits: pa.Table | None) -> list[pa.Table]:
         """One table per file: exits after the members, or in the second (`_exited`) file."""
@@ -218,6 +221,16 @@ class RowSource:
                 for group_type in self._plan.group_types
             }
         return self._plan.build(ids, columns, masks, groups, exited)
+
+
+def _where(rows: _Rows, mask: pa.Array) -> _Rows:
+    """`rows.filter(mask)`, or the rows themselves when the mask keeps every one: a full
+    export's usual page, where filtering would copy every column (py-spy: a sixth of
+    the thread that builds the file)."""
+    if mask.null_count == 0 and pc.all(mask).as_py():
+        return rows
+    kept: _Rows = rows.filter(mask)
+    return kept
 
 
 def _count(mask: pa.Array) -> int:

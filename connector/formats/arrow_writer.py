@@ -181,23 +181,27 @@ class ArrowWriter(ByteOutput):
         return pc.if_else(guard, prefixed, column)
 
     def _quoted(self, column: pa.StringArray) -> pa.StringArray:
-        fmt = self._fmt
-        if fmt.quote_all:
-            needs = None
-        else:
-            if not _present(column, self._specials):
-                return column
-            needs = pc.match_substring_regex(column, self._needs_quotes)
-            if not pc.any(needs).as_py():
-                return column
-        quote, escape = self._quote, fmt.escape_char
+        if self._fmt.quote_all:
+            return self._quote_each(column)
+        if not _present(column, self._specials):
+            return column
+        needs = pc.match_substring_regex(column, self._needs_quotes).fill_null(False)
+        if not pc.any(needs).as_py():
+            return column
+        # only the few cells that need it are quoted, then put back in place
+        return pc.replace_with_mask(column, needs, self._quote_each(column.filter(needs)))
+
+    def _quote_each(self, column: pa.StringArray) -> pa.StringArray:
+        quote, escape = self._quote, self._fmt.escape_char
         if escape is None:
             body = pc.replace_substring(column, quote, quote * 2)
         else:
             body = pc.replace_substring(column, escape, escape * 2)
             body = pc.replace_substring(body, quote, escape + quote)
-        quoted = pc.binary_join_element_wise(pa.scalar(quote), body, pa.scalar(quote), "")
-        return quoted if needs is None else pc.if_else(needs, quoted, column)
+        quoted: pa.StringArray = pc.binary_join_element_wise(
+            pa.scalar(quote), body, pa.scalar(quote), ""
+        )
+        return quoted
 
     def _lines(self, cells: list[pa.StringArray]) -> pa.StringArray:
         fmt = self._fmt
