@@ -160,10 +160,6 @@ class SQLiteProfiles(Session, StoredProfiles):
         self, properties: list[str], changed_after: int | None, batch_size: int
     ) -> Iterator[pa.Table]:
         known = self._columns.refresh(self._db)
-        fields = "".join(
-            f", 'c{index}', " + (f'p."{known[name]}"' if name in known else "NULL")
-            for index, name in enumerate(properties)
-        )
         if self.binds_arrow_natively:
             columns = "".join(
                 ", " + (f'p."{known[name]}"' if name in known else "NULL") for name in properties
@@ -198,7 +194,8 @@ class SQLiteProfiles(Session, StoredProfiles):
             )
             if table is None:
                 return
-            table = _in_key_order(table, key)
+            if not self.binds_arrow_natively:  # read natively, the rows come in ORDER BY's order
+                table = _in_key_order(table, key)
             arrays = [table.column("id"), table.column("seq")]
             arrays += [
                 decode_cells(table.column(f"c{index}").combine_chunks())
