@@ -165,18 +165,20 @@ static void raise_sqlite(int code, int64_t row, const char *message) {
     }
 }
 
-/* The statement prepared, or NULL with sqlite3's exception set */
 /* Hold the connection's own (recursive) mutex for a whole batch or page. In the
  * serialized mode Python's sqlite3 uses, every bind, step and column call enters
  * and leaves it: an atomic lock and unlock a cell, a quarter of a page read's CPU
  * (perf). Held here, those calls find it already theirs and only count. Taken and
  * given back with the GIL released, never while waiting for the GIL: a thread that
- * holds the GIL and calls into this connection waits for the batch, no deadlock.
+ * holds the GIL and calls into this connection waits for the batch, no deadlock
+ * (the store registers no Python callback, function or handler on its connection,
+ * so nothing inside a step asks for the GIL while the mutex is held).
  * Without a mutex (single-thread or multi-thread builds) both are no-ops. */
 static void hold_connection(sqlite3 *db) { sqlite3_mutex_enter(sqlite3_db_mutex(db)); }
 
 static void release_connection(sqlite3 *db) { sqlite3_mutex_leave(sqlite3_db_mutex(db)); }
 
+/* The statement prepared, or NULL with sqlite3's exception set */
 static sqlite3_stmt *prepare(sqlite3 *db, const char *sql) {
     sqlite3_stmt *statement = NULL;
     int code = sqlite3_prepare_v3(db, sql, -1, 0, &statement, NULL);
