@@ -192,6 +192,40 @@ def test_the_gil_is_released_while_the_rows_are_written(db: sqlite3.Connection) 
     assert during > 1000
 
 
+def test_a_thread_using_the_connection_during_a_page_waits_for_it_and_goes_on(
+    tmp_path: Path,
+) -> None:
+    """The extension holds the connection's mutex for a whole page or batch (GIL released):
+    another thread's calls on that connection, GIL held, wait and then run; no deadlock."""
+    db = sqlite3.connect(tmp_path / "shared.db", isolation_level=None, check_same_thread=False)
+    db.execute("CREATE TABLE t (a, b, c)")
+    values = pa.array([f"value {i}" for i in range(200_000)])
+    batch = pa.record_batch([values, values, values], names=["a", "b", "c"])
+    schema = pa.schema([("a", pa.string()), ("b", pa.string()), ("c", pa.string())])
+    done = threading.Event()
+    pages: list[int] = []
+
+    def native() -> None:
+        db.execute("BEGIN")
+        _arrow_bind.execute_batch(db, "INSERT INTO t (a, b, c) VALUES (?, ?, ?)", batch)
+        db.execute("COMMIT")
+        for _ in range(3):
+            pages.append(query_table(db, "SELECT a, b, c FROM t", (), schema).num_rows)
+        done.set()
+
+    thread = threading.Thread(target=native)
+    thread.start()
+    counts = []
+    while not done.is_set():
+        counts.append(db.execute("SELECT count(*) FROM t").fetchone()[0])
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert pages == [200_000] * 3
+    # one connection, one transaction: the other thread's count can only fall between calls
+    assert counts and set(counts) <= {0, 200_000}
+    db.close()
+
+
 def test_the_handle_is_trusted_only_for_the_file_the_store_opened(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "one.db")
     try:
