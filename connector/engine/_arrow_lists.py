@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["flat_values", "one_value_where_present", "per_distinct", "repeat_text", "with_values"]
+__all__ = ["flat_values", "per_distinct", "repeat_text", "with_values"]
 
 
 def repeat_text(text: str, rows: int) -> pa.StringArray:
@@ -21,12 +21,6 @@ def flat_values(lists: pa.ListArray) -> pa.StringArray:
     start = offsets[0].as_py()
     values: pa.StringArray = lists.values.slice(start, offsets[-1].as_py() - start)
     return values
-
-
-def one_value_where_present(lists: pa.ListArray) -> bool:
-    """Whether every list that is not null holds exactly one value: most properties."""
-    lengths = pc.min_max(pc.list_value_length(lists)).as_py()
-    return lengths["min"] in (None, 1) and lengths["max"] in (None, 1)
 
 
 def with_values(lists: pa.ListArray, values: pa.StringArray) -> pa.ListArray:

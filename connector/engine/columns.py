@@ -26,18 +26,13 @@ import pyarrow.compute as pc
 from connector.config.formats import ExportFormat
 from connector.config.goal_parts import PROFILE_ID
 from connector.config.segments import ALL_SEGMENT
-from connector.engine._arrow_lists import (
-    flat_values,
-    one_value_where_present,
-    per_distinct,
-    repeat_text,
-    with_values,
-)
+from connector.engine._arrow_lists import flat_values, per_distinct, repeat_text, with_values
 from connector.engine._hashing import hasher
 from connector.engine._row_rules import RowRules
 from connector.engine.segments import has_values
 from connector.exports.model import SEGMENT_STATUS, ColumnValue, ExportColumn, HashName
 from connector.formats.writer import format_date
+from connector.storage._text_bytes import one_value_where_present
 
 __all__ = [
     "COLUMN_VALUES",

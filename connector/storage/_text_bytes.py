@@ -14,7 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["holds_any", "holds_control", "one_value_each", "utf8_bytes"]
+__all__ = [
+    "holds_any",
+    "holds_control",
+    "one_value_each",
+    "one_value_where_present",
+    "utf8_bytes",
+]
 
 
 def utf8_bytes(values: pa.Array) -> np.ndarray:
@@ -52,9 +58,11 @@ def holds_control(values: pa.Array) -> bool:
 def one_value_each(lists: pa.Array) -> bool:
     """Whether every list holds exactly one value (none null): most properties. A store
     then writes the values as they are, without joining or rebuilding the lists."""
-    if lists.null_count:
-        return False
-    if not len(lists):
-        return True
+    return not lists.null_count and one_value_where_present(lists)
+
+
+def one_value_where_present(lists: pa.Array) -> bool:
+    """Whether every list that is not null holds exactly one value (an export then writes
+    the values as its cells, without joining them)."""
     lengths = pc.min_max(pc.list_value_length(lists)).as_py()
-    return bool(lengths["min"] == 1 and lengths["max"] == 1)
+    return lengths["min"] in (None, 1) and lengths["max"] in (None, 1)
