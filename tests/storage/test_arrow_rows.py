@@ -307,6 +307,131 @@ def test_a_handle_that_names_another_file_is_not_used_and_said_so(tmp_path: Path
     assert ["names another file" in entry["event"] for entry in logs] == [True]
 
 
+# ------------------------------------------------------------------ a whole batch as arrow_rows(?1)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.tuples(CELLS, CELLS), max_size=30), large=st.booleans(), cut=st.integers(0, 3)
+)
+def test_an_insert_over_the_batch_stores_what_executemany_stores(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[str | None, str | None]],
+    large: bool,
+    cut: int,
+) -> None:
+    """`RowWriter.insert` natively is one INSERT ... SELECT over `arrow_rows(?1)`; without
+    the extension, VALUES row by row: the same rows, cells, types and order."""
+    folder = tmp_path_factory.mktemp("rows")
+    text = pa.large_string() if large else pa.string()
+    first = pa.array([a for a, _ in rows], text).slice(0)
+    second = pa.chunked_array(
+        [pa.array([b for _, b in rows[:cut]], text), pa.array([b for _, b in rows[cut:]], text)]
+    )
+    numbers = pa.array([float(i) / 2 for i in range(len(rows))], pa.float64())
+    stored = []
+    for native in (True, False):
+        db = sqlite3.connect(folder / f"{native}.db", isolation_level=None)
+        db.execute("CREATE TABLE t (a, b, c, d)")
+        RowWriter(db, native=native).insert(
+            "t", {"c": numbers, "a": first, "d": "'same' || 1", "b": second}
+        )
+        stored.append(
+            db.execute("SELECT a, b, c, d, typeof(a), typeof(b) FROM t ORDER BY rowid").fetchall()
+        )
+        db.close()
+    assert stored[0] == stored[1]
+    assert [row[:2] for row in stored[0]] == rows
+    assert {row[3] for row in stored[0]} <= {"same1"}
+
+
+def test_an_insert_over_the_batch_reads_slices_numbers_and_nulls(db: sqlite3.Connection) -> None:
+    values = pa.array(["a", None, "b", "", None, "d"]).slice(2, 3)
+    numbers = pa.array([7, 8, None, 10], pa.int64()).slice(1, 3)
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    RowWriter(db, native=True).insert("t", {"a": values, "b": numbers, "c": "42"})
+    db.set_trace_callback(None)
+    # one statement for the whole batch (the trace shows the bound pointer as NULL)
+    assert statements == ['INSERT INTO t ("a", "b", "c") SELECT c0, c1, 42 FROM arrow_rows(NULL)']
+    assert _stored(db) == [
+        ("b", 8, 42, "text", "integer", "integer"),
+        ("", None, 42, "text", "null", "integer"),
+        (None, 10, 42, "null", "integer", "integer"),
+    ]
+
+
+def test_an_insert_over_the_batch_is_one_statement_all_or_nothing(db: sqlite3.Connection) -> None:
+    _arrow_bind.register_rows(db)
+    db.execute("CREATE UNIQUE INDEX t_a ON t (a)")
+    db.execute("INSERT INTO t (a) VALUES ('before')")
+    batch = pa.record_batch([pa.array(["x", "y", "x", "z"])], names=["a"])
+    db.execute("BEGIN")
+    with pytest.raises(sqlite3.IntegrityError, match=r"^UNIQUE constraint failed: t\.a$"):
+        _arrow_bind.execute_rows(db, "INSERT INTO t (a) SELECT c0 FROM arrow_rows(?1)", batch)
+    # the statement undoes its own rows; the transaction and what it held stay
+    assert db.in_transaction
+    assert db.execute("SELECT a FROM t").fetchall() == [("before",)]
+    db.execute("ROLLBACK")
+
+
+def test_arrow_rows_counts_the_rows_it_changed_and_reads_nothing_without_its_batch(
+    db: sqlite3.Connection,
+) -> None:
+    _arrow_bind.register_rows(db)
+    _arrow_bind.register_rows(db)  # again: replaces it, as each RowWriter does
+    batch = pa.record_batch([pa.array(["x", "y"]), pa.array([1, 2], pa.int64())], names="ab")
+    insert = "INSERT INTO t (a, b) SELECT c0, c1 FROM arrow_rows(?1) WHERE c1 > 1"
+    assert _arrow_bind.execute_rows(db, insert, batch) == 1
+    # columns past the batch's width read NULL
+    assert (
+        _arrow_bind.execute_rows(db, "INSERT INTO t (c) SELECT c9 FROM arrow_rows(?1)", batch) == 2
+    )
+    assert db.execute("SELECT count(*) FROM t WHERE c IS NULL").fetchone() == (3,)
+    # SQL cannot hand it a pointer: any other argument is no batch, so no rows
+    assert db.execute("SELECT count(*) FROM arrow_rows(1)").fetchone() == (0,)
+    with pytest.raises(sqlite3.OperationalError, match=r"arrow_rows needs its batch"):
+        db.execute("SELECT c0 FROM arrow_rows").fetchall()
+
+
+def test_bad_calls_over_a_batch_are_refused_before_anything_is_written(
+    db: sqlite3.Connection,
+) -> None:
+    _arrow_bind.register_rows(db)
+    one = pa.record_batch([pa.array(["x"])], names=["a"])
+    with pytest.raises(ValueError, match="takes 2 parameters, not just the batch"):
+        _arrow_bind.execute_rows(db, "INSERT INTO t (a, b) SELECT c0, ?2 FROM arrow_rows(?1)", one)
+    with pytest.raises(sqlite3.OperationalError, match=r"^no such table: absent$"):
+        _arrow_bind.execute_rows(db, "INSERT INTO absent SELECT c0 FROM arrow_rows(?1)", one)
+    wide = pa.record_batch([pa.array(["x"])] * 257, names=[f"c{i}" for i in range(257)])
+    with pytest.raises(ValueError, match="at most 256 columns, the batch has 257"):
+        _arrow_bind.execute_rows(db, "INSERT INTO t (a) SELECT c0 FROM arrow_rows(?1)", wide)
+    dates = pa.record_batch([pa.array([1], pa.date32())], names=["a"])
+    with pytest.raises(TypeError, match="Arrow type tdD is not bound"):
+        _arrow_bind.execute_rows(db, "INSERT INTO t (a) SELECT c0 FROM arrow_rows(?1)", dates)
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_an_insert_wider_than_arrow_rows_or_not_bindable_goes_row_by_row(
+    tmp_path: Path,
+) -> None:
+    db = sqlite3.connect(tmp_path / "wide.db", isolation_level=None)
+    names = [f"p{i}" for i in range(300)]
+    db.execute(f"CREATE TABLE w ({', '.join(names)})")
+    RowWriter(db, native=True).insert("w", {name: pa.array([name, None]) for name in names})
+    assert db.execute("SELECT p0, p299 FROM w ORDER BY rowid").fetchall() == [
+        ("p0", "p299"),
+        (None, None),
+    ]
+    words = pa.array(["x", "y"]).dictionary_encode()
+    RowWriter(db, native=True).insert("w", {"p0": words, "p1": "'fixed'"})
+    assert db.execute("SELECT p0, p1 FROM w WHERE p1 = 'fixed'").fetchall() == [
+        ("x", "fixed"),
+        ("y", "fixed"),
+    ]
+    db.close()
+
+
 # ------------------------------------------------------------------ reading into Arrow
 
 LIST = pa.list_(pa.string())

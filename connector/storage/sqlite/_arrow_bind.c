@@ -190,6 +190,49 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql) {
     return statement;
 }
 
+/* A record batch's columns, read through `__arrow_c_array__`: on success `*capsules` keeps
+ * the buffers alive until the caller releases it and frees `*columns` (PyMem_Free) */
+static int batch_columns(PyObject *batch, PyObject **capsules, Column **columns, int *width,
+                         int64_t *length) {
+    *capsules = PyObject_CallMethod(batch, "__arrow_c_array__", NULL);
+    if (*capsules == NULL) {
+        return -1;
+    }
+    PyObject *schema_capsule, *array_capsule;
+    if (!PyArg_ParseTuple(*capsules, "OO", &schema_capsule, &array_capsule)) {
+        Py_CLEAR(*capsules);
+        return -1;
+    }
+    struct ArrowSchema *schema = PyCapsule_GetPointer(schema_capsule, "arrow_schema");
+    struct ArrowArray *array =
+        schema == NULL ? NULL : PyCapsule_GetPointer(array_capsule, "arrow_array");
+    if (array == NULL) {
+        Py_CLEAR(*capsules);
+        return -1;
+    }
+    if (strcmp(schema->format, "+s") != 0 || array->offset != 0) {
+        PyErr_SetString(PyExc_TypeError, "expected a record batch");
+        Py_CLEAR(*capsules);
+        return -1;
+    }
+    *width = (int)array->n_children;
+    *length = array->length;
+    *columns = PyMem_Calloc(*width > 0 ? *width : 1, sizeof(Column));
+    if (*columns == NULL) {
+        Py_CLEAR(*capsules);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int index = 0; index < *width; index++) {
+        if (column_of(schema->children[index], array->children[index], &(*columns)[index]) < 0) {
+            PyMem_Free(*columns);
+            Py_CLEAR(*capsules);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* execute_batch(connection, sql, batch) -> rows changed
  *
  * `batch` is anything with `__arrow_c_array__` (a pyarrow RecordBatch): column i
@@ -205,39 +248,12 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
     if (db == NULL) {
         return NULL;
     }
-    PyObject *capsules = PyObject_CallMethod(batch, "__arrow_c_array__", NULL);
-    if (capsules == NULL) {
+    PyObject *capsules;
+    Column *columns;
+    int width;
+    int64_t rows;
+    if (batch_columns(batch, &capsules, &columns, &width, &rows) < 0) {
         return NULL;
-    }
-    PyObject *schema_capsule, *array_capsule;
-    if (!PyArg_ParseTuple(capsules, "OO", &schema_capsule, &array_capsule)) {
-        Py_DECREF(capsules);
-        return NULL;
-    }
-    struct ArrowSchema *schema = PyCapsule_GetPointer(schema_capsule, "arrow_schema");
-    struct ArrowArray *array =
-        schema == NULL ? NULL : PyCapsule_GetPointer(array_capsule, "arrow_array");
-    if (array == NULL) {
-        Py_DECREF(capsules);
-        return NULL;
-    }
-    if (strcmp(schema->format, "+s") != 0 || array->offset != 0) {
-        PyErr_SetString(PyExc_TypeError, "expected a record batch");
-        Py_DECREF(capsules);
-        return NULL;
-    }
-    int width = (int)array->n_children;
-    Column *columns = PyMem_Calloc(width > 0 ? width : 1, sizeof(Column));
-    if (columns == NULL) {
-        Py_DECREF(capsules);
-        return PyErr_NoMemory();
-    }
-    for (int index = 0; index < width; index++) {
-        if (column_of(schema->children[index], array->children[index], &columns[index]) < 0) {
-            PyMem_Free(columns);
-            Py_DECREF(capsules);
-            return NULL;
-        }
     }
     sqlite3_stmt *statement = prepare(db, sql);
     if (statement == NULL) {
@@ -254,7 +270,7 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
         return NULL;
     }
     int code = SQLITE_OK;
-    int64_t rows = array->length, row = 0, changed = 0;
+    int64_t row = 0, changed = 0;
     char *failure = NULL;
     Py_BEGIN_ALLOW_THREADS
     hold_connection(db);
@@ -284,6 +300,251 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
     Py_DECREF(capsules);
     if (row < rows) {
         raise_sqlite(code, row, failure != NULL ? failure : "out of memory");
+        sqlite3_free(failure);
+        return NULL;
+    }
+    return PyLong_FromLongLong(changed);
+}
+
+/* ---- arrow_rows: a record batch as a table, for one set-based statement over all its rows
+ *
+ * `execute_batch` runs its statement once per row, and each run of an INSERT or
+ * UPDATE opens its table's and indexes' cursors again: SQLite's own
+ * `INSERT ... SELECT` of the same rows took under half the time (perf, 1M rows).
+ * `arrow_rows(?1)` is an eponymous table-valued function (as SQLite's `carray`):
+ * columns c0 .. c255 are the batch's columns (NULL past its width), read straight
+ * from Arrow's buffers; ?1 is the batch, passed by `execute_rows` with
+ * `sqlite3_bind_pointer`, so no SQL text or other caller can hand it a pointer. */
+
+#define ROWS_WIDTH 256
+#define ROWS_POINTER "connector.arrow_rows"
+
+typedef struct {
+    int width;
+    int64_t length;
+    const Column *columns;
+} Rows;
+
+typedef struct {
+    sqlite3_vtab_cursor base;
+    const Rows *rows;
+    int64_t row;
+} RowsCursor;
+
+static int rows_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                        sqlite3_vtab **table, char **error) {
+    char declaration[ROWS_WIDTH * 5 + 64] = "CREATE TABLE x(";
+    size_t used = strlen(declaration);
+    for (int index = 0; index < ROWS_WIDTH; index++) {
+        used += (size_t)snprintf(declaration + used, sizeof declaration - used, "c%d,", index);
+    }
+    snprintf(declaration + used, sizeof declaration - used, "batch HIDDEN)");
+    int code = sqlite3_declare_vtab(db, declaration);
+    if (code != SQLITE_OK) {
+        return code;
+    }
+    *table = sqlite3_malloc(sizeof **table);
+    if (*table == NULL) {
+        return SQLITE_NOMEM;
+    }
+    memset(*table, 0, sizeof **table);
+    return SQLITE_OK;
+}
+
+static int rows_disconnect(sqlite3_vtab *table) {
+    sqlite3_free(table);
+    return SQLITE_OK;
+}
+
+/* The only plan: the batch given as the hidden argument, every row in order */
+static int rows_best_index(sqlite3_vtab *table, sqlite3_index_info *info) {
+    for (int index = 0; index < info->nConstraint; index++) {
+        const struct sqlite3_index_constraint *constraint = &info->aConstraint[index];
+        if (constraint->iColumn == ROWS_WIDTH && constraint->op == SQLITE_INDEX_CONSTRAINT_EQ) {
+            if (!constraint->usable) {
+                return SQLITE_CONSTRAINT;
+            }
+            info->aConstraintUsage[index].argvIndex = 1;
+            info->aConstraintUsage[index].omit = 1;
+            info->estimatedCost = 1000.0;
+            info->estimatedRows = 1000;
+            return SQLITE_OK;
+        }
+    }
+    table->zErrMsg = sqlite3_mprintf("arrow_rows needs its batch: arrow_rows(?1)");
+    return SQLITE_ERROR;
+}
+
+static int rows_open(sqlite3_vtab *table, sqlite3_vtab_cursor **cursor) {
+    RowsCursor *opened = sqlite3_malloc(sizeof *opened);
+    if (opened == NULL) {
+        return SQLITE_NOMEM;
+    }
+    memset(opened, 0, sizeof *opened);
+    *cursor = &opened->base;
+    return SQLITE_OK;
+}
+
+static int rows_close(sqlite3_vtab_cursor *cursor) {
+    sqlite3_free(cursor);
+    return SQLITE_OK;
+}
+
+static int rows_filter(sqlite3_vtab_cursor *cursor, int plan, const char *plan_text, int argc,
+                       sqlite3_value **argv) {
+    RowsCursor *at = (RowsCursor *)cursor;
+    at->rows = argc > 0 ? sqlite3_value_pointer(argv[0], ROWS_POINTER) : NULL;
+    at->row = 0;
+    return SQLITE_OK;
+}
+
+static int rows_next(sqlite3_vtab_cursor *cursor) {
+    ((RowsCursor *)cursor)->row++;
+    return SQLITE_OK;
+}
+
+static int rows_eof(sqlite3_vtab_cursor *cursor) {
+    const RowsCursor *at = (const RowsCursor *)cursor;
+    return at->rows == NULL || at->row >= at->rows->length;
+}
+
+static int rows_column(sqlite3_vtab_cursor *cursor, sqlite3_context *context, int index) {
+    const RowsCursor *at = (const RowsCursor *)cursor;
+    if (index >= at->rows->width) {
+        sqlite3_result_null(context);
+        return SQLITE_OK;
+    }
+    const Column *column = &at->rows->columns[index];
+    int64_t cell = at->row + column->offset;
+    if (column->validity != NULL && !((column->validity[cell >> 3] >> (cell & 7)) & 1)) {
+        sqlite3_result_null(context);
+        return SQLITE_OK;
+    }
+    switch (column->kind) {
+    case TEXT32: {
+        const int32_t *offsets = (const int32_t *)column->offsets;
+        const char *text = column->data != NULL ? column->data + offsets[cell] : "";
+        /* static: the batch outlives the statement, and SQLite copies what it stores */
+        sqlite3_result_text(context, text, offsets[cell + 1] - offsets[cell], SQLITE_STATIC);
+        break;
+    }
+    case TEXT64: {
+        const int64_t *offsets = (const int64_t *)column->offsets;
+        const char *text = column->data != NULL ? column->data + offsets[cell] : "";
+        sqlite3_result_text64(context, text, (sqlite3_uint64)(offsets[cell + 1] - offsets[cell]),
+                              SQLITE_STATIC, SQLITE_UTF8);
+        break;
+    }
+    case INT64:
+        sqlite3_result_int64(context, ((const int64_t *)column->data)[cell]);
+        break;
+    case FLOAT64:
+        sqlite3_result_double(context, ((const double *)column->data)[cell]);
+        break;
+    }
+    return SQLITE_OK;
+}
+
+static int rows_rowid(sqlite3_vtab_cursor *cursor, sqlite3_int64 *rowid) {
+    *rowid = ((const RowsCursor *)cursor)->row;
+    return SQLITE_OK;
+}
+
+static sqlite3_module rows_module = {
+    .iVersion = 0,
+    .xCreate = NULL, /* eponymous only: no CREATE VIRTUAL TABLE, nothing in the schema */
+    .xConnect = rows_connect,
+    .xBestIndex = rows_best_index,
+    .xDisconnect = rows_disconnect,
+    .xDestroy = rows_disconnect,
+    .xOpen = rows_open,
+    .xClose = rows_close,
+    .xFilter = rows_filter,
+    .xNext = rows_next,
+    .xEof = rows_eof,
+    .xColumn = rows_column,
+    .xRowid = rows_rowid,
+};
+
+/* register_rows(connection): make `arrow_rows` known to this connection (once, at open) */
+static PyObject *register_rows(PyObject *module, PyObject *connection) {
+    sqlite3 *db = handle_of(connection);
+    if (db == NULL) {
+        return NULL;
+    }
+    int code = sqlite3_create_module_v2(db, "arrow_rows", &rows_module, NULL, NULL);
+    if (code != SQLITE_OK) {
+        raise_sqlite(code, -1, sqlite3_errmsg(db));
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* execute_rows(connection, sql, batch) -> rows changed
+ *
+ * Runs `sql` once, its ?1 bound to `batch` for `arrow_rows(?1)`:
+ * `INSERT INTO t (a, b) SELECT c0, c1 FROM arrow_rows(?1)`.
+ */
+static PyObject *execute_rows(PyObject *module, PyObject *args) {
+    PyObject *connection, *batch;
+    const char *sql;
+    if (!PyArg_ParseTuple(args, "OsO", &connection, &sql, &batch)) {
+        return NULL;
+    }
+    sqlite3 *db = handle_of(connection);
+    if (db == NULL) {
+        return NULL;
+    }
+    PyObject *capsules;
+    Rows rows;
+    Column *columns;
+    if (batch_columns(batch, &capsules, &columns, &rows.width, &rows.length) < 0) {
+        return NULL;
+    }
+    rows.columns = columns;
+    if (rows.width > ROWS_WIDTH) {
+        PyErr_Format(PyExc_ValueError, "arrow_rows takes at most %d columns, the batch has %d",
+                     ROWS_WIDTH, rows.width);
+        PyMem_Free(columns);
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    sqlite3_stmt *statement = prepare(db, sql);
+    if (statement == NULL) {
+        PyMem_Free(columns);
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    if (sqlite3_bind_parameter_count(statement) != 1) {
+        PyErr_Format(PyExc_ValueError, "the statement takes %d parameters, not just the batch",
+                     sqlite3_bind_parameter_count(statement));
+        sqlite3_finalize(statement);
+        PyMem_Free(columns);
+        Py_DECREF(capsules);
+        return NULL;
+    }
+    int code = sqlite3_bind_pointer(statement, 1, &rows, ROWS_POINTER, NULL);
+    int64_t changed = 0;
+    char *failure = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    hold_connection(db);
+    if (code == SQLITE_OK) {
+        while ((code = sqlite3_step(statement)) == SQLITE_ROW) {
+        }
+    }
+    if (code == SQLITE_DONE) {
+        changed = sqlite3_changes64(db);
+    } else {
+        code = sqlite3_extended_errcode(db);
+        failure = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(statement);
+    release_connection(db);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(columns);
+    Py_DECREF(capsules);
+    if (code != SQLITE_DONE) {
+        raise_sqlite(code, -1, failure != NULL ? failure : "out of memory");
         sqlite3_free(failure);
         return NULL;
     }
@@ -544,6 +805,10 @@ static PyObject *same_library(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"execute_batch", execute_batch, METH_VARARGS,
      "Run one statement per row of an Arrow record batch; column i binds parameter i + 1."},
+    {"register_rows", register_rows, METH_O,
+     "Make the table-valued function arrow_rows(?1) known to this connection."},
+    {"execute_rows", execute_rows, METH_VARARGS,
+     "Run one statement once over an Arrow record batch read as arrow_rows(?1)."},
     {"query_columns", query_columns, METH_VARARGS,
      "A statement's result rows as Arrow buffers, column by column ('t' text, 'i' int64)."},
     {"database_file", database_file, METH_O,

@@ -208,17 +208,22 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         seq, now = self._next_seq(), self._now
         columns, cells = self._cells(profiles)
         ids = profiles.column("id")
-        fields = "".join(f', "{column}"' for column in columns)
-        marks = ", ?" * len(columns)
-        self._rows.execute(
-            f"INSERT INTO profiles (id, created_at, updated_at, change_seq{fields}) "
-            f"VALUES (?, '{now}', '{now}', {seq}{marks})",
-            [ids, *cells],
-        )
+        values: dict[str, str | pa.Array | pa.ChunkedArray] = {
+            "id": ids,
+            "created_at": f"'{now}'",
+            "updated_at": f"'{now}'",
+            "change_seq": str(seq),
+        }
+        values.update(zip(columns, cells, strict=True))
+        self._rows.insert("profiles", values)
         if identifier is not None:
-            self._rows.execute(
-                "INSERT INTO identifiers (property, value, profile_id) VALUES (?, ?, ?)",
-                [pa.repeat(identifier, profiles.num_rows), profiles.column("key"), ids],
+            self._rows.insert(
+                "identifiers",
+                {
+                    "property": pa.repeat(identifier, profiles.num_rows),
+                    "value": profiles.column("key"),
+                    "profile_id": ids,
+                },
             )
 
     def update_profiles(self, profiles: pa.Table) -> None:
