@@ -412,6 +412,30 @@ def test_bad_calls_over_a_batch_are_refused_before_anything_is_written(
     assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_an_insert_that_ignores_or_upserts_takes_the_batch_s_rows_in_order(
+    db: sqlite3.Connection, native: bool
+) -> None:
+    """`save_groups` (upsert with json_patch) and the staged memberships (OR IGNORE) rely on
+    a repeated key meeting the rows before it, one after the other, as executemany did."""
+    db.execute("CREATE TABLE g (k TEXT PRIMARY KEY, v TEXT NOT NULL, n)")
+    writer = RowWriter(db, native=native)
+    keys = pa.array(["a", "b", "a", "a"])
+    writer.insert("g", {"k": keys, "v": pa.array(["1", "2", "3", "4"])}, verb="INSERT OR IGNORE")
+    assert db.execute("SELECT k, v FROM g ORDER BY k").fetchall() == [("a", "1"), ("b", "2")]
+    patches = pa.array(['{"x": 1}', '{"y": 2}', '{"x": 3, "z": 4}'])
+    writer.insert(
+        "g",
+        {"k": pa.array(["a", "c", "a"]), "v": patches, "n": "7"},
+        tail="ON CONFLICT (k) DO UPDATE SET v = json_patch(g.v, excluded.v), n = coalesce(g.n, '') || 'x'",
+    )
+    assert db.execute("SELECT k, v, n FROM g ORDER BY k").fetchall() == [
+        ("a", '{"x":3,"z":4}', "xx"),  # '1' is no object: json_patch replaces it, then merges
+        ("b", "2", None),
+        ("c", '{"y": 2}', 7),
+    ]
+
+
 def test_an_insert_wider_than_arrow_rows_or_not_bindable_goes_row_by_row(
     tmp_path: Path,
 ) -> None:

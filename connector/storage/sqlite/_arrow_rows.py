@@ -123,26 +123,39 @@ class RowWriter:
         """Whether rows go through `_arrow_bind` (else `executemany`)."""
         return self._native is not None
 
-    def insert(self, table: str, values: dict[str, str | pa.Array | pa.ChunkedArray]) -> None:
+    def insert(
+        self,
+        table: str,
+        values: dict[str, str | pa.Array | pa.ChunkedArray],
+        *,
+        verb: str = "INSERT",
+        tail: str = "",
+    ) -> None:
         """One row into `table` per row of the arrays in `values` (column name -> array,
-        or a str: an SQL expression, the same in every row).
+        or a str: an SQL expression, the same in every row), in the arrays' order.
+        `verb` may be `INSERT OR IGNORE`; `tail` an upsert's `ON CONFLICT ...` clause.
 
         Natively one `INSERT ... SELECT` over `arrow_rows(?1)`: a statement run per row
         opens the table's and its indexes' cursors each time, which made inserting take
-        more than twice as long (perf, 1M profiles)."""
+        more than twice as long (perf, 1M profiles). Rows go in one after the other
+        either way, so a conflict with an earlier row of the batch resolves the same."""
         names = ", ".join(f'"{name}"' for name in values)
         arrays = [value for value in values.values() if not isinstance(value, str)]
         if self._native is None or len(arrays) > ROWS_WIDTH or not self._bindable(arrays):
             cells = ", ".join(v if isinstance(v, str) else "?" for v in values.values())
-            self.execute(f"INSERT INTO {table} ({names}) VALUES ({cells})", arrays)
+            self.execute(f"{verb} INTO {table} ({names}) VALUES ({cells}) {tail}", arrays)
             return
         batch = self._batch(arrays)
         if batch.num_rows == 0:
             return
         marks = iter(range(len(arrays)))
         cells = ", ".join(v if isinstance(v, str) else f"c{next(marks)}" for v in values.values())
+        # `WHERE true`: without it SQLite would read an upsert's ON as a join's
+        where = " WHERE true " if tail else ""
         self._native.execute_rows(
-            self._db, f"INSERT INTO {table} ({names}) SELECT {cells} FROM arrow_rows(?1)", batch
+            self._db,
+            f"{verb} INTO {table} ({names}) SELECT {cells} FROM arrow_rows(?1){where}{tail}",
+            batch,
         )
 
     def execute(self, sql: str, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:

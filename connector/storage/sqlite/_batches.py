@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -253,12 +252,19 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         if not len(ids):
             return
         seq, now = self._next_seq(), self._now
-        self._db.executemany(
-            "INSERT INTO groups (type, id, properties, created_at, updated_at, change_seq) "
-            f"VALUES (?, ?, ?, '{now}', '{now}', {seq}) ON CONFLICT (type, id) DO UPDATE SET "
+        self._rows.insert(
+            "groups",
+            {
+                "type": pa.repeat(group_type, len(ids)),
+                "id": ids,
+                "properties": patches,
+                "created_at": f"'{now}'",
+                "updated_at": f"'{now}'",
+                "change_seq": str(seq),
+            },
+            tail="ON CONFLICT (type, id) DO UPDATE SET "
             "properties = json_patch(groups.properties, excluded.properties), "
             "updated_at = excluded.updated_at, change_seq = excluded.change_seq",
-            zip(repeat(group_type), ids.to_pylist(), patches.to_pylist()),
         )
 
     def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
@@ -288,14 +294,13 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         return len(joined)
 
     def _stage_members(self, groups: pa.Array, profiles: pa.Array) -> None:
-        """The pairs into a temporary table, distinct (`executemany` over Python tuples)."""
+        """The pairs into a temporary table, distinct."""
         self._db.execute(
             "CREATE TEMP TABLE IF NOT EXISTS engine_members (g TEXT, p TEXT, PRIMARY KEY (g, p))"
         )
         self._db.execute("DELETE FROM temp.engine_members")
-        self._db.executemany(
-            "INSERT OR IGNORE INTO temp.engine_members (g, p) VALUES (?, ?)",
-            zip(groups.to_pylist(), profiles.to_pylist(), strict=True),
+        self._rows.insert(
+            "temp.engine_members", {"g": groups, "p": profiles}, verb="INSERT OR IGNORE"
         )
 
     def replace_members(
