@@ -555,3 +555,34 @@ def test_a_query_reads_text_numbers_and_nulls_into_arrow(db: sqlite3.Connection)
     empty = query_table(db, "SELECT a, b FROM t WHERE b > ?", (2**63 - 1,), schema)
     assert empty.num_rows == 0
     assert empty.schema == schema
+
+
+def test_a_query_reads_one_record_batch_parameter_as_arrow_rows(db: sqlite3.Connection) -> None:
+    """The engine's key lookups pass the keys this way: no JSON text built and parsed, and
+    any text (NUL, quotes, backslashes, controls) is a key like any other."""
+    _arrow_bind.register_rows(db)
+    db.executemany("INSERT INTO t (a, b) VALUES (?, ?)", [("a\x00b", 1), ('q"\\\x01', 2), ("x", 3)])
+    keys = pa.record_batch([pa.array(["x", "a\x00b", None, 'q"\\\x01', "missing"])], names="k")
+    schema = pa.schema([("k", pa.string()), ("b", pa.int64())])
+    found = query_table(
+        db, "SELECT k.c0, t.b FROM arrow_rows(?1) k CROSS JOIN t ON t.a = k.c0", (keys,), schema
+    )
+    assert found.to_pylist() == [
+        {"k": "x", "b": 3},
+        {"k": "a\x00b", "b": 1},
+        {"k": 'q"\\\x01', "b": 2},
+    ]
+    mixed = query_table(
+        db,
+        "SELECT k.c0, count(*) FROM arrow_rows(?2) k WHERE k.c0 > ?1 GROUP BY 1 ORDER BY 1",
+        ("m", keys),
+        schema,
+    )
+    assert mixed.column("k").to_pylist() == ["missing", 'q"\\\x01', "x"]
+    with pytest.raises(ValueError, match="at most one record batch"):
+        _arrow_bind.query_columns(
+            db, "SELECT 1 FROM arrow_rows(?1), arrow_rows(?2)", (keys, keys), "i"
+        )
+    wide = pa.record_batch([pa.array(["x"])] * 257, names=[f"c{i}" for i in range(257)])
+    with pytest.raises(ValueError, match="at most 256 columns"):
+        _arrow_bind.query_columns(db, "SELECT c0 FROM arrow_rows(?1)", (wide,), "t")

@@ -634,7 +634,40 @@ static int output_append(Output *output, sqlite3_stmt *statement, int index, int
     return buffer_append(&output->offsets, &end, sizeof end);
 }
 
-static int bind_parameters(sqlite3_stmt *statement, PyObject *parameters) {
+/* A record batch given as a query's parameter, for `arrow_rows(?N)`: alive until released */
+typedef struct {
+    PyObject *capsules;
+    Column *columns;
+    Rows rows;
+} HeldRows;
+
+static void release_rows(HeldRows *held) {
+    PyMem_Free(held->columns);
+    Py_CLEAR(held->capsules);
+    held->columns = NULL;
+}
+
+static int bind_rows(sqlite3_stmt *statement, int parameter, PyObject *batch, HeldRows *held) {
+    if (held->capsules != NULL) {
+        PyErr_SetString(PyExc_ValueError, "a query takes at most one record batch");
+        return -1;
+    }
+    Column *columns;
+    if (batch_columns(batch, &held->capsules, &columns, &held->rows.width, &held->rows.length) <
+        0) {
+        return -1;
+    }
+    held->columns = columns;
+    held->rows.columns = columns;
+    if (held->rows.width > ROWS_WIDTH) {
+        PyErr_Format(PyExc_ValueError, "arrow_rows takes at most %d columns, the batch has %d",
+                     ROWS_WIDTH, held->rows.width);
+        return -1;
+    }
+    return sqlite3_bind_pointer(statement, parameter, &held->rows, ROWS_POINTER, NULL);
+}
+
+static int bind_parameters(sqlite3_stmt *statement, PyObject *parameters, HeldRows *held) {
     Py_ssize_t count = PyTuple_GET_SIZE(parameters);
     if (count != sqlite3_bind_parameter_count(statement)) {
         PyErr_Format(PyExc_ValueError, "the statement takes %d parameters, %zd were given",
@@ -644,7 +677,12 @@ static int bind_parameters(sqlite3_stmt *statement, PyObject *parameters) {
     for (Py_ssize_t index = 0; index < count; index++) {
         PyObject *value = PyTuple_GET_ITEM(parameters, index);
         int code;
-        if (value == Py_None) {
+        if (PyObject_HasAttrString(value, "__arrow_c_array__")) {
+            code = bind_rows(statement, (int)index + 1, value, held);
+            if (code < 0) {
+                return -1;
+            }
+        } else if (value == Py_None) {
             code = sqlite3_bind_null(statement, (int)index + 1);
         } else if (PyLong_Check(value)) {
             long long number = PyLong_AsLongLong(value);
@@ -662,7 +700,8 @@ static int bind_parameters(sqlite3_stmt *statement, PyObject *parameters) {
             code = sqlite3_bind_text64(statement, (int)index + 1, text, (sqlite3_uint64)size,
                                        SQLITE_STATIC, SQLITE_UTF8);
         } else {
-            PyErr_Format(PyExc_TypeError, "parameter %zd: %s is not bound (str, int, None)",
+            PyErr_Format(PyExc_TypeError,
+                         "parameter %zd: %s is not bound (str, int, None, a record batch)",
                          index + 1, Py_TYPE(value)->tp_name);
             return -1;
         }
@@ -681,6 +720,7 @@ static PyObject *bytes_of(Buffer *buffer) {
 /* query_columns(connection, sql, parameters, kinds) -> (rows, [(nulls, validity, offsets, data)])
  *
  * `kinds` has a letter per result column: 't' text, 'i' int64. Offsets is None for 'i'.
+ * A parameter may be one record batch, for `arrow_rows(?N)` in `sql`.
  */
 static PyObject *query_columns(PyObject *module, PyObject *args) {
     PyObject *connection, *parameters;
@@ -703,13 +743,16 @@ static PyObject *query_columns(PyObject *module, PyObject *args) {
         sqlite3_finalize(statement);
         return NULL;
     }
-    if (bind_parameters(statement, parameters) < 0) {
+    HeldRows held = {NULL, NULL, {0, 0, NULL}};
+    if (bind_parameters(statement, parameters, &held) < 0) {
         sqlite3_finalize(statement);
+        release_rows(&held);
         return NULL;
     }
     Output *outputs = PyMem_RawCalloc(width > 0 ? width : 1, sizeof(Output));
     if (outputs == NULL) {
         sqlite3_finalize(statement);
+        release_rows(&held);
         return PyErr_NoMemory();
     }
     int code = SQLITE_DONE;
@@ -741,6 +784,7 @@ static PyObject *query_columns(PyObject *module, PyObject *args) {
     sqlite3_finalize(statement);
     release_connection(db);
     Py_END_ALLOW_THREADS
+    release_rows(&held);
     PyObject *result = NULL;
     if (failed == -1) {
         PyErr_NoMemory();

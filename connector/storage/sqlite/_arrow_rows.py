@@ -141,11 +141,11 @@ class RowWriter:
         either way, so a conflict with an earlier row of the batch resolves the same."""
         names = ", ".join(f'"{name}"' for name in values)
         arrays = [value for value in values.values() if not isinstance(value, str)]
-        if self._native is None or len(arrays) > ROWS_WIDTH or not self._bindable(arrays):
+        if self._native is None or len(arrays) > ROWS_WIDTH or not self.bindable(arrays):
             cells = ", ".join(v if isinstance(v, str) else "?" for v in values.values())
             self.execute(f"{verb} INTO {table} ({names}) VALUES ({cells}) {tail}", arrays)
             return
-        batch = self._batch(arrays)
+        batch = self.batch(arrays)
         if batch.num_rows == 0:
             return
         marks = iter(range(len(arrays)))
@@ -160,8 +160,8 @@ class RowWriter:
 
     def execute(self, sql: str, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:
         """`sql` once per row of `columns`, column i bound to parameter i + 1."""
-        if self._native is not None and self._bindable(columns):
-            batch = self._batch(columns)
+        if self._native is not None and self.bindable(columns):
+            batch = self.batch(columns)
             if batch.num_rows:
                 self._native.execute_batch(self._db, sql, batch)
             return
@@ -170,11 +170,13 @@ class RowWriter:
             self._db.executemany(sql, zip(*(array.to_pylist() for array in arrays), strict=True))
 
     @staticmethod
-    def _bindable(columns: Sequence[pa.Array | pa.ChunkedArray]) -> bool:
+    def bindable(columns: Sequence[pa.Array | pa.ChunkedArray]) -> bool:
+        """Whether `_arrow_bind` reads every column's type."""
         return all(column.type in _BINDABLE for column in columns)
 
     @staticmethod
-    def _batch(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.RecordBatch:
+    def batch(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.RecordBatch:
+        """The columns as one record batch, as `arrow_rows` reads it (`c0`, `c1`, ...)."""
         arrays = [_contiguous(column) for column in columns]
         return pa.RecordBatch.from_arrays(arrays, names=[f"p{i}" for i in range(len(arrays))])
 
@@ -183,11 +185,16 @@ _KINDS = {pa.string(): "t", pa.int64(): "i"}
 
 
 def query_table(
-    db: sqlite3.Connection, sql: str, parameters: tuple[str | int | None, ...], schema: pa.Schema
+    db: sqlite3.Connection,
+    sql: str,
+    parameters: tuple[str | int | pa.RecordBatch | None, ...],
+    schema: pa.Schema,
 ) -> pa.Table:
     """The rows of `sql`, one column per field of `schema` (string or int64), read natively.
 
-    Only for a connection `binds_natively` accepted.
+    A parameter may be one record batch, read in `sql` as `arrow_rows(?N)` (on a
+    connection a `RowWriter` registered it for). Only for a connection
+    `binds_natively` accepted.
     """
     module = _extension()
     if module is None:

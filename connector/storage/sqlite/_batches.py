@@ -149,8 +149,14 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
 
     def lookup(self, match_property: str, keys: pa.Array, properties: Sequence[str]) -> pa.Table:
         keys = keys.drop_null()  # a null key matches no profile (and has no JSON text)
-        listed = _json_strings(keys)
-        if listed is not None:
+        parameters: list[str | pa.RecordBatch]
+        native_keys = self._rows.native and self._rows.bindable([keys])
+        listed = None if native_keys else _json_strings(keys)
+        if native_keys:
+            # the keys read straight from Arrow's buffers: no JSON text built and parsed
+            source, parameters = "arrow_rows(?1) k", [self._rows.batch([keys])]
+            key = "k.c0"
+        elif listed is not None:
             source, parameters = "json_each(?1) k", [listed]
             key = "k.value"
         else:
