@@ -189,8 +189,20 @@ def _groups(store: ProfileStore) -> dict[str, tuple[dict[str, list[str]], list[s
     return found
 
 
-STORE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-EXAMPLES = {"sqlite": 120, "postgres": 30}
+STORE_KINDS = ["sqlite", "sqlite-executemany", pytest.param("postgres", marks=pytest.mark.postgres)]
+EXAMPLES = {"sqlite": 120, "sqlite-executemany": 40, "postgres": 30}
+"""`sqlite` moves the engine's rows natively (`_arrow_bind`: `arrow_rows`, `query_columns`),
+`sqlite-executemany` through `executemany` and `fetchall`, the route a process without
+the extension takes."""
+
+
+def _stamps(store: ProfileStore) -> dict[str, int]:
+    return {profile.id: profile.change_seq for profile in store.iter_profiles()}
+
+
+def _stamped(store: ProfileStore, before: dict[str, int]) -> set[str]:
+    """The profiles the last file stamped (a new change sequence)."""
+    return {pid for pid, seq in _stamps(store).items() if seq != before.get(pid)}
 
 
 @contextmanager
@@ -198,8 +210,10 @@ def _engine_store(
     kind: str, folder: Path, request: pytest.FixtureRequest
 ) -> Iterator[ProfileStore]:
     """The store the engine writes: a SQLite file, or PostgreSQL in a schema of its own."""
-    if kind == "sqlite":
+    if kind.startswith("sqlite"):
         with SQLiteStore(folder / "engine.db") as store:
+            assert store.binds_arrow_natively, "the _arrow_bind extension is not in use"
+            store.binds_arrow_natively = kind == "sqlite"
             yield store
         return
     import psycopg  # noqa: PLC0415 -- only the PostgreSQL variant needs it
@@ -245,6 +259,7 @@ def test_the_engine_imports_groups_exactly_as_the_row_path(
                 _seed(store)
             for number, rows in enumerate(scenario["files"]):
                 data = _csv(header, rows)
+                stamps = [_stamps(store) for store in (rows_store, engine_store)]
                 expected = _apply(
                     rows_store, connection, data, columnar=False, n=number, scenario=scenario
                 )
@@ -254,6 +269,8 @@ def test_the_engine_imports_groups_exactly_as_the_row_path(
                 assert got.rejects == expected.rejects
                 assert got.counts == expected.counts
                 assert _groups(engine_store) == _groups(rows_store)
+                # a membership that begins or ends stamps its profile for incremental exports
+                assert _stamped(engine_store, stamps[1]) == _stamped(rows_store, stamps[0])
                 for profile_id in PROFILES.values():
                     assert engine_store.groups_of_profile(
                         profile_id

@@ -291,12 +291,12 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             return 0
         self._stage_members(groups, profiles)
         # in key order: the B-tree pages of group_members are each visited once
-        joined = self._db.execute(
+        joined = self._profile_ids(
             "INSERT OR IGNORE INTO group_members (type, group_id, profile_id) "
             "SELECT ?1, g, p FROM temp.engine_members ORDER BY g, p RETURNING profile_id",
             (group_type,),
-        ).fetchall()
-        self._stamp([profile_id for (profile_id,) in joined])
+        )
+        self._stamp(joined)
         return len(joined)
 
     def _stage_members(self, groups: pa.Array, profiles: pa.Array) -> None:
@@ -315,46 +315,64 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         if not len(groups):
             return 0, 0
         self._stage_members(member_groups, members)
-        left = self._db.execute(
+        left = self._profile_ids(
             "DELETE FROM group_members WHERE type = ?1 "
             "AND group_id IN (SELECT value FROM json_each(?2)) "
             "AND NOT EXISTS (SELECT 1 FROM temp.engine_members w "
             "WHERE w.g = group_members.group_id AND w.p = group_members.profile_id) "
             "RETURNING profile_id",
             (group_type, _json_list(groups)),
-        ).fetchall()
-        joined = self._db.execute(
+        )
+        joined = self._profile_ids(
             "INSERT OR IGNORE INTO group_members (type, group_id, profile_id) "
             "SELECT ?1, g, p FROM temp.engine_members ORDER BY g, p RETURNING profile_id",
             (group_type,),
-        ).fetchall()
-        self._stamp([profile_id for (profile_id,) in [*joined, *left]])
+        )
+        self._stamp(pa.concat_arrays([joined, left]))
         return len(joined), len(left)
 
     def delete_groups(self, group_type: str, groups: pa.Array) -> tuple[int, int]:
         if not len(groups):
             return 0, 0
         listed = _json_list(groups)
-        left = self._db.execute(
+        left = self._profile_ids(
             "DELETE FROM group_members WHERE type = ?1 "
             "AND group_id IN (SELECT value FROM json_each(?2)) RETURNING profile_id",
             (group_type, listed),
-        ).fetchall()
+        )
         deleted = self._db.execute(
             "DELETE FROM groups WHERE type = ?1 AND id IN (SELECT value FROM json_each(?2))",
             (group_type, listed),
         ).rowcount
-        self._stamp([profile_id for (profile_id,) in left])
+        self._stamp(left)
         return deleted, len(left)
 
-    def _stamp(self, profile_ids: list[str]) -> None:
+    def _profile_ids(self, sql: str, parameters: tuple[str, ...]) -> pa.Array:
+        """The profile ids a statement's `RETURNING profile_id` gives, in Arrow (natively,
+        without a Python object per membership, where the extension runs)."""
+        if self._rows.native:
+            return query_table(self._db, sql, parameters, _PROFILE_IDS).column(0).combine_chunks()
+        rows = self._db.execute(sql, parameters).fetchall()
+        return pa.array([profile_id for (profile_id,) in rows], pa.string())
+
+    def _stamp(self, profile_ids: pa.Array) -> None:
         """A membership that begins or ends changes what a profile exports: stamp it."""
-        if profile_ids:
-            self._db.execute(
-                "UPDATE profiles SET change_seq = ?1, updated_at = ?2 "
-                "WHERE id IN (SELECT value FROM json_each(?3))",
-                (self._next_seq(), self._now, json.dumps(profile_ids)),
+        if not len(profile_ids):
+            return
+        seq = self._next_seq()
+        stamp = f"UPDATE profiles SET change_seq = {seq}, updated_at = ?1 WHERE id IN "
+        if self._rows.native:
+            batch = self._rows.batch([profile_ids])
+            query_table(
+                self._db, f"{stamp}(SELECT c0 FROM arrow_rows(?2))", (self._now, batch), _NOTHING
             )
+        else:
+            listed = json.dumps(profile_ids.to_pylist())
+            self._db.execute(f"{stamp}(SELECT value FROM json_each(?2))", (self._now, listed))
+
+
+_PROFILE_IDS = pa.schema([("profile_id", pa.string())])
+_NOTHING = pa.schema([])
 
 
 def _json_list(values: pa.Array) -> str:
