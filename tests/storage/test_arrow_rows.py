@@ -48,6 +48,19 @@ def _stored(db: sqlite3.Connection) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
+def _text_columns(
+    rows: list[tuple[str | None, str | None]], *, large: bool, cut: int
+) -> tuple[pa.Array, pa.ChunkedArray]:
+    """The rows' two cells as Arrow text; the second in two chunks cut at `cut` (a slice
+    and a chunked column: Arrow's offset and several buffers)."""
+    text = pa.large_string() if large else pa.string()
+    first = pa.array([a for a, _ in rows], text)
+    second = pa.chunked_array(
+        [pa.array([b for _, b in rows[:cut]], text), pa.array([b for _, b in rows[cut:]], text)]
+    )
+    return first, second
+
+
 def test_the_extension_is_built_and_shares_sqlite3s_library() -> None:
     """Fails, never skips: without it every SQLite import takes the slower route.
 
@@ -73,25 +86,26 @@ def test_any_text_is_stored_exactly_as_executemany_stores_it(
     large: bool,
     cut: int,
 ) -> None:
+    """Both native routes against `executemany`: `RowWriter.execute` (a statement bound and
+    stepped per row) and `RowWriter.insert` (one INSERT ... SELECT over `arrow_rows(?1)`,
+    or VALUES row by row without the extension): the same rows, cells, types and order."""
     folder = tmp_path_factory.mktemp("bind")
-    text = pa.large_string() if large else pa.string()
-    first = pa.array([a for a, _ in rows], text)
-    # a slice and a chunked column: Arrow's offset and several buffers
-    second = pa.chunked_array(
-        [pa.array([b for _, b in rows[:cut]], text), pa.array([b for _, b in rows[cut:]], text)]
-    )
+    first, second = _text_columns(rows, large=large, cut=cut)
     numbers = pa.array(range(len(rows)), pa.int64())
+    halves = pa.array([float(i) / 2 for i in range(len(rows))], pa.float64())
     stored = []
     for native in (True, False):
         db = sqlite3.connect(folder / f"{native}.db", isolation_level=None)
         db.execute("CREATE TABLE t (a, b, c)")
-        RowWriter(db, native=native).execute(
-            "INSERT INTO t (a, b, c) VALUES (?, ?, ?)", [first, second, numbers]
-        )
+        writer = RowWriter(db, native=native)
+        writer.execute("INSERT INTO t (a, b, c) VALUES (?, ?, ?)", [first, second, numbers])
+        writer.insert("t", {"c": halves, "a": first, "b": second})
+        writer.insert("t", {"b": second, "c": "'same' || 1"})
         stored.append(_stored(db))
         db.close()
     assert stored[0] == stored[1]
-    assert [row[:2] for row in stored[0]] == rows
+    assert [row[:2] for row in stored[0]] == [*rows, *rows, *((None, b) for _, b in rows)]
+    assert {row[2] for row in stored[0][2 * len(rows) :]} <= {"same1"}
 
 
 def test_a_slice_binds_its_own_rows(db: sqlite3.Connection) -> None:
@@ -308,43 +322,6 @@ def test_a_handle_that_names_another_file_is_not_used_and_said_so(tmp_path: Path
 
 
 # ------------------------------------------------------------------ a whole batch as arrow_rows(?1)
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    rows=st.lists(st.tuples(CELLS, CELLS), max_size=30), large=st.booleans(), cut=st.integers(0, 3)
-)
-def test_an_insert_over_the_batch_stores_what_executemany_stores(
-    tmp_path_factory: pytest.TempPathFactory,
-    rows: list[tuple[str | None, str | None]],
-    large: bool,
-    cut: int,
-) -> None:
-    """`RowWriter.insert` natively is one INSERT ... SELECT over `arrow_rows(?1)`; without
-    the extension, VALUES row by row: the same rows, cells, types and order."""
-    folder = tmp_path_factory.mktemp("rows")
-    text = pa.large_string() if large else pa.string()
-    first = pa.array([a for a, _ in rows], text).slice(0)
-    second = pa.chunked_array(
-        [pa.array([b for _, b in rows[:cut]], text), pa.array([b for _, b in rows[cut:]], text)]
-    )
-    numbers = pa.array([float(i) / 2 for i in range(len(rows))], pa.float64())
-    stored = []
-    for native in (True, False):
-        db = sqlite3.connect(folder / f"{native}.db", isolation_level=None)
-        db.execute("CREATE TABLE t (a, b, c, d)")
-        RowWriter(db, native=native).insert(
-            "t", {"c": numbers, "a": first, "d": "'same' || 1", "b": second}
-        )
-        stored.append(
-            db.execute("SELECT a, b, c, d, typeof(a), typeof(b) FROM t ORDER BY rowid").fetchall()
-        )
-        db.close()
-    assert stored[0] == stored[1]
-    assert [row[:2] for row in stored[0]] == rows
-    assert {row[3] for row in stored[0]} <= {"same1"}
-
-
 def test_an_insert_over_the_batch_reads_slices_numbers_and_nulls(db: sqlite3.Connection) -> None:
     values = pa.array(["a", None, "b", "", None, "d"]).slice(2, 3)
     numbers = pa.array([7, 8, None, 10], pa.int64()).slice(1, 3)

@@ -233,19 +233,31 @@ static int batch_columns(PyObject *batch, PyObject **capsules, Column **columns,
     return 0;
 }
 
+/* The arguments (connection, sql, batch) of execute_batch and execute_rows: `sql` prepared
+ * on the connection's handle, or NULL with an exception set */
+static sqlite3_stmt *statement_for(PyObject *args, sqlite3 **db, PyObject **batch) {
+    PyObject *connection;
+    const char *sql;
+    if (!PyArg_ParseTuple(args, "OsO", &connection, &sql, batch)) {
+        return NULL;
+    }
+    *db = handle_of(connection);
+    if (*db == NULL) {
+        return NULL;
+    }
+    return prepare(*db, sql);
+}
+
 /* execute_batch(connection, sql, batch) -> rows changed
  *
  * `batch` is anything with `__arrow_c_array__` (a pyarrow RecordBatch): column i
  * binds parameter i + 1 of `sql`, once per row.
  */
 static PyObject *execute_batch(PyObject *module, PyObject *args) {
-    PyObject *connection, *batch;
-    const char *sql;
-    if (!PyArg_ParseTuple(args, "OsO", &connection, &sql, &batch)) {
-        return NULL;
-    }
-    sqlite3 *db = handle_of(connection);
-    if (db == NULL) {
+    sqlite3 *db;
+    PyObject *batch;
+    sqlite3_stmt *statement = statement_for(args, &db, &batch);
+    if (statement == NULL) {
         return NULL;
     }
     PyObject *capsules;
@@ -253,12 +265,7 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
     int width;
     int64_t rows;
     if (batch_columns(batch, &capsules, &columns, &width, &rows) < 0) {
-        return NULL;
-    }
-    sqlite3_stmt *statement = prepare(db, sql);
-    if (statement == NULL) {
-        PyMem_Free(columns);
-        Py_DECREF(capsules);
+        sqlite3_finalize(statement);
         return NULL;
     }
     if (sqlite3_bind_parameter_count(statement) != width) {
@@ -466,6 +473,39 @@ static sqlite3_module rows_module = {
     .xRowid = rows_rowid,
 };
 
+/* A record batch given as a query's parameter, for `arrow_rows(?N)`: alive until released */
+typedef struct {
+    PyObject *capsules;
+    Column *columns;
+    Rows rows;
+} HeldRows;
+
+static void release_rows(HeldRows *held) {
+    PyMem_Free(held->columns);
+    Py_CLEAR(held->capsules);
+    held->columns = NULL;
+}
+
+static int bind_rows(sqlite3_stmt *statement, int parameter, PyObject *batch, HeldRows *held) {
+    if (held->capsules != NULL) {
+        PyErr_SetString(PyExc_ValueError, "a query takes at most one record batch");
+        return -1;
+    }
+    Column *columns;
+    if (batch_columns(batch, &held->capsules, &columns, &held->rows.width, &held->rows.length) <
+        0) {
+        return -1;
+    }
+    held->columns = columns;
+    held->rows.columns = columns;
+    if (held->rows.width > ROWS_WIDTH) {
+        PyErr_Format(PyExc_ValueError, "arrow_rows takes at most %d columns, the batch has %d",
+                     ROWS_WIDTH, held->rows.width);
+        return -1;
+    }
+    return sqlite3_bind_pointer(statement, parameter, &held->rows, ROWS_POINTER, NULL);
+}
+
 /* register_rows(connection): make `arrow_rows` known to this connection (once, at open) */
 static PyObject *register_rows(PyObject *module, PyObject *connection) {
     sqlite3 *db = handle_of(connection);
@@ -486,44 +526,25 @@ static PyObject *register_rows(PyObject *module, PyObject *connection) {
  * `INSERT INTO t (a, b) SELECT c0, c1 FROM arrow_rows(?1)`.
  */
 static PyObject *execute_rows(PyObject *module, PyObject *args) {
-    PyObject *connection, *batch;
-    const char *sql;
-    if (!PyArg_ParseTuple(args, "OsO", &connection, &sql, &batch)) {
-        return NULL;
-    }
-    sqlite3 *db = handle_of(connection);
-    if (db == NULL) {
-        return NULL;
-    }
-    PyObject *capsules;
-    Rows rows;
-    Column *columns;
-    if (batch_columns(batch, &capsules, &columns, &rows.width, &rows.length) < 0) {
-        return NULL;
-    }
-    rows.columns = columns;
-    if (rows.width > ROWS_WIDTH) {
-        PyErr_Format(PyExc_ValueError, "arrow_rows takes at most %d columns, the batch has %d",
-                     ROWS_WIDTH, rows.width);
-        PyMem_Free(columns);
-        Py_DECREF(capsules);
-        return NULL;
-    }
-    sqlite3_stmt *statement = prepare(db, sql);
+    sqlite3 *db;
+    PyObject *batch;
+    sqlite3_stmt *statement = statement_for(args, &db, &batch);
     if (statement == NULL) {
-        PyMem_Free(columns);
-        Py_DECREF(capsules);
         return NULL;
     }
     if (sqlite3_bind_parameter_count(statement) != 1) {
         PyErr_Format(PyExc_ValueError, "the statement takes %d parameters, not just the batch",
                      sqlite3_bind_parameter_count(statement));
         sqlite3_finalize(statement);
-        PyMem_Free(columns);
-        Py_DECREF(capsules);
         return NULL;
     }
-    int code = sqlite3_bind_pointer(statement, 1, &rows, ROWS_POINTER, NULL);
+    HeldRows held = {NULL, NULL, {0, 0, NULL}};
+    int code = bind_rows(statement, 1, batch, &held);
+    if (code < 0) {
+        sqlite3_finalize(statement);
+        release_rows(&held);
+        return NULL;
+    }
     int64_t changed = 0;
     char *failure = NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -541,8 +562,7 @@ static PyObject *execute_rows(PyObject *module, PyObject *args) {
     sqlite3_finalize(statement);
     release_connection(db);
     Py_END_ALLOW_THREADS
-    PyMem_Free(columns);
-    Py_DECREF(capsules);
+    release_rows(&held);
     if (code != SQLITE_DONE) {
         raise_sqlite(code, -1, failure != NULL ? failure : "out of memory");
         sqlite3_free(failure);
@@ -632,39 +652,6 @@ static int output_append(Output *output, sqlite3_stmt *statement, int index, int
     }
     int32_t end = (int32_t)output->data.size;
     return buffer_append(&output->offsets, &end, sizeof end);
-}
-
-/* A record batch given as a query's parameter, for `arrow_rows(?N)`: alive until released */
-typedef struct {
-    PyObject *capsules;
-    Column *columns;
-    Rows rows;
-} HeldRows;
-
-static void release_rows(HeldRows *held) {
-    PyMem_Free(held->columns);
-    Py_CLEAR(held->capsules);
-    held->columns = NULL;
-}
-
-static int bind_rows(sqlite3_stmt *statement, int parameter, PyObject *batch, HeldRows *held) {
-    if (held->capsules != NULL) {
-        PyErr_SetString(PyExc_ValueError, "a query takes at most one record batch");
-        return -1;
-    }
-    Column *columns;
-    if (batch_columns(batch, &held->capsules, &columns, &held->rows.width, &held->rows.length) <
-        0) {
-        return -1;
-    }
-    held->columns = columns;
-    held->rows.columns = columns;
-    if (held->rows.width > ROWS_WIDTH) {
-        PyErr_Format(PyExc_ValueError, "arrow_rows takes at most %d columns, the batch has %d",
-                     ROWS_WIDTH, held->rows.width);
-        return -1;
-    }
-    return sqlite3_bind_pointer(statement, parameter, &held->rows, ROWS_POINTER, NULL);
 }
 
 static int bind_parameters(sqlite3_stmt *statement, PyObject *parameters, HeldRows *held) {
