@@ -362,6 +362,8 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         seq = self._next_seq()
         stamp = f"UPDATE profiles SET change_seq = {seq}, updated_at = ?1 WHERE id IN "
         if self._rows.native:
+            # `query_table` because it takes a batch beside other parameters; it steps the
+            # UPDATE to its end and reads no column
             batch = self._rows.batch([profile_ids])
             query_table(
                 self._db, f"{stamp}(SELECT c0 FROM arrow_rows(?2))", (self._now, batch), _NOTHING
