@@ -165,6 +165,13 @@ static void raise_sqlite(int code, int64_t row, const char *message) {
     }
 }
 
+/* The connection's last error: its extended code, and a copy of its message in `*failure`
+ * (for after the mutex is released; NULL when out of memory; sqlite3_free it) */
+static int error_of(sqlite3 *db, char **failure) {
+    *failure = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    return sqlite3_extended_errcode(db);
+}
+
 /* Hold the connection's own (recursive) mutex for a whole batch or page. In the
  * serialized mode Python's sqlite3 uses, every bind, step and column call enters
  * and leaves it: an atomic lock and unlock a cell, a quarter of a page read's CPU
@@ -294,8 +301,7 @@ static PyObject *execute_batch(PyObject *module, PyObject *args) {
         }
         if (code != SQLITE_OK) {
             /* the step's own error code and message; reset would repeat the code */
-            code = sqlite3_extended_errcode(db);
-            failure = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+            code = error_of(db, &failure);
             break;
         }
         sqlite3_reset(statement);
@@ -556,8 +562,7 @@ static PyObject *execute_rows(PyObject *module, PyObject *args) {
     if (code == SQLITE_DONE) {
         changed = sqlite3_changes64(db);
     } else {
-        code = sqlite3_extended_errcode(db);
-        failure = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+        code = error_of(db, &failure);
     }
     sqlite3_finalize(statement);
     release_connection(db);
@@ -765,8 +770,7 @@ static PyObject *query_columns(PyObject *module, PyObject *args) {
     }
     if (!failed && code != SQLITE_DONE) {
         failed = 1;
-        code = sqlite3_extended_errcode(db);
-        failure = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+        code = error_of(db, &failure);
     }
     sqlite3_finalize(statement);
     release_connection(db);
