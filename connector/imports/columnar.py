@@ -59,17 +59,18 @@ class ProfileBatchApplier:
     """Applies pieces of one file inside one `BatchTransaction`.
 
     Where the store's writes hold no GIL (`writes_release_the_gil`: SQLite
-    through `_arrow_bind`), a piece's writes (its new profiles, its changed
-    ones) run on a thread of their own (`StoreQueue`) while the next piece's
-    rules run here, so on two cores the two overlap. For that, the next
-    piece's key lookup is queued before the last piece's writes, and
+    through `_arrow_bind`, PostgreSQL waiting for its server), a piece's
+    writes (its new profiles, its changed ones) run on a thread of their own
+    (`StoreQueue`) while the next piece's rules run here, so on two cores the
+    two overlap. Their bytes are built here first (`encoded_insert`,
+    `encoded_update`): the writes' thread only sends them. For that, the
+    next piece's key lookup is queued before the last piece's writes, and
     `_pending` (what the last piece leaves each of its keys) stands in for
     the store's answer for those keys: every piece sees the profiles exactly
-    as the pieces before it left them. Elsewhere (PostgreSQL: psycopg takes
-    the GIL back around its network calls, and a thread of its own measured
-    slower) a piece's writes run when its rules end, before the next lookup.
-    Call `finish()` at the end of the file and `close()` in every case,
-    before the transaction ends.
+    as the pieces before it left them. Elsewhere (SQLite without the native
+    binding, whose every row takes the GIL) a piece's writes run when its
+    rules end, before the next lookup. Call `finish()` at the end of the
+    file and `close()` in every case, before the transaction ends.
     """
 
     def __init__(
@@ -188,7 +189,7 @@ class ProfileBatchApplier:
         for name, values in zip(self._properties, merged, strict=True):
             columns[name] = pc.take(values, which)
         table = pa.table(columns)
-        self._writes.append(lambda: self._tx.insert_profiles(table, identifier=identifier))
+        self._writes.append(self._tx.encoded_insert(table, identifier=identifier))
         return pc.replace_with_mask(ids, pa.array(new), columns["id"])
 
     def _update(
@@ -207,7 +208,7 @@ class ProfileBatchApplier:
             if not new.equals(pc.take(found.column(name), stored_rows)):
                 columns[name] = new
         table = pa.table(columns)
-        self._writes.append(lambda: self._tx.update_profiles(table))
+        self._writes.append(self._tx.encoded_update(table))
 
 
 class _LastPiece:

@@ -11,20 +11,28 @@ each file exactly once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
 from connector.storage.records import LedgerEntry
+
+Write = Callable[[], None]
+"""A write whose bytes are built: it only runs statements on the transaction's connection."""
+
+
+def no_write() -> None:
+    """The write of an empty batch."""
 
 
 class BatchTransaction(ABC):
     """Writes of one file that commit together when the `with` block ends."""
 
     writes_release_the_gil = False
-    """Whether a piece's writes hold no GIL while they run, so that running them on a
-    thread of their own overlaps them with the next piece's rules. A store whose
-    driver takes the GIL back for every row would lose more to the handoffs."""
+    """Whether a piece's writes hold no GIL while they run (SQLite stepping natively,
+    PostgreSQL waiting for its server), so that running them on a thread of their own
+    overlaps them with the next piece's rules. A store whose driver takes the GIL back
+    for every row would lose more to the handoffs."""
 
     @abstractmethod
     def prepare(self, properties: Sequence[str]) -> None:
@@ -49,6 +57,17 @@ class BatchTransaction(ABC):
     @abstractmethod
     def update_profiles(self, profiles: pa.Table) -> None:
         """Replace the given properties of existing profiles: `id` and property columns."""
+
+    def encoded_insert(self, profiles: pa.Table, *, identifier: str | None) -> Write:
+        """`insert_profiles` in two steps: what needs no connection (building the bytes the
+        store reads) now, in the caller's thread; the write it returns, later, where the
+        connection is used. The engine calls this on its rules' thread, so that its writes'
+        thread only writes. By default everything happens in the returned write."""
+        return lambda: self.insert_profiles(profiles, identifier=identifier)
+
+    def encoded_update(self, profiles: pa.Table) -> Write:
+        """`update_profiles` in two steps, as `encoded_insert`."""
+        return lambda: self.update_profiles(profiles)
 
     # -- groups (`connector.groups.columnar`) ------------------------------------------------
     @abstractmethod

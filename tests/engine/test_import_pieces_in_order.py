@@ -11,6 +11,7 @@ thread left running.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from test_import_oracle import _apply, _connection
 
 from connector.errors import StoreError
 from connector.storage import PROFILE_ID, ProfileStore, SQLiteStore
+from connector.storage.batches import Write
 from connector.storage.sqlite._batches import SQLiteBatchTransaction
 
 
@@ -65,19 +67,36 @@ def _stored(store: ProfileStore, match_property: str) -> dict[str, dict[str, lis
     return {profile.properties[match_property][0]: profile.properties for profile in profiles}
 
 
-@pytest.mark.parametrize("writes", ["own thread", "inline"])
+def _pieces_store(
+    writes: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> contextlib.AbstractContextManager[ProfileStore]:
+    if writes == "postgres":
+        from connector.storage.postgres import PostgresStore  # noqa: PLC0415
+
+        return PostgresStore(request.getfixturevalue("postgres_url"))
+    store = SQLiteStore(tmp_path / "pieces.db")
+    store.binds_arrow_natively = writes == "own thread"
+    return store
+
+
+@pytest.mark.parametrize(
+    "writes", ["own thread", "inline", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 @pytest.mark.parametrize("match_property", ["customer_id", PROFILE_ID])
 def test_keys_repeated_in_every_piece_see_what_the_piece_before_left(
-    tmp_path: Path, match_property: str, writes: str
+    tmp_path: Path, match_property: str, writes: str, request: pytest.FixtureRequest
 ) -> None:
-    """Both ways a piece's writes run: on their own thread (SQLite bound natively), and
-    before the next piece's lookup (a store whose writes take the GIL)."""
+    """Every way a piece's writes run: on their own thread (SQLite bound natively, and
+    PostgreSQL, whose driver waits for the server without the GIL), and before the next
+    piece's lookup (SQLite without the native binding takes the GIL for every row)."""
     connection = _connection(_scenario(match_property))
     data = _file(_rows())
-    with SQLiteStore(tmp_path / "one.db") as whole, SQLiteStore(tmp_path / "pieces.db") as pieces:
-        pieces.binds_arrow_natively = writes == "own thread"
+    with (
+        SQLiteStore(tmp_path / "one.db") as whole,
+        _pieces_store(writes, tmp_path, request) as pieces,
+    ):
         with pieces.batch_transaction() as tx:
-            assert tx.writes_release_the_gil == (writes == "own thread")
+            assert tx.writes_release_the_gil == (writes != "inline")
         big = _apply(whole, connection, data, columnar=True, n=1, piece_bytes=8 << 20)
         small = _apply(pieces, connection, data, columnar=True, n=1, piece_bytes=16)
         assert not big.errors
@@ -98,16 +117,21 @@ def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection = _connection(_scenario("customer_id"))
-    real_update = SQLiteBatchTransaction.update_profiles
+    real_update = SQLiteBatchTransaction.encoded_update
     calls = {"update": 0}
 
-    def second_update_fails(self: SQLiteBatchTransaction, profiles: Any) -> None:
-        calls["update"] += 1
-        if calls["update"] == 2:
-            raise StoreError("the disk is full")
-        real_update(self, profiles)
+    def second_update_fails(self: SQLiteBatchTransaction, profiles: Any) -> Write:
+        write = real_update(self, profiles)  # encoded on the rules' thread, as the engine does
 
-    monkeypatch.setattr(SQLiteBatchTransaction, "update_profiles", second_update_fails)
+        def run() -> None:
+            calls["update"] += 1
+            if calls["update"] == 2:
+                raise StoreError("the disk is full")
+            write()
+
+        return run
+
+    monkeypatch.setattr(SQLiteBatchTransaction, "encoded_update", second_update_fails)
     with SQLiteStore(tmp_path / "store.db") as store:
         with pytest.raises(StoreError, match="the disk is full"):
             _apply(store, connection, _file(_rows()), columnar=True, n=1, piece_bytes=16)

@@ -431,7 +431,7 @@ async def test_the_engine_applies_a_file_with_a_few_statements_per_piece(
     assert (counts.rows_applied, counts.profiles_created) == (rows, 4000)
     assert sum(pieces) == rows
     assert calls["lookup"] == len(pieces)  # one key lookup per piece, whatever its rows
-    assert 0 < calls["insert_profiles"] <= len(pieces)
+    assert 0 < calls["encoded_insert"] <= len(pieces)
     assert harness.store.count_profiles() == 4000
     assert harness.properties("C3")["points"] == [str(sum((i % 7) for i in range(3, rows, 4000)))]
 
@@ -456,13 +456,13 @@ async def test_an_update_writes_only_the_properties_some_changed_profile_changes
     @contextmanager
     def recording_transaction() -> Iterator[Any]:
         with real_transaction() as tx:
-            real_update = tx.update_profiles
+            real_update = tx.encoded_update
 
-            def update_profiles(profiles: Any) -> None:
+            def encoded_update(profiles: Any) -> Any:
                 written.append(profiles.column_names)
-                real_update(profiles)
+                return real_update(profiles)
 
-            monkeypatch.setattr(tx, "update_profiles", update_profiles)
+            monkeypatch.setattr(tx, "encoded_update", encoded_update)
             yield tx
 
     monkeypatch.setattr(harness.store, "batch_transaction", recording_transaction)

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from connector.errors import StoreError
 from connector.storage._text_bytes import holds_any, holds_control, one_value_each, utf8_bytes
 from connector.storage.columns import decode_values, encode_values
-from connector.storage.postgres._copy import array_cells
 from connector.storage.sqlite._batches import _json_strings, decode_cells, encode_cells
 
 LIST = pa.list_(pa.string())
@@ -116,31 +115,6 @@ def test_keys_become_the_json_text_json_dumps_writes(texts: list[str], start: in
     else:
         assert listed is not None
         assert json.loads(listed) == texts[start:]
-
-
-def _text_array_field(values: list[str] | None) -> str:
-    """A `text[]` literal as a COPY text-format field, by hand (the reference)."""
-    if values is None:
-        return "\\N"
-    items = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
-    literal = "{" + ",".join(items) + "}"
-    for raw, escaped in (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        literal = literal.replace(raw, escaped)
-    return literal
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    lists=st.lists(st.none() | st.lists(TEXT, min_size=1, max_size=1), max_size=8)
-    | st.lists(st.none() | st.lists(TEXT, max_size=3), max_size=8),
-    start=st.integers(0, 8),
-)
-def test_copy_fields_of_value_lists_are_the_literals_postgres_reads(
-    lists: list[list[str] | None], start: int
-) -> None:
-    # one value each takes a shorter route than several; both must write the same literal
-    values = pa.array(lists, LIST)[start:]
-    assert array_cells(values).to_pylist() == [_text_array_field(each) for each in lists[start:]]
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,9 +7,10 @@ transaction of its own (`PostgresStore.ensure_properties`), because
 `ALTER TABLE` inside a long import would wait for every other import that
 reads `profiles`, and two such imports would deadlock.
 
-New profiles go straight into `profiles` and `identifiers` by COPY (`_copy`
-builds the bytes natively); an update batch is copied into a temporary
-staging table and applied with one `UPDATE ... FROM`; a lookup copies the
+New profiles go straight into `profiles` and `identifiers` by binary COPY
+(`_copy_binary` builds the bytes natively, on the engine's rules' thread;
+the writes' thread only sends them); an update batch is copied into a
+temporary staging table and applied with one `UPDATE ... FROM`; a lookup copies the
 distinct keys in and the matching profiles out as CSV. Joins probe indexes
 per key: inside a long import the planner's statistics still describe the
 store as it was before, and its hash joins scanned all of `profiles` for
@@ -33,14 +34,16 @@ import pyarrow as pa
 from psycopg import sql
 
 from connector.errors import StoreError
-from connector.storage.batches import BatchTransaction
+from connector.storage.batches import BatchTransaction, Write, no_write
 from connector.storage.postgres._columns import PropertyColumns
-from connector.storage.postgres._copy import (
-    array_cells,
-    copy_rows,
-    json_lists,
-    read_csv,
-    text_cells,
+from connector.storage.postgres._copy import json_lists, read_csv
+from connector.storage.postgres._copy_binary import (
+    CopyRows,
+    bigint_field,
+    copy_binary,
+    text_array_fields,
+    text_fields,
+    timestamp_field,
 )
 from connector.storage.postgres._db import Conn, now
 from connector.storage.postgres._transaction import PostgresTransaction
@@ -57,6 +60,10 @@ Opener = Callable[[Collection[str]], PostgresTransaction]
 
 class PostgresBatchTransaction(BatchTransaction):
     """One file's writes; the transaction is opened by `prepare` (or the first write)."""
+
+    writes_release_the_gil = True
+    """psycopg waits for the server without the GIL, and the COPY bytes are built before
+    (`encoded_insert`): the writes' thread holds the GIL only to hand them over."""
 
     def __init__(self, open_transaction: Opener, registry: PropertyColumns) -> None:
         self._open_transaction = open_transaction
@@ -136,7 +143,7 @@ class PostgresBatchTransaction(BatchTransaction):
                 ).format(sql.Identifier(_KEYS))
             )
         self._empty(_KEYS)
-        self._copy_in(_KEYS, ["key"], [text_cells(keys)])
+        self._copy_in(_KEYS, ["key"], copy_binary([text_fields(keys)]))
         values = sql.SQL("").join(
             sql.SQL(", array_to_json(nullif(p.{}, '{{}}'))").format(
                 sql.Identifier(self._column(name))
@@ -169,75 +176,90 @@ class PostgresBatchTransaction(BatchTransaction):
         return pa.Table.from_arrays(arrays, names=["key", "id", *properties])
 
     # -- writing --------------------------------------------------------------------------
-    def _copy_in(self, table: str, columns: list[str], fields: list[pa.Array | pa.Scalar]) -> None:
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    # The COPY bytes are built by `encoded_insert` / `encoded_update` in the caller's
+    # thread (the engine's rules' thread); the writes they return only send them.
+    def _copy_in(self, table: str, columns: list[str], rows: CopyRows) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
             sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column in columns)
         )
-        data = copy_rows(fields)
         with self._conn.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(memoryview(data))
-
-    def _stage(self, profiles: pa.Table) -> list[sql.Identifier]:
-        """Copy the batch into the staging table; returns its property columns."""
-        names = [name for name in profiles.column_names if name not in ("id", "key")]
-        columns = [self._column(name) for name in names]
-        if not set(columns) <= set(self._staged):
-            self._create_stage(tuple(dict.fromkeys((*self._staged, *columns))))
-        fields = [text_cells(profiles.column("id"))]
-        fields += [array_cells(profiles.column(name)) for name in names]
-        self._empty(self._stage_table)
-        self._copy_in(self._stage_table, ["id", *columns], fields)
-        return [sql.Identifier(column) for column in columns]
+            for piece in rows:
+                copy.write(memoryview(piece))
 
     def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
+        self.encoded_insert(profiles, identifier=identifier)()
+
+    def encoded_insert(self, profiles: pa.Table, *, identifier: str | None) -> Write:
         """New profiles go straight into `profiles` (and `identifiers`) by COPY: no staging."""
         if profiles.num_rows == 0:
-            return
+            return no_write
         writes = self._tx()
         names = [name for name in profiles.column_names if name not in ("id", "key")]
-        ids = text_cells(profiles.column("id"))
-        stamp = pa.scalar(self._now.isoformat())
-        try:
-            self._copy_in(
-                "profiles",
-                ["id", "created_at", "updated_at", "change_seq", *map(self._column, names)],
-                [ids, stamp, stamp, pa.scalar(str(writes.sequence()))]
-                + [array_cells(profiles.column(name)) for name in names],
+        columns = ["id", "created_at", "updated_at", "change_seq", *map(self._column, names)]
+        ids = text_fields(profiles.column("id"))
+        stamp = timestamp_field(self._now)
+        profile_rows = copy_binary(
+            [ids, stamp, stamp, bigint_field(writes.sequence())]
+            + [text_array_fields(profiles.column(name)) for name in names]
+        )
+        identifier_rows = (
+            None
+            if identifier is None
+            else copy_binary(
+                [text_fields(pa.array([identifier]))[0], text_fields(profiles.column("key")), ids]
             )
-            if identifier is not None:
-                self._copy_in(
-                    "identifiers",
-                    ["property", "value", "profile_id"],
-                    [
-                        text_cells(pa.array([identifier]))[0],
-                        text_cells(profiles.column("key")),
-                        ids,
-                    ],
-                )
-        except psycopg.errors.UniqueViolation as error:
-            detail = error.diag.message_detail or str(error)
-            raise StoreError(
-                f"a new profile's unique value is taken ({detail.strip()}): another import "
-                "wrote it at the same time; nothing of this file was kept, it is applied "
-                "again next run"
-            ) from None
+        )
+
+        def write() -> None:
+            try:
+                self._copy_in("profiles", columns, profile_rows)
+                if identifier_rows is not None:
+                    self._copy_in(
+                        "identifiers", ["property", "value", "profile_id"], identifier_rows
+                    )
+            except psycopg.errors.UniqueViolation as error:
+                detail = error.diag.message_detail or str(error)
+                raise StoreError(
+                    f"a new profile's unique value is taken ({detail.strip()}): another "
+                    "import wrote it at the same time; nothing of this file was kept, it is "
+                    "applied again next run"
+                ) from None
+
+        return write
 
     def update_profiles(self, profiles: pa.Table) -> None:
+        self.encoded_update(profiles)()
+
+    def encoded_update(self, profiles: pa.Table) -> Write:
+        """The batch is copied into the staging table, then applied by one `UPDATE ... FROM`."""
         if profiles.num_rows == 0:
-            return
+            return no_write
         writes = self._tx()
         seq = writes.sequence()
-        columns = self._stage(profiles)
-        assignments = sql.SQL("").join(
-            sql.SQL(", {0} = s.{0}").format(column) for column in columns
+        names = [name for name in profiles.column_names if name not in ("id", "key")]
+        columns = [self._column(name) for name in names]
+        rows = copy_binary(
+            [text_fields(profiles.column("id"))]
+            + [text_array_fields(profiles.column(name)) for name in names]
         )
-        writes.conn.execute(
-            sql.SQL(
-                "UPDATE profiles p SET updated_at = %s, change_seq = %s{} FROM {} s "
-                "WHERE p.id = s.id"
-            ).format(assignments, sql.Identifier(self._stage_table)),
-            (self._now, seq),
-        )
+
+        def write() -> None:
+            if not set(columns) <= set(self._staged):
+                self._create_stage(tuple(dict.fromkeys((*self._staged, *columns))))
+            self._empty(self._stage_table)
+            self._copy_in(self._stage_table, ["id", *columns], rows)
+            assignments = sql.SQL("").join(
+                sql.SQL(", {0} = s.{0}").format(sql.Identifier(column)) for column in columns
+            )
+            writes.conn.execute(
+                sql.SQL(
+                    "UPDATE profiles p SET updated_at = %s, change_seq = %s{} FROM {} s "
+                    "WHERE p.id = s.id"
+                ).format(assignments, sql.Identifier(self._stage_table)),
+                (self._now, seq),
+            )
+
+        return write
 
     # -- groups ---------------------------------------------------------------------------
     # Groups and memberships are staged by COPY, then written by one statement each;
@@ -314,7 +336,7 @@ class PostgresBatchTransaction(BatchTransaction):
                 )
             )
         self._empty(table)
-        self._copy_in(table, ["a", "b"], [text_cells(first), text_cells(second)])
+        self._copy_in(table, ["a", "b"], copy_binary([text_fields(first), text_fields(second)]))
 
     def replace_members(
         self, group_type: str, groups: pa.Array, member_groups: pa.Array, members: pa.Array

@@ -1,13 +1,9 @@
-"""Arrow columns to and from the bytes of `COPY`, built with `pyarrow.compute`, not per row.
+"""The bytes `COPY ... TO STDOUT` writes, read into Arrow columns by `pyarrow.csv` and
+`pyarrow.compute`, not per row (the bytes `COPY ... FROM STDIN` reads are built by
+`_copy_binary`).
 
-Writing: `COPY ... FROM STDIN` in text format. Each `list<string>` becomes an
-array literal with every element quoted (`{"a","b"}`, `{}` for no values,
-`\\N` for null), then the text format's own escapes apply. Measured on 200k
-rows of 11 columns: building the bytes this way and one `copy.write` was
-about 4x faster than psycopg's `write_row` with binary types.
-
-Reading: `COPY (SELECT ..., array_to_json(col)) TO STDOUT (FORMAT csv)`, read
-by `pyarrow.csv`. A JSON array of strings splits on `","` natively (a quote
+`COPY (SELECT ..., array_to_json(col)) TO STDOUT (FORMAT csv)`, read by
+`pyarrow.csv`. A JSON array of strings splits on `","` natively (a quote
 inside a string is always escaped), and the escapes PostgreSQL writes are
 undone by `pyarrow.compute` passes; only the rare cell that may hold a null
 element is decoded by orjson. About 2x faster than fetching `text[]` through
@@ -25,66 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from connector.errors import StoreError
-from connector.storage._text_bytes import holds_any, one_value_each
+from connector.storage._text_bytes import holds_any
 
 LIST = pa.list_(pa.string())
-_COPY_SPECIAL = b"\\\t\n\r"
-_ARRAY_SPECIAL = b'\\"'
-
-
-def _copy_escaped(values: pa.Array) -> pa.Array:
-    """Text as the COPY text format wants it: backslash, tab, newline, CR escaped."""
-    if not holds_any(values, _COPY_SPECIAL):
-        return values
-    for raw, escaped in (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        values = pc.replace_substring(values, raw, escaped)
-    return values
 
 
 def _single(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-
-
-def text_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A string column as COPY fields (null: `\\N`)."""
-    return pc.fill_null(_copy_escaped(_single(values).cast(pa.string())), "\\N")
-
-
-def _array_escaped(values: pa.Array) -> pa.Array:
-    """Text as an element of an array literal wants it: backslash and quote escaped."""
-    if not holds_any(values, _ARRAY_SPECIAL):
-        return values
-    return pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
-
-
-def array_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A `list<string>` column as COPY fields holding `text[]` literals."""
-    lists = _single(values)
-    flat = lists.values
-    if flat.null_count:
-        raise StoreError("a property value list holds a null value")
-    if one_value_each(lists):
-        # `{"value"}`, without rebuilding the lists
-        one = _copy_escaped(_array_escaped(pc.list_flatten(lists)))
-        return pc.binary_join_element_wise('{"', one, '"}', "")
-    # no mask: Arrow refuses one with the offsets of a slice; a null list's length is null,
-    # so the `if_else` below makes it null again
-    rebuilt = pa.ListArray.from_arrays(lists.offsets, _copy_escaped(_array_escaped(flat)))
-    joined = pc.binary_join_element_wise('{"', pc.binary_join(rebuilt, '","'), '"}', "")
-    joined = pc.if_else(pc.equal(pc.list_value_length(lists), 0), "{}", joined)
-    return pc.fill_null(joined, "\\N")
-
-
-def copy_rows(fields: Sequence[pa.Array | pa.Scalar]) -> pa.Buffer:
-    """Fields (from `text_cells` / `array_cells`; a scalar repeats) as rows of a COPY stream."""
-    rows = pc.binary_join_element_wise(*fields, "\t")
-    lines = pc.binary_join_element_wise(rows, "", "\n")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset :]
-    data = lines.buffers()[2]
-    if data is None:
-        return pa.py_buffer(b"")
-    return data.slice(int(offsets[0]), int(offsets[len(lines)]) - int(offsets[0]))
 
 
 def read_csv(

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from connector.errors import StoreError
 from connector.storage._text_bytes import holds_any, holds_control, one_value_each
-from connector.storage.batches import BatchTransaction
+from connector.storage.batches import BatchTransaction, Write, no_write
 from connector.storage.columns import NO_VALUES, VALUE_SEPARATOR, PropertyColumns
 from connector.storage.profiles import PROFILE_ID
 from connector.storage.records import LedgerEntry
@@ -208,9 +208,13 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         return [self._column(name) for name in names], cells
 
     def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
+        self.encoded_insert(profiles, identifier=identifier)()
+
+    def encoded_insert(self, profiles: pa.Table, *, identifier: str | None) -> Write:
+        """The cells encoded now (`encode_cells`), in the caller's thread; the write later."""
         if profiles.num_rows == 0:
-            return
-        seq, now = self._next_seq(), self._now
+            return no_write
+        seq, now = self._next_seq(), self._now  # taken by `prepare`: no statement here
         columns, cells = self._cells(profiles)
         ids = profiles.column("id")
         values: dict[str, str | pa.Array | pa.ChunkedArray] = {
@@ -220,28 +224,37 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             "change_seq": str(seq),
         }
         values.update(zip(columns, cells, strict=True))
-        self._rows.insert("profiles", values)
+        identifiers: dict[str, str | pa.Array | pa.ChunkedArray] | None = None
         if identifier is not None:
-            self._rows.insert(
-                "identifiers",
-                {
-                    "property": pa.repeat(identifier, profiles.num_rows),
-                    "value": profiles.column("key"),
-                    "profile_id": ids,
-                },
-            )
+            identifiers = {
+                "property": pa.repeat(identifier, len(ids)),
+                "value": profiles.column("key"),
+                "profile_id": ids,
+            }
+
+        def write() -> None:
+            self._rows.insert("profiles", values)
+            if identifiers is not None:
+                self._rows.insert("identifiers", identifiers)
+
+        return write
 
     def update_profiles(self, profiles: pa.Table) -> None:
+        self.encoded_update(profiles)()
+
+    def encoded_update(self, profiles: pa.Table) -> Write:
+        """The cells encoded now, in the caller's thread; one UPDATE a row later."""
         if profiles.num_rows == 0:
-            return
+            return no_write
         seq = self._next_seq()
         columns, cells = self._cells(profiles)
         assignments = "".join(f', "{column}" = ?' for column in columns)
-        self._rows.execute(
+        statement = (
             f"UPDATE profiles SET updated_at = '{self._now}', change_seq = {seq}{assignments} "
-            "WHERE id = ?",
-            [*cells, profiles.column("id")],
+            "WHERE id = ?"
         )
+        parameters = [*cells, profiles.column("id")]
+        return lambda: self._rows.execute(statement, parameters)
 
     # -- groups ---------------------------------------------------------------------------
     # Arrays travel into SQL as one JSON text each, read back by `json_each` (C on both
