@@ -92,11 +92,18 @@ class ProfileBatchApplier:
         """The last piece's writes, queued after the next piece's lookup."""
         self._pending: _LastPiece | None = None
         """The last piece's keys as its writes leave them, read back on demand."""
+        self._updates = 0
+        """Update batches queued: none, and the file's profiles are exactly the new ones."""
 
     def finish(self) -> tuple[RunCounts, int]:
         self._queue_writes()
         self._store.drain()
-        seq, touched = self._tx.changed_profiles()
+        if self._updates:
+            seq, touched = self._tx.changed_profiles()
+        else:
+            # only new profiles were written, each once: the store need not count them
+            # (on PostgreSQL, a count over a fresh file's 1M profiles took 0.4 s)
+            seq, touched = self._tx.change_sequence(), self.counts.profiles_created
         self.counts.profiles_updated = touched - self.counts.profiles_created
         return self.counts, seq
 
@@ -208,6 +215,7 @@ class ProfileBatchApplier:
             if not new.equals(pc.take(found.column(name), stored_rows)):
                 columns[name] = new
         table = pa.table(columns)
+        self._updates += 1
         self._writes.append(self._tx.encoded_update(table))
 
 

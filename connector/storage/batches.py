@@ -108,3 +108,8 @@ class BatchTransaction(ABC):
     @abstractmethod
     def changed_profiles(self) -> tuple[int, int]:
         """(change sequence of this transaction, distinct profiles it wrote)."""
+
+    @abstractmethod
+    def change_sequence(self) -> int:
+        """The change sequence of this transaction, without counting its profiles (taken
+        by `prepare`)."""

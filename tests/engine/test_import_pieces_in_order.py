@@ -139,3 +139,41 @@ def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
         assert store.count_profiles() == 0
         assert store.ledger("oracle", "in") == {}
     assert not _write_threads()
+
+
+@pytest.mark.parametrize(
+    "writes", ["own thread", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_the_store_counts_a_files_profiles_only_when_it_changed_stored_ones(
+    tmp_path: Path, writes: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that only creates profiles has exactly its new ones (each written once), so
+    the store is not asked to count them; one that changes stored profiles is counted
+    there (a profile changed in two pieces counts once)."""
+    connection = _connection(_scenario("customer_id"))
+    counted: list[int] = []
+    with _pieces_store(writes, tmp_path, request) as store:
+        with store.batch_transaction() as tx:
+            real = type(tx).changed_profiles
+
+        def counting(self: Any) -> tuple[int, int]:
+            found = real(self)
+            counted.append(found[1])
+            return found
+
+        monkeypatch.setattr(type(tx), "changed_profiles", counting)
+        new_only = _file([[f"n{n}", f"e{n}", "", "", "1"] for n in range(6)])
+        fresh = _apply(store, connection, new_only, columnar=True, n=1, piece_bytes=16)
+        assert (fresh.counts.profiles_created, fresh.counts.profiles_updated) == (6, 0)
+        assert counted == []
+        # k1 and k2 are new in this file and changed again in later pieces; n1 and n2 are
+        # stored and changed (n1 in two pieces)
+        rows = [
+            *_rows(),
+            ["n1", "x", "", "", "1"],
+            ["n2", "y", "", "", "1"],
+            ["n1", "z", "", "", "1"],
+        ]
+        again = _apply(store, connection, _file(rows), columnar=True, n=2, piece_bytes=16)
+        assert (again.counts.profiles_created, again.counts.profiles_updated) == (3, 2)
+        assert counted == [5]

@@ -369,3 +369,6 @@ class PostgresBatchTransaction(BatchTransaction):
 
     def changed_profiles(self) -> tuple[int, int]:
         return self._tx().changed_profiles()
+
+    def change_sequence(self) -> int:
+        return self._tx().sequence()

@@ -113,6 +113,9 @@ class FileWrites:
             self._seq = int(value)
         return self._seq
 
+    def change_sequence(self) -> int:
+        return self._next_seq()
+
     def changed_profiles(self) -> tuple[int, int]:
         seq = self._next_seq()
         (count,) = self._db.execute(
