@@ -96,6 +96,9 @@ class GoalResult:
     rejects: list[RowReject] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     change_seqs: list[int] = field(default_factory=list)
+    profiles_changed: dict[int, int] = field(default_factory=dict)
+    """For a change sequence of a profile import, the profiles its file wrote, counted in
+    the file's own transaction: a run of one such file needs no count in the store."""
     exported_ids: list[pa.Array] = field(default_factory=list)
     """Ids of the profiles exported (Arrow string arrays): with `change_seqs`, what the run's
     distinct-profile count is made of, so a profile imported and exported counts once.
@@ -114,6 +117,7 @@ class GoalResult:
         self.rejects.extend(other.rejects[: max(0, limit - len(self.rejects))])
         self.errors.extend(other.errors)
         self.change_seqs.extend(other.change_seqs)
+        self.profiles_changed.update(other.profiles_changed)
         self.exported_ids.extend(other.exported_ids)
         self.profiles_written += other.profiles_written
         self.skipped.extend(other.skipped)

@@ -125,8 +125,14 @@ def run_status(result: GoalResult) -> RunStatus:
 def distinct_profiles(store: StoredProfiles, result: GoalResult) -> int:
     """Profiles the run wrote or exported, each once however many rows, files and goals had
     it: the imports' change sequences counted in the store, plus the exported ids not among
-    them: the distinct ids found by Arrow, what they share with the imports by SQL."""
-    changed = store.count_profiles_changed_in(result.change_seqs)
+    them: the distinct ids found by Arrow, what they share with the imports by SQL. A run
+    that imported one profile file takes that file's own count (on PostgreSQL, counting
+    1M fresh profiles again took 0.5 s)."""
+    seqs = result.change_seqs
+    if len(seqs) == 1 and seqs[0] in result.profiles_changed:
+        changed = result.profiles_changed[seqs[0]]
+    else:
+        changed = store.count_profiles_changed_in(result.change_seqs)
     if not result.exported_ids:  # none, or a run of one goal (see `keep_exported_ids`)
         return changed + result.profiles_written
     exported = pc.unique(pa.chunked_array(result.exported_ids, pa.string()))

@@ -146,6 +146,7 @@ def apply_file(
             _finish_file(ctx, goal, obj, fingerprint, row_applier.finish(), read, result, tx)
     except _DryRun:
         result.change_seqs.clear()
+        result.profiles_changed.clear()
     finally:
         chunks.abandon()
     return result
@@ -203,6 +204,8 @@ def _finish_file(
     counts.rows_rejected = result.counts.rows_rejected
     result.counts = counts
     result.change_seqs.append(seq)
+    if isinstance(goal, ImportProfilesGoal):  # a group file stamps profiles it does not count
+        result.profiles_changed[seq] = counts.profiles_created + counts.profiles_updated
     tx.record_file(
         LedgerEntry(
             ctx.connection.id,

@@ -291,6 +291,13 @@ async def test_members_are_linked_through_the_profile_id(
     assert store.groups_of_profile("P2") == {"household": ["H1"]}
     assert outcome.record.counts.members_unmatched == 1
     assert store.get_profile("P9") is None
+    # a run of one group file: the member it stamps is counted among the run's profiles
+    # (a group file counts no profiles itself, so the store counts them)
+    await s3.put_object(
+        bucket, "households/households-2.csv", csv(HOUSEHOLD_HEADER, "H2;Peeters;;;;P1")
+    )
+    again = await run(store, workspace)
+    assert (again.record.counts.files, again.record.counts.unique_profiles) == (1, 1)
 
 
 async def test_members_matching_no_profile_are_counted_and_never_created(

@@ -596,3 +596,38 @@ async def test_unique_counts_each_profile_once_across_rows_files_and_goals(
     assert counts.unique_profiles == 4
     [stored] = [run for run in harness.store.list_runs(CONNECTION) if run.id == outcome.record.id]
     assert stored.counts.unique_profiles == 4
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["engine", "row-path"])
+async def test_a_run_of_one_file_takes_its_own_count_of_unique_profiles(
+    harness: Harness, columnar: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One file's transaction already counted its profiles: the run asks the store again
+    only when several files (or a group file, which stamps profiles it does not count) may
+    share profiles."""
+    seed(harness.store, Profile("p-C1", {"customer_id": ["C1"], "points": ["1"]}))
+    harness.write_connection(import_goal(mappings=[mapping("points", rule="sum", type="number")]))
+    real = harness.store.count_profiles_changed_in
+    asked: list[list[int]] = []
+
+    def counting(change_seqs: Any) -> int:
+        asked.append(list(change_seqs))
+        return real(change_seqs)
+
+    monkeypatch.setattr(harness.store, "count_profiles_changed_in", counting)
+    rows = ("customer_id,points", "C1,2", "C2,1", "C1,3", "C3,1", "C2,1")
+    await harness.put({"in/a.csv": csv_bytes(*rows)})
+    one = await harness.run(columnar=columnar)
+    assert (one.record.counts.profiles_created, one.record.counts.profiles_updated) == (2, 1)
+    assert one.record.counts.unique_profiles == 3
+    assert asked == []
+    await harness.put(
+        {
+            "in/b.csv": csv_bytes("customer_id,points", "C1,1", "C4,1"),
+            "in/c.csv": csv_bytes("customer_id,points", "C1,1", "C5,1"),
+        }
+    )
+    two = await harness.run(columnar=columnar)
+    assert two.record.counts.unique_profiles == 3  # C1 in both files counts once
+    assert len(asked) == 1
+    assert len(asked[0]) == 2
