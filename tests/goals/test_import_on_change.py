@@ -44,12 +44,10 @@ def seed_anna(harness: Harness) -> None:
 
 
 async def import_first_versions(harness: Harness) -> None:
-    await harness.put(
-        {
-            "in/a.csv": csv_bytes(HEADER, "C1,a1@x.org,10.50,a|b", "C2,b@x.org,5,x"),
-            "in/b.csv": csv_bytes(HEADER, "C1,,1,b"),
-        }
-    )
+    # one after the other: uploaded together, b.csv could be stamped a second before a.csv
+    # and imported first (files go oldest first)
+    await harness.put({"in/a.csv": csv_bytes(HEADER, "C1,a1@x.org,10.50,a|b", "C2,b@x.org,5,x")})
+    await harness.put({"in/b.csv": csv_bytes(HEADER, "C1,,1,b")})
     first = await harness.run()
     assert first.record.status is RunStatus.SUCCESS
     assert harness.properties("C1")["points"] == ["111.50"]
