@@ -11,7 +11,6 @@ thread left running.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from test_import_oracle import _apply, _connection
 from connector.errors import StoreError
 from connector.storage import PROFILE_ID, ProfileStore, SQLiteStore
 from connector.storage.batches import Write
-from connector.storage.sqlite._batches import SQLiteBatchTransaction
 
 
 def _write_threads() -> list[threading.Thread]:
@@ -67,9 +65,7 @@ def _stored(store: ProfileStore, match_property: str) -> dict[str, dict[str, lis
     return {profile.properties[match_property][0]: profile.properties for profile in profiles}
 
 
-def _pieces_store(
-    writes: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> contextlib.AbstractContextManager[ProfileStore]:
+def _pieces_store(writes: str, tmp_path: Path, request: pytest.FixtureRequest) -> ProfileStore:
     if writes == "postgres":
         from connector.storage.postgres import PostgresStore  # noqa: PLC0415
 
@@ -113,14 +109,20 @@ def test_keys_repeated_in_every_piece_see_what_the_piece_before_left(
     assert not _write_threads()  # the writes' thread ends with the file
 
 
+@pytest.mark.parametrize(
+    "writes", ["own thread", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, writes: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection = _connection(_scenario("customer_id"))
-    real_update = SQLiteBatchTransaction.encoded_update
     calls = {"update": 0}
+    store = _pieces_store(writes, tmp_path, request)
+    with store.batch_transaction() as tx:
+        transaction = type(tx)
+    real_update = transaction.encoded_update
 
-    def second_update_fails(self: SQLiteBatchTransaction, profiles: Any) -> Write:
+    def second_update_fails(self: Any, profiles: Any) -> Write:
         write = real_update(self, profiles)  # encoded on the rules' thread, as the engine does
 
         def run() -> None:
@@ -131,8 +133,8 @@ def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
 
         return run
 
-    monkeypatch.setattr(SQLiteBatchTransaction, "encoded_update", second_update_fails)
-    with SQLiteStore(tmp_path / "store.db") as store:
+    monkeypatch.setattr(transaction, "encoded_update", second_update_fails)
+    with store:
         with pytest.raises(StoreError, match="the disk is full"):
             _apply(store, connection, _file(_rows()), columnar=True, n=1, piece_bytes=16)
         assert calls["update"] == 2  # nothing ran on the store after the failed write
