@@ -53,5 +53,5 @@ class GroupApplierBase(Generic[Tx]):
                 count=self.counts.members_unmatched,
                 examples=self._unmatched_examples,
             )
-        seq, _ = self._tx.changed_profiles()
-        return self.counts, seq
+        # a group file counts groups, not profiles: the sequence alone, no count
+        return self.counts, self._tx.change_sequence()

@@ -47,27 +47,29 @@ class BatchTransaction(ABC):
         """
 
     @abstractmethod
-    def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
-        """New profiles: `id`, `key` and one `list<string>` column per property.
+    def encoded_insert(self, profiles: pa.Table, *, identifier: str | None) -> Write:
+        """New profiles, in two steps: what needs no connection (the bytes the store reads)
+        is built now, in the caller's thread; the write it returns runs later, where the
+        connection is used. The engine calls this on its rules' thread, so that its writes'
+        thread only writes.
 
-        With `identifier` (a unique property), `key` is recorded as the
-        profile's value of it, so later batches and files find the profile.
+        `profiles`: `id`, `key` and one `list<string>` column per property. With
+        `identifier` (a unique property), `key` is recorded as the profile's value of
+        it, so later batches and files find the profile.
         """
 
     @abstractmethod
-    def update_profiles(self, profiles: pa.Table) -> None:
-        """Replace the given properties of existing profiles: `id` and property columns."""
-
-    def encoded_insert(self, profiles: pa.Table, *, identifier: str | None) -> Write:
-        """`insert_profiles` in two steps: what needs no connection (building the bytes the
-        store reads) now, in the caller's thread; the write it returns, later, where the
-        connection is used. The engine calls this on its rules' thread, so that its writes'
-        thread only writes. By default everything happens in the returned write."""
-        return lambda: self.insert_profiles(profiles, identifier=identifier)
-
     def encoded_update(self, profiles: pa.Table) -> Write:
-        """`update_profiles` in two steps, as `encoded_insert`."""
-        return lambda: self.update_profiles(profiles)
+        """Replace the given properties of existing profiles (`id` and property columns),
+        in two steps as `encoded_insert`."""
+
+    def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
+        """`encoded_insert`, written at once."""
+        self.encoded_insert(profiles, identifier=identifier)()
+
+    def update_profiles(self, profiles: pa.Table) -> None:
+        """`encoded_update`, written at once."""
+        self.encoded_update(profiles)()
 
     # -- groups (`connector.groups.columnar`) ------------------------------------------------
     @abstractmethod
@@ -112,4 +114,4 @@ class BatchTransaction(ABC):
     @abstractmethod
     def change_sequence(self) -> int:
         """The change sequence of this transaction, without counting its profiles (taken
-        by `prepare`)."""
+        by `prepare`, or on first use)."""

@@ -99,6 +99,11 @@ class StoreTransaction(ABC):
         count as having brought them, so withdrawing the last of them takes them away."""
 
     @abstractmethod
+    def change_sequence(self) -> int:
+        """The change sequence of this transaction (taken on first use), without counting
+        its profiles."""
+
+    @abstractmethod
     def changed_profiles(self) -> tuple[int, int]:
         """(change sequence of this transaction, profiles it has written so far).
 

@@ -94,7 +94,7 @@ class PostgresBatchTransaction(BatchTransaction):
         writes = self._tx(properties)
         # a column another process dropped the cache for, or a second prepare: add it here
         self._registry.ensure(writes.conn, properties)
-        writes.sequence()
+        writes.change_sequence()
         columns = tuple(dict.fromkeys(self._column(name) for name in properties))
         if not set(columns) <= set(self._staged):
             self._create_stage(tuple(dict.fromkeys((*self._staged, *columns))))
@@ -186,9 +186,6 @@ class PostgresBatchTransaction(BatchTransaction):
             for piece in rows:
                 copy.write(memoryview(piece))
 
-    def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
-        self.encoded_insert(profiles, identifier=identifier)()
-
     def encoded_insert(self, profiles: pa.Table, *, identifier: str | None) -> Write:
         """New profiles go straight into `profiles` (and `identifiers`) by COPY: no staging."""
         if profiles.num_rows == 0:
@@ -199,7 +196,7 @@ class PostgresBatchTransaction(BatchTransaction):
         ids = text_fields(profiles.column("id"))
         stamp = timestamp_field(self._now)
         profile_rows = copy_binary(
-            [ids, stamp, stamp, bigint_field(writes.sequence())]
+            [ids, stamp, stamp, bigint_field(writes.change_sequence())]
             + [text_array_fields(profiles.column(name)) for name in names]
         )
         identifier_rows = (
@@ -227,15 +224,12 @@ class PostgresBatchTransaction(BatchTransaction):
 
         return write
 
-    def update_profiles(self, profiles: pa.Table) -> None:
-        self.encoded_update(profiles)()
-
     def encoded_update(self, profiles: pa.Table) -> Write:
         """The batch is copied into the staging table, then applied by one `UPDATE ... FROM`."""
         if profiles.num_rows == 0:
             return no_write
         writes = self._tx()
-        seq = writes.sequence()
+        seq = writes.change_sequence()
         names = [name for name in profiles.column_names if name not in ("id", "key")]
         columns = [self._column(name) for name in names]
         rows = copy_binary(
@@ -287,7 +281,7 @@ class PostgresBatchTransaction(BatchTransaction):
                 "properties = groups.properties || excluded.properties, "
                 "updated_at = excluded.updated_at, change_seq = excluded.change_seq"
             ).format(sql.Identifier(_GROUP_STAGE)),
-            (group_type, self._now, self._now, writes.sequence()),
+            (group_type, self._now, self._now, writes.change_sequence()),
         )
 
     def resolve_profiles(self, property_name: str, values: pa.Array) -> pa.Table:
@@ -317,7 +311,7 @@ class PostgresBatchTransaction(BatchTransaction):
                 "FROM (SELECT DISTINCT profile_id FROM joined) j WHERE p.id = j.profile_id) "
                 "SELECT count(*) FROM joined"
             ).format(sql.Identifier(_MEMBER_STAGE)),
-            (group_type, writes.sequence(), self._now),
+            (group_type, writes.change_sequence(), self._now),
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -356,7 +350,7 @@ class PostgresBatchTransaction(BatchTransaction):
                 "FROM (SELECT DISTINCT profile_id FROM left_) j WHERE p.id = j.profile_id) "
                 "SELECT count(*) FROM left_"
             ).format(sql.Identifier(_MEMBER_STAGE)),
-            (group_type, groups.to_pylist(), writes.sequence(), self._now),
+            (group_type, groups.to_pylist(), writes.change_sequence(), self._now),
         ).fetchone()
         left = int(row[0]) if row else 0
         return self._join_staged(group_type), left
@@ -371,4 +365,4 @@ class PostgresBatchTransaction(BatchTransaction):
         return self._tx().changed_profiles()
 
     def change_sequence(self) -> int:
-        return self._tx().sequence()
+        return self._tx().change_sequence()

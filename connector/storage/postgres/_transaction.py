@@ -59,7 +59,7 @@ class PostgresTransaction(StoreTransaction):
         """The transaction's connection, for the columnar engine's set-based statements."""
         return self._conn
 
-    def sequence(self) -> int:
+    def change_sequence(self) -> int:
         """The transaction's change sequence number (taken on first use)."""
         return self._next_seq()
 

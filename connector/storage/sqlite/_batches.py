@@ -210,9 +210,6 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
         cells = [encode_cells(profiles.column(name)) for name in names]
         return [self._column(name) for name in names], cells
 
-    def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
-        self.encoded_insert(profiles, identifier=identifier)()
-
     def encoded_insert(self, profiles: pa.Table, *, identifier: str | None) -> Write:
         """The cells encoded now (`encode_cells`), in the caller's thread; the write later."""
         if profiles.num_rows == 0:
@@ -241,9 +238,6 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
                 self._rows.insert("identifiers", identifiers)
 
         return write
-
-    def update_profiles(self, profiles: pa.Table) -> None:
-        self.encoded_update(profiles)()
 
     def encoded_update(self, profiles: pa.Table) -> Write:
         """The cells encoded now, in the caller's thread; one UPDATE a row later."""
