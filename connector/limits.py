@@ -37,12 +37,19 @@ COPY_MEMBER_PAGE: Final = 10000
 
 # ---------------------------------------------------------------- bytes
 
-PIECE_BYTES: Final = 1 << 20
-"""Bytes of a file the engine parses and applies at once (its batch). Two are in flight: the
-next piece is converted while this one is written. Measured on 300k rows, one in flight:
-8 MiB pieces peaked at 405 MB RSS, 2 MiB at 273 MB, at the same speed. On 1M rows, two in
-flight: 2 MiB peaked at 315 MB, 1 MiB at 267 MB (one 2 MiB piece alone: 290 MB), as fast on
-SQLite and 1.3x on PostgreSQL (40k -> 53k rows/s), whose server works while we convert."""
+PIECE_BYTES: Final = 3 << 19
+"""Bytes of a file the engine parses and applies at once (its batch, 1.5 MiB), when no other
+file is being imported in the process. About three are in flight: the next piece is
+converted while this one is applied and the last one written. 1M rows, SQLite, three
+interleaved runs each (2026-12-07), with the rules' shortcuts for one row a key: against
+1 MiB, fresh import 6.30-6.60 -> 5.64-5.95 s, update 7.94-8.06 -> 7.27-7.54 s, peak RSS
+212 -> 220 MB. 2 MiB was no faster fresh (more of its buffers pass glibc's 128 KiB mmap
+threshold: 1.3 s more system time) and took one daemon running two imports over 300 MB
+(341 MB), hence `PIECE_BYTES_SHARED` (`imports._piece_size`)."""
+PIECE_BYTES_SHARED: Final = 1 << 20
+"""A file's piece size while another file is being imported in the same process: one daemon
+running two 300k-row imports at once peaked at 274 MB with 1 MiB pieces, 298 MB with both at
+1.5 MiB, 284-286 MB with the first at 1.5 MiB and the second at 1 MiB."""
 PREFETCH_FILES: Final = 8
 """Small files downloaded ahead of the one being applied, so S3 round trips overlap the
 store's work: many small files (thousands a run) go several times faster."""

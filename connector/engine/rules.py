@@ -68,6 +68,11 @@ def _joined(values: pa.Array) -> pa.Array:
     return pc.binary_join(values, VALUE_SEPARATOR)
 
 
+def _one_row_each(keys: np.ndarray, n_keys: int) -> bool:
+    """Whether no key has two of these rows."""
+    return len(keys) == 0 or bool(np.bincount(keys, minlength=n_keys).max() <= 1)
+
+
 def _group_any(flags: np.ndarray, row_keys: np.ndarray, n_keys: int) -> np.ndarray:
     return np.bincount(row_keys, weights=flags, minlength=n_keys) > 0
 
@@ -83,6 +88,10 @@ def apply_set(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResul
         # nothing stored (new profiles; a property no profile has yet): a key's first row
         # replaces no value, so every key with a row changes; no need to compare the rows
         return RuleResult(values, np.bincount(row_keys, minlength=n_keys) > 0)
+    if _one_row_each(keys, n_keys):
+        # a row a key (most files): each present cell replaces the stored value itself
+        present = pc.is_valid(chosen).to_numpy(zero_copy_only=False)
+        return RuleResult(values, present & _differ(_joined(chosen), _joined(current)))
     order = np.argsort(row_keys, kind="stable")  # rows of one key together, in file order
     sorted_keys = row_keys[order]
     text = _joined(pc.take(cells, pa.array(rows[order])))
@@ -92,10 +101,16 @@ def apply_set(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResul
     # (compared in Arrow: numpy object arrays would make a Python str per cell)
     replaced = np.where(first, sorted_keys, n_keys + np.arange(len(order)) - 1)
     before = pc.take(pa.concat_arrays([_joined(current), text]), pa.array(replaced))
+    flags = _differ(text, before)
+    return RuleResult(values, _group_any(flags, sorted_keys, n_keys))
+
+
+def _differ(text: pa.Array, before: pa.Array) -> np.ndarray:
+    """Whether each text differs from the one before it (null: no value; two nulls agree)."""
     both_null = pc.and_(pc.is_null(text), pc.is_null(before))
     changed = pc.and_not(pc.fill_null(pc.not_equal(text, before), True), both_null)
-    flags = changed.to_numpy(zero_copy_only=False)
-    return RuleResult(values, _group_any(flags, sorted_keys, n_keys))
+    flags: np.ndarray = changed.to_numpy(zero_copy_only=False)
+    return flags
 
 
 def apply_set_if_empty(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResult:
@@ -217,20 +232,27 @@ def _native_sum(
     scale = int(max(scales.max(), stored_scale.max()))
     kind = pa.decimal128(_MAX_DIGITS - 2, scale)
     total_kind = pa.decimal128(_MAX_DIGITS - 1, scale)
-    sums = (
-        pa.table({"k": row_keys, "v": pc.cast(incoming, kind)})
-        .group_by("k", use_threads=False)
-        .aggregate([("v", "sum")])
-    )
+    key_scale = stored_scale.astype(np.int64)
     position = np.full(n_keys, -1, dtype=np.int64)
-    position[sums.column("k").to_numpy()] = np.arange(sums.num_rows)
-    summed = pc.take(sums.column("v_sum"), pa.array(position, mask=position < 0))
+    if _one_row_each(row_keys, n_keys):
+        # a row a key (most files): nothing to add up within the piece
+        sums = pc.cast(incoming, kind)
+        position[row_keys] = np.arange(len(row_keys))
+        key_scale[row_keys] = np.maximum(key_scale[row_keys], scales)
+    else:
+        grouped = (
+            pa.table({"k": row_keys, "v": pc.cast(incoming, kind)})
+            .group_by("k", use_threads=False)
+            .aggregate([("v", "sum")])
+        )
+        sums = grouped.column("v_sum")
+        position[grouped.column("k").to_numpy()] = np.arange(grouped.num_rows)
+        np.maximum.at(key_scale, row_keys, scales)
+    summed = pc.take(sums, pa.array(position, mask=position < 0))
     summed = pc.add_checked(
         pc.cast(pc.fill_null(summed, pa.scalar(0, kind)), total_kind),
         pc.cast(pc.fill_null(stored, "0"), total_kind),
     )
-    key_scale = stored_scale.astype(np.int64)
-    np.maximum.at(key_scale, row_keys, scales)
     text = pa.nulls(n_keys, pa.string())
     for each in np.unique(key_scale):
         shown = pc.cast(

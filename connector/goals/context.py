@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from connector.config import Connection
 from connector.engine.segment_index import SegmentIndex
-from connector.limits import MAX_REJECTS_STORED, PIECE_BYTES, ROW_BATCH_ROWS
+from connector.limits import MAX_REJECTS_STORED, ROW_BATCH_ROWS
 from connector.sources import S3Credentials
 from connector.storage import ProfileStore, RowReject, RunCounts
 
@@ -75,8 +75,9 @@ class GoalContext:
     """Files at least this large are parsed in a child process (None: never; see parsing.py)."""
     columnar: bool = True
     """Import profiles through the columnar engine where the goal allows (False: row path)."""
-    piece_bytes: int = PIECE_BYTES
-    """Bytes of a file the engine parses and applies at once (see `limits.PIECE_BYTES`)."""
+    piece_bytes: int | None = None
+    """Bytes of a file the engine parses and applies at once; None: by the imports running
+    in the process (`limits.PIECE_BYTES` alone, `PIECE_BYTES_SHARED` beside another)."""
     progress: Progress = field(default_factory=NoProgress)
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set on a graceful stop: finish (or roll back) the current file, start no other."""

@@ -24,6 +24,7 @@ from connector.errors import RunStopped
 from connector.goals.context import GoalContext, GoalResult, tell_bytes_read
 from connector.groups.columnar import why_not_columnar_groups
 from connector.groups.model import ImportGroupsGoal
+from connector.imports._piece_size import PIECE_SIZES
 from connector.imports.channel import ChunkChannel
 from connector.imports.columnar import ProfileBatchApplier, why_not_columnar
 from connector.imports.model import ImportProfilesGoal
@@ -102,23 +103,15 @@ def apply_file(
     """
     result = GoalResult()
     try:
-        columnar = _columnar_reader(ctx, goal, obj, chunks, extra_column, make_piece_applier)
-        if columnar is not None:
-            reader, plan = columnar
-
-            with ctx.store.batch_transaction() as batch_tx:
-                applier: PieceApplier
-                if make_piece_applier is not None:
-                    applier = make_piece_applier(batch_tx, plan, obj.key)
-                else:
-                    assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- checked
-                    applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
-                with closing(applier):  # its writes' thread stops before the commit or rollback
-                    read = _apply_pieces(ctx, obj, chunks, reader, applier, result)
-                    counts = applier.finish()
-                    _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
-                    _finish_file(ctx, goal, obj, fingerprint, counts, read, result, batch_tx)
-            return result
+        with PIECE_SIZES.sized(ctx.piece_bytes) as piece_bytes:
+            columnar = _columnar_reader(
+                ctx, goal, obj, chunks, extra_column, make_piece_applier, piece_bytes
+            )
+            if columnar is not None:
+                _apply_columnar(
+                    ctx, goal, obj, chunks, fingerprint, columnar, make_piece_applier, result
+                )
+                return result
         with ctx.store.transaction() as tx:
             if obj.size == 0:
                 parse = _no_batches  # an empty delivery: nothing to apply, yet recorded as seen
@@ -150,6 +143,32 @@ def apply_file(
     finally:
         chunks.abandon()
     return result
+
+
+def _apply_columnar(
+    ctx: GoalContext,
+    goal: ImportGoal,
+    obj: S3Object,
+    chunks: ChunkChannel,
+    fingerprint: str,
+    columnar: tuple[PieceReader, RowPlan],
+    make_piece_applier: PieceApplierFactory | None,
+    result: GoalResult,
+) -> None:
+    """The engine's side of `apply_file`: every piece, then the ledger, in one transaction."""
+    reader, plan = columnar
+    with ctx.store.batch_transaction() as batch_tx:
+        applier: PieceApplier
+        if make_piece_applier is not None:
+            applier = make_piece_applier(batch_tx, plan, obj.key)
+        else:
+            assert isinstance(goal, ImportProfilesGoal)  # noqa: S101 -- checked
+            applier = ProfileBatchApplier(batch_tx, goal, plan, file=obj.key)
+        with closing(applier):  # its writes' thread stops before the commit or rollback
+            read = _apply_pieces(ctx, obj, chunks, reader, applier, result)
+            counts = applier.finish()
+            _check_stop(ctx, obj)  # a stop during the last piece rolls the file back too
+            _finish_file(ctx, goal, obj, fingerprint, counts, read, result, batch_tx)
 
 
 def _apply_pieces(
@@ -228,7 +247,8 @@ def _columnar_reader(
     obj: S3Object,
     chunks: ChunkChannel,
     extra_column: str | None,
-    make_piece_applier: PieceApplierFactory | None = None,
+    make_piece_applier: PieceApplierFactory | None,
+    piece_bytes: int,
 ) -> tuple[PieceReader, RowPlan] | None:
     """The file's piece reader and plan when the engine takes it, else None.
 
@@ -262,7 +282,7 @@ def _columnar_reader(
     else:
         return None
     chunks.record()
-    reader = PieceReader(chunks, goal.format, file=obj.key, piece_bytes=ctx.piece_bytes)
+    reader = PieceReader(chunks, goal.format, file=obj.key, piece_bytes=piece_bytes)
     plan = RowPlan(goal, reader.columns, file=obj.key, extra_column=extra_column)
     reason = why_not(plan)
     if reason is None:

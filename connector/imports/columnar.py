@@ -15,6 +15,7 @@ or taken by an earlier row), and two mappings writing one property.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -128,8 +129,7 @@ class ProfileBatchApplier:
         found = self._lookup(keys.distinct)
         position = keys.positions(found.column("key"))
         exists = position >= 0
-        take = pa.array(position, mask=~exists)
-        current = [pc.take(found.column(name), take) for name in self._properties]
+        current = [_per_key(found.column(name), position, exists) for name in self._properties]
         alive = steps.refuse_sums_on_text(self._mappings, rows, keys.key_of_row, current, failed)
         missing = ~exists
         if not self._create:
@@ -139,7 +139,7 @@ class ProfileBatchApplier:
         self.counts.rows_applied += int(alive.sum())
         merged = steps.merge(self._mappings, rows, keys, alive, current)
         new = missing & merged.used
-        ids = pc.take(found.column("id"), take)
+        ids = _per_key(found.column("id"), position, exists)
         ids = self._insert(keys.distinct, merged.values, new, ids)
         self._update(found, position, merged.values, exists & merged.touched)
         if not self._store.background:
@@ -181,8 +181,8 @@ class ProfileBatchApplier:
         if not count:
             return ids
         self.counts.profiles_created += count
-        which = pa.array(np.flatnonzero(new))
-        keys = pc.take(distinct, which)
+        which = np.flatnonzero(new)
+        keys = _take(distinct, which)
         columns = {"key": keys}
         if self._match == PROFILE_ID:
             columns["id"] = keys
@@ -194,7 +194,7 @@ class ProfileBatchApplier:
             )
             identifier = self._match
         for name, values in zip(self._properties, merged, strict=True):
-            columns[name] = pc.take(values, which)
+            columns[name] = _take(values, which)
         table = pa.table(columns)
         self._writes.append(self._tx.encoded_insert(table, identifier=identifier))
         return pc.replace_with_mask(ids, pa.array(new), columns["id"])
@@ -205,18 +205,42 @@ class ProfileBatchApplier:
         if not changed.any():
             return
         which = np.flatnonzero(changed)
-        rows, stored_rows = pa.array(which), pa.array(position[which])
-        columns = {"id": pc.take(found.column("id"), stored_rows)}
+        stored_rows = position[which]
+        columns = {"id": _take(found.column("id"), stored_rows)}
         for name, values in zip(self._properties, merged, strict=True):
-            new = pa.chunked_array([pc.take(values, rows)])
+            new = _take(values, which)
             # a property no changed profile changes is not written: a file imported again
             # mostly repeats what is stored, and each column bound costs a Python object
             # per row in the store's write (the changed profiles are stamped all the same)
-            if not new.equals(pc.take(found.column(name), stored_rows)):
+            if not _chunked(new).equals(_chunked(_take(found.column(name), stored_rows))):
                 columns[name] = new
         table = pa.table(columns)
         self._updates += 1
         self._writes.append(self._tx.encoded_update(table))
+
+
+Column: TypeAlias = pa.Array | pa.ChunkedArray
+
+
+def _take(values: Column, rows: np.ndarray) -> Column:
+    """`pc.take(values, rows)`, without the copy when `rows` are every row in order: the
+    usual piece (all of its keys new, or all found in the order they were asked for)."""
+    if len(rows) == len(values) and np.array_equal(rows, np.arange(len(rows))):
+        return values
+    return pc.take(values, pa.array(rows))
+
+
+def _per_key(stored: Column, position: np.ndarray, exists: np.ndarray) -> Column:
+    """A looked-up column per distinct key (`position` in `stored`, -1: none stored)."""
+    if not exists.any():
+        return pa.nulls(len(position), stored.type)
+    if exists.all():
+        return _take(stored, position)
+    return pc.take(stored, pa.array(position, mask=~exists))
+
+
+def _chunked(values: Column) -> pa.ChunkedArray:
+    return values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
 
 
 class _LastPiece:

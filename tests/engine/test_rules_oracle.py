@@ -110,3 +110,39 @@ def test_set_over_nothing_stored_matches_the_row_by_row_rule(
     """New profiles (no key has a stored value) take `set`'s shortcut: still exact."""
     keys, cells, current = batch
     check("set", keys, cells, [None] * len(current))
+
+
+@st.composite
+def one_row_a_key(
+    draw: st.DrawFn, values: st.SearchStrategy[str], *, stored: st.SearchStrategy[str]
+) -> tuple[list[int], list[list[str] | None], list[list[str] | None]]:
+    """Most files: every key once, in any order (the rules take a shorter path for them)."""
+    n_keys = draw(st.integers(1, 8))
+    keys = draw(st.permutations(range(n_keys)))
+    cells = [draw(st.none() | st.lists(values, min_size=1, max_size=1)) for _ in keys]
+    current = [draw(st.none() | st.lists(stored, min_size=1, max_size=1)) for _ in keys]
+    return list(keys), cells, current
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batch=one_row_a_key(TEXTS, stored=TEXTS),
+    rule=st.sampled_from(["set", "set_if_empty", "add"]),
+)
+def test_text_rules_with_one_row_a_key_match_the_row_by_row_rules(
+    batch: tuple[list[int], list[list[str] | None], list[list[str] | None]], rule: str
+) -> None:
+    check(rule, *batch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=one_row_a_key(NUMBERS, stored=st.sampled_from(["7", "1.5", "-3", "0.0", "-0"])))
+def test_sums_with_one_row_a_key_match_the_row_by_row_rules(
+    batch: tuple[list[int], list[list[str] | None], list[list[str] | None]],
+) -> None:
+    check("sum", *batch)
+
+
+def test_one_row_a_key_still_sees_a_set_back_to_the_stored_value_as_unchanged() -> None:
+    check("set", [1, 0], [["a"], ["b"]], [["a"], ["b"]])  # both the same as stored
+    check("set", [0, 1], [["a"], None], [["b"], ["c"]])  # a change, and no cell
