@@ -16,6 +16,7 @@ NUMBERS = st.sampled_from(
     ["0", "1", "2.5", "-2.5", "0.00", "10", "-0.5", "3.125", "99999999999999999999"]
 )
 STORED_NUMBERS = st.sampled_from(["7", "1.5", "-3", "+4", " 5 ", "", "0.0", "123.4500"])
+CANONICAL = st.sampled_from(["7", "1.5", "-3", "0.0"])
 
 
 def row_by_row(
@@ -66,9 +67,21 @@ def batches(
     return keys, cells, current
 
 
-@settings(max_examples=300, deadline=None)
+@st.composite
+def one_row_a_key(
+    draw: st.DrawFn, values: st.SearchStrategy[str], *, stored: st.SearchStrategy[str]
+) -> tuple[list[int], list[list[str] | None], list[list[str] | None]]:
+    """Most files: every key once, in any order (the rules take a shorter path for them)."""
+    n_keys = draw(st.integers(1, 8))
+    keys = draw(st.permutations(range(n_keys)))
+    cells = [draw(st.none() | st.lists(values, min_size=1, max_size=1)) for _ in keys]
+    current = [draw(st.none() | st.lists(stored, min_size=1, max_size=1)) for _ in keys]
+    return list(keys), cells, current
+
+
+@settings(max_examples=400, deadline=None)
 @given(
-    batch=batches(TEXTS, multi=True, stored=TEXTS),
+    batch=batches(TEXTS, multi=True, stored=TEXTS) | one_row_a_key(TEXTS, stored=TEXTS),
     rule=st.sampled_from(["set", "set_if_empty", "add"]),
 )
 def test_text_rules_match_the_row_by_row_rules(
@@ -85,8 +98,11 @@ def test_sums_are_exact_and_keep_the_largest_scale(
     check("sum", *batch)
 
 
-@settings(max_examples=100, deadline=None)
-@given(batch=batches(NUMBERS, multi=False, stored=st.sampled_from(["7", "1.5", "-3", "0.0"])))
+@settings(max_examples=200, deadline=None)
+@given(
+    batch=batches(NUMBERS, multi=False, stored=CANONICAL)
+    | one_row_a_key(NUMBERS, stored=CANONICAL | st.just("-0"))
+)
 def test_sums_over_canonical_stored_values_take_the_native_path(
     batch: tuple[list[int], list[list[str] | None], list[list[str] | None]],
 ) -> None:
@@ -110,37 +126,6 @@ def test_set_over_nothing_stored_matches_the_row_by_row_rule(
     """New profiles (no key has a stored value) take `set`'s shortcut: still exact."""
     keys, cells, current = batch
     check("set", keys, cells, [None] * len(current))
-
-
-@st.composite
-def one_row_a_key(
-    draw: st.DrawFn, values: st.SearchStrategy[str], *, stored: st.SearchStrategy[str]
-) -> tuple[list[int], list[list[str] | None], list[list[str] | None]]:
-    """Most files: every key once, in any order (the rules take a shorter path for them)."""
-    n_keys = draw(st.integers(1, 8))
-    keys = draw(st.permutations(range(n_keys)))
-    cells = [draw(st.none() | st.lists(values, min_size=1, max_size=1)) for _ in keys]
-    current = [draw(st.none() | st.lists(stored, min_size=1, max_size=1)) for _ in keys]
-    return list(keys), cells, current
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    batch=one_row_a_key(TEXTS, stored=TEXTS),
-    rule=st.sampled_from(["set", "set_if_empty", "add"]),
-)
-def test_text_rules_with_one_row_a_key_match_the_row_by_row_rules(
-    batch: tuple[list[int], list[list[str] | None], list[list[str] | None]], rule: str
-) -> None:
-    check(rule, *batch)
-
-
-@settings(max_examples=200, deadline=None)
-@given(batch=one_row_a_key(NUMBERS, stored=st.sampled_from(["7", "1.5", "-3", "0.0", "-0"])))
-def test_sums_with_one_row_a_key_match_the_row_by_row_rules(
-    batch: tuple[list[int], list[list[str] | None], list[list[str] | None]],
-) -> None:
-    check("sum", *batch)
 
 
 def test_one_row_a_key_still_sees_a_set_back_to_the_stored_value_as_unchanged() -> None:
