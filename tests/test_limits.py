@@ -8,6 +8,7 @@ import inspect
 from connector import limits
 from connector.goals.context import GoalContext
 from connector.goals.runner import RunOptions
+from connector.imports._piece_size import PIECE_SIZES
 from connector.settings import Settings
 from connector.sources import s3
 from connector.storage import SQLiteStore
@@ -31,7 +32,10 @@ def test_a_run_without_settings_uses_the_same_batch_and_reject_limits() -> None:
     for cls in (RunOptions, GoalContext):
         assert _default(cls, "batch_size") == limits.ROW_BATCH_ROWS
         assert _default(cls, "max_rejects") == limits.MAX_REJECTS_STORED
-    assert _default(GoalContext, "piece_bytes") == limits.PIECE_BYTES
+    # a file's piece size comes from the process's registry, by the imports running
+    assert _default(GoalContext, "piece_bytes") is None
+    with PIECE_SIZES.sized() as alone, PIECE_SIZES.sized() as beside:
+        assert (alone, beside) == (limits.PIECE_BYTES, limits.PIECE_BYTES_SHARED)
 
 
 def test_every_store_pages_and_limits_alike() -> None:

@@ -12,8 +12,7 @@ import threading
 
 import pytest
 
-from connector.imports._piece_size import PIECE_SIZES, PieceSizes
-from connector.limits import PIECE_BYTES, PIECE_BYTES_SHARED
+from connector.imports._piece_size import PieceSizes
 
 
 def test_alone_a_file_takes_the_large_pieces_beside_another_the_small_ones() -> None:
@@ -57,10 +56,3 @@ def test_imports_in_threads_are_counted_together() -> None:
         assert beside == 2
     leave.set()
     thread.join()
-
-
-def test_the_process_registry_uses_the_documented_sizes() -> None:
-    assert PIECE_BYTES == 3 << 19
-    assert PIECE_BYTES_SHARED == 1 << 20
-    with PIECE_SIZES.sized() as size:
-        assert size == PIECE_BYTES  # the suite runs one test at a time
