@@ -41,11 +41,12 @@ PIECE_BYTES: Final = 3 << 19
 """Bytes of a file the engine parses and applies at once (its batch, 1.5 MiB), when no other
 file is being imported in the process. About three are in flight: the next piece is
 converted while this one is applied and the last one written. 1M rows, SQLite, three
-interleaved runs each (2026-12-07), with the rules' shortcuts for one row a key: against
-1 MiB, fresh import 6.30-6.60 -> 5.64-5.95 s, update 7.94-8.06 -> 7.27-7.54 s, peak RSS
-212 -> 220 MB. 2 MiB was no faster fresh (more of its buffers pass glibc's 128 KiB mmap
-threshold: 1.3 s more system time) and took one daemon running two imports over 300 MB
-(341 MB), hence `PIECE_BYTES_SHARED` (`imports._piece_size`)."""
+interleaved runs each (2026-12-07), 1 MiB pieces before the rules' shortcuts for one row a
+key against both changes together: fresh import 6.30-6.60 -> 5.64-5.95 s, update 7.94-8.06
+-> 7.27-7.54 s, peak RSS 212 -> 220 MB (the shortcuts alone, on a noisier half hour:
+medians 7.49 -> 6.56 s and 8.11 -> 7.62 s). 2 MiB was no faster fresh (more of its buffers
+pass glibc's 128 KiB mmap threshold: 1.3 s more system time) and took one daemon running
+two imports over 300 MB (341 MB), hence `PIECE_BYTES_SHARED` (`imports._piece_size`)."""
 PIECE_BYTES_SHARED: Final = 1 << 20
 """A file's piece size while another file is being imported in the same process: one daemon
 running two 300k-row imports at once peaked at 274 MB with 1 MiB pieces, 298 MB with both at

@@ -3,9 +3,10 @@
 A larger piece costs less a row (fewer Arrow calls and store statements for
 the same rows), and more memory: the engine holds about three pieces of a
 file at once (one converted ahead, one applied, one being written). One
-import at a time, 1.5 MiB pieces are about a tenth faster than 1 MiB and
-stay well under the 300 MB a process keeps to; two imports at once at
-1.5 MiB each came to 298 MB (see `limits.PIECE_BYTES`). So a file takes
+import at a time, 1.5 MiB pieces (with the rules' shortcuts, measured
+together) ran about a tenth faster than 1 MiB and stay well under the
+300 MB a process keeps to; two imports at once at 1.5 MiB each came to
+298 MB (see `limits.PIECE_BYTES`). So a file takes
 `PIECE_BYTES` when no other file of the process is being imported,
 `PIECE_BYTES_SHARED` when one is (a daemon running several connections'
 imports at the same time).
@@ -33,8 +34,8 @@ class PieceSizes:
 
     @contextmanager
     def sized(self, chosen: int | None = None) -> Iterator[int]:
-        """A file's piece size while it is imported: `chosen` when given (tests, settings),
-        else by the files already being imported when it starts."""
+        """A file's piece size while it is imported: `chosen` when given (tests), else by
+        the files already being imported when it starts."""
         with self._lock:
             others = self._running
             self._running += 1
