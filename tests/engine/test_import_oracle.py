@@ -152,7 +152,7 @@ def _apply(
     *,
     columnar: bool,
     n: int,
-    piece_bytes: int,
+    piece_bytes: int | None,
 ) -> Any:
     goal = connection.goals[0]
     ctx = GoalContext(
