@@ -32,6 +32,9 @@ from connector.imports.model import ImportProfilesGoal
 from connector.storage import RowReject, RunCounts
 from connector.storage.batches import BatchTransaction
 
+Column: TypeAlias = pa.Array | pa.ChunkedArray
+"""An Arrow column as a lookup or a rule gives it: one array, or chunks of one."""
+
 
 def why_not_columnar(
     goal: ImportProfilesGoal,
@@ -129,7 +132,9 @@ class ProfileBatchApplier:
         found = self._lookup(keys.distinct)
         position = keys.positions(found.column("key"))
         exists = position >= 0
-        current = [_per_key(found.column(name), position, exists) for name in self._properties]
+        current = [
+            _stored_per_key(found.column(name), position, exists) for name in self._properties
+        ]
         alive = steps.refuse_sums_on_text(self._mappings, rows, keys.key_of_row, current, failed)
         missing = ~exists
         if not self._create:
@@ -139,7 +144,7 @@ class ProfileBatchApplier:
         self.counts.rows_applied += int(alive.sum())
         merged = steps.merge(self._mappings, rows, keys, alive, current)
         new = missing & merged.used
-        ids = _per_key(found.column("id"), position, exists)
+        ids = _stored_per_key(found.column("id"), position, exists)
         ids = self._insert(keys.distinct, merged.values, new, ids)
         self._update(found, position, merged.values, exists & merged.touched)
         if not self._store.background:
@@ -219,9 +224,6 @@ class ProfileBatchApplier:
         self._writes.append(self._tx.encoded_update(table))
 
 
-Column: TypeAlias = pa.Array | pa.ChunkedArray
-
-
 def _take(values: Column, rows: np.ndarray) -> Column:
     """`pc.take(values, rows)`, without the copy when `rows` are every row in order: the
     usual piece (all of its keys new, or all found in the order they were asked for)."""
@@ -230,7 +232,7 @@ def _take(values: Column, rows: np.ndarray) -> Column:
     return pc.take(values, pa.array(rows))
 
 
-def _per_key(stored: Column, position: np.ndarray, exists: np.ndarray) -> Column:
+def _stored_per_key(stored: Column, position: np.ndarray, exists: np.ndarray) -> Column:
     """A looked-up column per distinct key (`position` in `stored`, -1: none stored)."""
     if not exists.any():
         return pa.nulls(len(position), stored.type)
