@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -46,6 +46,9 @@ from connector.exports.uploads import tidy_uploads
 from connector.formats.arrow_writer import ArrowWriter
 from connector.goals.context import GoalContext, GoalResult
 from connector.limits import EXPORT_BATCH_ROWS
+
+if TYPE_CHECKING:
+    from connector.sources.s3 import S3Client
 
 __all__ = ["MANIFEST_VERSION", "export_profiles"]
 
@@ -100,8 +103,10 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
         dry_run=ctx.dry_run,
     )
     first_key = keys.part(1)
-    if not ctx.dry_run:
-        result.counts.uploads_aborted += await tidy_uploads(ctx, goal, run_log)
+
+    async def tidy(s3: S3Client) -> None:
+        result.counts.uploads_aborted += await tidy_uploads(ctx, goal, run_log, s3)
+
     ctx.progress.file_started(goal.name, first_key, 0)
     started = time.monotonic()
     try:
@@ -117,6 +122,7 @@ async def export_profiles(ctx: GoalContext, goal: ExportProfilesGoal) -> GoalRes
             source,
             manifest=ManifestFacts(segment_name, moment, since, watermark),
             run_log=run_log,
+            before_upload=tidy,
         )
         if not ctx.dry_run:
             await asyncio.to_thread(

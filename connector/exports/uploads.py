@@ -67,16 +67,19 @@ async def abort_abandoned_uploads(
     return aborted
 
 
-async def tidy_uploads(ctx: GoalContext, goal: ExportProfilesGoal, run_log: Any) -> int:
-    """Abort what killed exports of this connection left open; never fails the export."""
+async def tidy_uploads(
+    ctx: GoalContext, goal: ExportProfilesGoal, run_log: Any, s3: S3Client | None = None
+) -> int:
+    """Abort what killed exports of this connection left open; never fails the export.
+
+    `s3` is the export's own client, when it has one open; otherwise one is opened here.
+    """
+    older_than = timedelta(hours=goal.abandoned_upload_hours)
     try:
-        async with s3_client(ctx.credentials) as s3:
-            return await abort_abandoned_uploads(
-                s3,
-                ctx.store,
-                ctx.connection.id,
-                timedelta(hours=goal.abandoned_upload_hours),
-            )
+        if s3 is not None:
+            return await abort_abandoned_uploads(s3, ctx.store, ctx.connection.id, older_than)
+        async with s3_client(ctx.credentials) as own:
+            return await abort_abandoned_uploads(own, ctx.store, ctx.connection.id, older_than)
     except ConnectorError as error:
         run_log.warning("could not abort abandoned multipart uploads", error=str(error))
         return 0

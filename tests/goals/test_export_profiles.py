@@ -23,6 +23,7 @@ import yaml
 from helpers import gpg_decrypt
 
 from connector.config import Workspace, load_workspace
+from connector.exports._rows import RowSource
 from connector.goals.runner import RunOptions, RunOutcome, run_connection
 from connector.sources import S3Client, S3Object
 from connector.sources.s3 import MultipartUpload
@@ -463,6 +464,12 @@ async def test_a_full_export_of_an_empty_segment_writes_the_header_only(
     assert await read_text(s3) == "id,email\n"
 
 
+def export_threads() -> list[str]:
+    """The threads an export starts (cells one batch ahead, the store's page reads)."""
+    names = ("export-cells", "sqlite-profile-pages", "postgres-profile-pages")
+    return [thread.name for thread in threading.enumerate() if thread.name in names]
+
+
 async def test_the_watermark_stays_when_the_upload_fails_so_the_next_run_exports_all(
     reset_moto: None, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
 ) -> None:
@@ -474,6 +481,7 @@ async def test_the_watermark_stays_when_the_upload_fails_so_the_next_run_exports
     assert failed.record.status is RunStatus.FAILURE
     assert "bucket does not exist" in (failed.record.error or "")
     assert store.export_watermark(CONN, "out") is None
+    assert export_threads() == []
 
     await s3.ensure_bucket(BUCKET)
     retried = await run(store, workspace)
@@ -500,11 +508,24 @@ async def test_a_dry_run_uploads_nothing_and_keeps_the_watermark(
 
 
 async def test_a_graceful_stop_abandons_the_upload_and_keeps_the_watermark(
-    bucket: str, s3: S3Client, store: ProfileStore, goals_dir: Path, moto_endpoint: str
+    bucket: str,
+    s3: S3Client,
+    store: ProfileStore,
+    goals_dir: Path,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     workspace = write_goals(goals_dir, moto_endpoint, [export_goal(mode="incremental")])
     save(store, *numbered_profiles(100))
     stopping = threading.Event()
+    left_at_close: list[list[str]] = []
+    close = RowSource.close
+
+    def closed(source: RowSource) -> None:
+        close(source)
+        left_at_close.append(export_threads())
+
+    monkeypatch.setattr(RowSource, "close", closed)
 
     class StopAfterFirstBatch:
         def file_started(self, goal: str, key: str, size: int) -> None:
@@ -524,6 +545,8 @@ async def test_a_graceful_stop_abandons_the_upload_and_keeps_the_watermark(
     assert progress.outcome.startswith("stopped")
     assert await objects(s3) == []
     assert store.export_watermark(CONN, "out") is None
+    # the export closed its source: the batches built ahead were dropped, their threads ended
+    assert left_at_close == [[]]
 
 
 # -- file naming -------------------------------------------------------------------------
