@@ -68,4 +68,7 @@ def read_ahead(batches: Iterator[T], *, name: str = "read-ahead") -> Generator[T
     finally:
         stop.set()
         credit.release()
-        reader.join()
+        # the garbage collector may finalize an abandoned generator on its own reader
+        # thread (a reference cycle through the batches), which is ending anyway
+        if reader is not threading.current_thread():
+            reader.join()

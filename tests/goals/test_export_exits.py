@@ -421,6 +421,7 @@ def test_a_profile_changed_after_the_watermark_keeps_its_old_membership_until_th
             data += b"".join(chunk.data for chunk in step.chunks)
             if step.done:
                 break
+        source.close()
         store.set_export_watermark(CONN, "out", until, datetime.now(UTC), members=True)
         return data.decode()
 

@@ -114,3 +114,30 @@ def test_store_pages_inside_a_transaction_see_its_writes(tmp_path: Path) -> None
         assert [table.num_rows for table in tables] == [100, 100, 50]
         whole = pa.concat_tables(tables)
         assert whole.column("tags").to_pylist() == [["a", "b"]] * 250
+
+
+def test_finalized_on_its_own_reader_thread_it_does_not_wait_for_itself() -> None:
+    """An abandoned generator in a reference cycle can be finalized by the garbage collector
+    on whichever thread runs it, its own reader included (an export's cells were)."""
+    ahead: dict[str, Iterator[int]] = {}
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def batches() -> Iterator[int]:
+        try:
+            yield 1
+            try:
+                ahead["batches"].close()  # as the collector would, on the reader thread
+            except BaseException as error:  # what the test looks for
+                errors.append(error)
+            yield 2
+        finally:
+            done.set()
+
+    ahead["batches"] = read_ahead(batches(), name="test-reader")
+    assert next(ahead["batches"]) == 1
+    assert done.wait(5)
+    assert errors == []
+    for thread in _readers():
+        thread.join(5)
+    assert _readers() == []
