@@ -79,9 +79,23 @@ def one_row_a_key(
     return list(keys), cells, current
 
 
+@st.composite
+def new_profiles(
+    draw: st.DrawFn, values: st.SearchStrategy[str], *, multi: bool
+) -> tuple[list[int], list[list[str] | None], list[list[str] | None]]:
+    """A fresh file's piece: every key once, in key order, nothing stored (the rules return
+    the cells themselves)."""
+    n_keys = draw(st.integers(1, 8))
+    size = 3 if multi else 1
+    cells = [draw(st.none() | st.lists(values, min_size=1, max_size=size)) for _ in range(n_keys)]
+    return list(range(n_keys)), cells, [None] * n_keys
+
+
 @settings(max_examples=400, deadline=None)
 @given(
-    batch=batches(TEXTS, multi=True, stored=TEXTS) | one_row_a_key(TEXTS, stored=TEXTS),
+    batch=batches(TEXTS, multi=True, stored=TEXTS)
+    | one_row_a_key(TEXTS, stored=TEXTS)
+    | new_profiles(TEXTS, multi=True),
     rule=st.sampled_from(["set", "set_if_empty", "add"]),
 )
 def test_text_rules_match_the_row_by_row_rules(
@@ -102,11 +116,20 @@ def test_sums_are_exact_and_keep_the_largest_scale(
 @given(
     batch=batches(NUMBERS, multi=False, stored=CANONICAL)
     | one_row_a_key(NUMBERS, stored=CANONICAL | st.just("-0"))
+    | new_profiles(NUMBERS, multi=False)
 )
 def test_sums_over_canonical_stored_values_take_the_native_path(
     batch: tuple[list[int], list[list[str] | None], list[list[str] | None]],
 ) -> None:
     check("sum", *batch)
+
+
+def test_a_sum_over_nothing_stored_adds_up_each_cells_values() -> None:
+    """A cell of several numbers is added up even for a new profile: it is not the cell."""
+    keys, cells = np.arange(2), pa.array([["1", "2"], ["0.5"]], LIST)
+    result = BATCH_RULES["sum"](keys, cells, pa.array([None, None], LIST))
+    assert result.values.to_pylist() != cells.to_pylist()
+    assert result.touched.tolist() == [True, True]
 
 
 def test_a_sum_beyond_38_digits_stays_exact() -> None:
