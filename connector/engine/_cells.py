@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connector.storage._text_bytes import utf8_bytes
+
 __all__ = ["WHITESPACE", "Pieces", "as_strings", "drop_rows", "pieces", "regroup", "strip"]
 
 WHITESPACE = (
@@ -55,7 +57,7 @@ def strip(cells: pa.StringArray) -> pa.StringArray:
 
 def pieces(cells: pa.StringArray, split: str | None) -> Pieces:
     """Split on `split` (if given), strip each piece, keep the non-empty ones."""
-    if split is None or not pc.any(pc.match_substring(cells, split)).as_py():
+    if split is None or not _holds(cells, split):
         flat = strip(cells)
         keep = pc.fill_null(pc.greater(pc.binary_length(flat), 0), False)
         rows = pc.cast(pc.indices_nonzero(keep), pa.int64())
@@ -69,6 +71,14 @@ def pieces(cells: pa.StringArray, split: str | None) -> Pieces:
         rows=pc.list_parent_indices(lists).filter(keep),
         offsets=_kept_offsets(keep, lists.offsets),
     )
+
+
+def _holds(cells: pa.StringArray, split: str) -> bool:
+    """Whether any cell holds `split`: most columns of a file with a multi-value separator
+    hold none. A search of the column's UTF-8 bytes (C's memmem), not a kernel per cell:
+    `match_substring` over every column of every piece was a twentieth of the converting
+    thread (py-spy); 80 pieces of the bench's 12 columns, 0.24 s against 0.007 s."""
+    return split.encode("utf-8") in utf8_bytes(cells).tobytes()
 
 
 def _kept_offsets(keep: pa.BooleanArray, bounds: pa.Array | None) -> pa.Int32Array:

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.engine.value_rules import sum_values
+from connector.storage._text_bytes import one_value_where_present
 from connector.storage.columns import VALUE_SEPARATOR
 
 LIST = pa.list_(pa.string())
@@ -186,7 +187,9 @@ def apply_add(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResul
 
 
 def apply_sum(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResult:
-    if _one_value_each(cells) and (fresh := _over_nothing(keys, cells, current)) is not None:
+    # a sum adds up the numbers of a cell: the cell is the result only when it holds one
+    fresh = _over_nothing(keys, cells, current) if one_value_where_present(cells) else None
+    if fresh is not None:
         return fresh
     n_keys = len(current)
     rows, row_keys = _present(keys, cells)
@@ -212,12 +215,6 @@ def apply_sum(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleResul
     )
     touched = has_rows & (_group_any(nonzero, row_keys, n_keys) | differs)
     return RuleResult(values, touched)
-
-
-def _one_value_each(cells: pa.Array) -> bool:
-    """Whether every cell present holds one value (a sum adds up the values of a cell)."""
-    bounds = pc.min_max(pc.list_value_length(cells)).as_py()  # None, None: no cell present
-    return bool(bounds["min"] in (None, 1) and bounds["max"] in (None, 1))
 
 
 def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -62,6 +62,18 @@ def test_whitespace_separator_splits_like_str_split():
     assert values == [["a", "b"], ["a", "b"], ["a"]]
 
 
+def test_a_separator_is_found_in_a_slice_only_where_the_slice_has_it():
+    """The separator is looked for in the column's bytes; a slice's neighbours do not count,
+    and a separator beyond ASCII splits the same."""
+    column = pa.array(["a|b", "c", "d", "e¦f", "g||h"], pa.string())
+    values, _ = rows(column.slice(1, 2), "text", DOT)
+    assert values == [["c"], ["d"]]
+    values, _ = rows(column.slice(0, 2), "text", DOT)
+    assert values == [["a", "b"], ["c"]]
+    values, _ = rows(column.slice(3), "text", ImportFormat(multi_value_separator="¦"), "¦")
+    assert values == [["e", "f"], ["g||h"]]
+
+
 def test_chunked_and_empty_columns_are_accepted():
     chunked = pa.chunked_array([["1", "2"], [" 3 "]], pa.string())
     column = convert_column(chunked, value_type="number", fmt=DOT, split=None)
