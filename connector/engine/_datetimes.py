@@ -20,7 +20,9 @@ that does not take a fast path: those go value by value through
 
 Dates take the same two fast paths where no zone is involved: an ISO
 `YYYY-MM-DD` day is its own canonical text, and a pattern of date fields
-only (`%Y %y %m %d`) gives `YYYY-MM-DD` from its fields. A pattern with a
+only (`%Y %y %m %d`) gives `YYYY-MM-DD` from its fields (cut at fixed
+places from cells written zero-padded, when the pattern is `%Y`, `%m` and
+`%d` between punctuation). A pattern with a
 time of day goes through the converter, as do cells outside years 1000-9999.
 Dates were the one type still converted in Python value by value on the
 benchmark's file, where birth days are nearly all distinct within a piece.
@@ -186,6 +188,66 @@ def _pattern_days(texts: pa.StringArray, regex: str) -> pa.StringArray:
     return _scatter(found.shaped, _scatter(real, text, len(found)), len(texts))
 
 
+_FIXED_WIDTHS = {"Y": 4, "m": 2, "d": 2}
+
+
+def _fixed_fields(pattern: str) -> tuple[str, dict[str, int]] | None:
+    """For a pattern of `%Y`, `%m` and `%d` once each, between punctuation (`%d-%m-%Y`,
+    `%m/%d/%Y`, `%Y%m%d`): the RE2 of its zero-padded form and where each field starts.
+    None for any other pattern (a space matches any run of whitespace in Python's
+    parser, a letter either case: those keep the fields' regular expression)."""
+    shape, starts, at, i = "^", {}, 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "%":
+            field = pattern[i + 1 : i + 2]
+            if field not in _FIXED_WIDTHS or field in starts:
+                return None
+            starts[field] = at
+            shape += f"[0-9]{{{_FIXED_WIDTHS[field]}}}"
+            at += _FIXED_WIDTHS[field]
+            i += 2
+        elif char.isascii() and not char.isalnum() and not char.isspace():
+            shape += re.escape(char)
+            at += 1
+            i += 1
+        else:
+            return None
+    return (shape + "$", starts) if len(starts) == len(_FIXED_WIDTHS) else None
+
+
+def _fixed_days(
+    texts: pa.StringArray, fixed: tuple[str, dict[str, int]], regex: str
+) -> pa.StringArray:
+    """`_pattern_days` where the cells are written zero-padded (most files): each field is
+    cut at its place and already is its canonical text; the other cells (`5-3-2024`) take
+    the fields' regular expression. 960,000 of the bench's birth dates in pieces of
+    12,000: 0.18 s against `_pattern_days`' 0.63 s (RE2 extracting three groups)."""
+    shape, starts = fixed
+    padded = pc.match_substring_regex(texts, shape)
+    if padded.true_count < len(texts):
+        others = pc.invert(padded)
+        return pc.coalesce(
+            _scatter(padded, _fixed_days(texts.filter(padded), fixed, regex), len(texts)),
+            _scatter(others, _pattern_days(texts.filter(others), regex), len(texts)),
+        )
+    fields = {
+        name: pc.utf8_slice_codeunits(texts, at, at + _FIXED_WIDTHS[name])
+        for name, at in starts.items()
+    }
+    year, month, day = (pc.cast(fields[name], pa.int64()) for name in "Ymd")
+    # the shape admits any two digits; `valid_day` takes months 1-12 and days 1-31 only
+    shaped = pc.and_(_between(month, 1, 12), _between(day, 1, 31))
+    month, day = pc.if_else(shaped, month, 1), pc.if_else(shaped, day, 1)
+    real = pc.and_(pc.and_(shaped, pc.greater_equal(year, 1000)), valid_day(year, month, day))
+    text = pc.binary_join_element_wise(fields["Y"], fields["m"], fields["d"], "-")
+    return pc.if_else(real, text, _NO_TEXT)
+
+
+def _between(numbers: pa.Int64Array, low: int, high: int) -> pa.BooleanArray:
+    return pc.and_(pc.greater_equal(numbers, low), pc.less_equal(numbers, high))
+
+
 def _iso_days(texts: pa.StringArray) -> pa.StringArray:
     """The ISO `YYYY-MM-DD` cells whose day exists, as they are; null for the others."""
     shaped = pc.match_substring_regex(texts, _ISO_DAY)
@@ -208,7 +270,8 @@ def convert_dates(
         regex = strftime_regex(date_format, _DAY_DIRECTIVES)
         if regex is None:
             return convert_distinct(pieces, convert)
-        fast = _pattern_days(pieces, regex)
+        fixed = _fixed_fields(date_format)
+        fast = _pattern_days(pieces, regex) if fixed is None else _fixed_days(pieces, fixed, regex)
     return convert_rest(fast, fast.is_valid(), pieces, convert)
 
 

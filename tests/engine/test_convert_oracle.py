@@ -27,6 +27,8 @@ ZONES = ["UTC", "Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "
 PATTERNS = [
     "iso8601",
     "%d-%m-%Y",
+    "%Y%m%d",
+    "%m.%d.%Y",
     "%m/%d/%y",
     "%d-%m-%Y %H:%M",
     "%Y%m%d%H%M%S",
