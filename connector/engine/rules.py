@@ -85,7 +85,7 @@ def _over_nothing(keys: np.ndarray, cells: pa.Array, current: pa.Array) -> RuleR
 
     A key's only cell replaces nothing and `0 + x` is `x` (`sum_values`), so the rules
     need neither a pick per key nor a merge with the stored values: on a fresh import
-    those took a fifth of the thread that applies the rules (py-spy), on its critical path.
+    those took a third of the thread that applies the rules (py-spy), its critical path.
     """
     n_keys = len(current)
     if current.null_count != n_keys or len(keys) != n_keys:

@@ -61,9 +61,9 @@ class RowSource:
     admit (`required`, `dedupe_by`), one batch ahead of the caller. Each step
     writes the next batch's rows, closing a part whenever it reaches
     `max_rows` rows, and returns what the writers have ready: building the
-    cells and writing the bytes overlap (a third off a 1M-row export's
-    critical path, which was one thread). Only that thread touches the store
-    during the export, as the store asks; `close()` stops it.
+    cells (a third of a 1M-row export's steps, which were its critical path)
+    and writing the bytes overlap. Only that thread touches the store during
+    the export, as the store asks; `close()` stops it.
 
     With exits, every profile is read (in id order) beside the last export's
     members (see `Exits`): members that changed since or entered are written

@@ -27,8 +27,8 @@ MAX_PARTS = 10_000
 
 PARTS_IN_FLIGHT = 2
 """Parts sent at once while the caller goes on writing the next one. With one, the
-writer waited for each part (4 parts of a 1M-row export: about 0.6 s of its 2.2 s on the
-local endpoint); more would hold more parts in memory for no further gain there."""
+writer waited for each part's round trip (a 1M-row export is 4 parts; a dry run, which
+uploads nothing, took 1.7 s against 2.3 s); more would hold more parts in memory."""
 
 
 class UploadJournal(Protocol):
