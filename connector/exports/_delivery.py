@@ -129,8 +129,8 @@ class _Prefetch:
             self._pending = self._start()
 
     async def next(self) -> Step:
-        if self._pending is None:
-            self._pending = self._start()
+        self.start()
+        assert self._pending is not None  # noqa: S101 -- start() set it
         step = await asyncio.shield(self._pending)
         self._pending = None if step.done else self._start()
         return step

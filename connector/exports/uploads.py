@@ -11,6 +11,7 @@ connection aborts it once it is older than the goal's `abandoned_upload_hours`
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -76,10 +77,10 @@ async def tidy_uploads(
     """
     older_than = timedelta(hours=goal.abandoned_upload_hours)
     try:
-        if s3 is not None:
+        async with AsyncExitStack() as stack:
+            if s3 is None:
+                s3 = await stack.enter_async_context(s3_client(ctx.credentials))
             return await abort_abandoned_uploads(s3, ctx.store, ctx.connection.id, older_than)
-        async with s3_client(ctx.credentials) as own:
-            return await abort_abandoned_uploads(own, ctx.store, ctx.connection.id, older_than)
     except ConnectorError as error:
         run_log.warning("could not abort abandoned multipart uploads", error=str(error))
         return 0
