@@ -193,7 +193,7 @@ def connector_run(
     phase: str, endpoint: str, work: Path, goal: str, database: Path | str
 ) -> dict[str, Any]:
     """Our import or export in this process, end to end: S3 to committed store, or back."""
-    from connector.arrow_memory import use_system_allocator  # noqa: PLC0415
+    from connector.arrow_memory import choose_memory_pool  # noqa: PLC0415
     from connector.arrow_pandas import keep_pandas_out  # noqa: PLC0415
     from connector.config import load_workspace  # noqa: PLC0415
     from connector.gc_tuning import tune_garbage_collector  # noqa: PLC0415
@@ -205,7 +205,7 @@ def connector_run(
     workspace = load_workspace(write_goals(work / "goals", endpoint), {})
     store = open_store(database)
     tune_garbage_collector()  # as the command line does
-    use_system_allocator()
+    choose_memory_pool()
     keep_pandas_out()
     try:
         started = time.perf_counter()
@@ -325,7 +325,7 @@ def segment_eval(work: Path) -> dict[str, Any]:
     vectorised evaluator. `seconds` includes reading the batches; `evaluate_seconds` not."""
     import pyarrow.compute as pc  # noqa: PLC0415
 
-    from connector.arrow_memory import use_system_allocator  # noqa: PLC0415
+    from connector.arrow_memory import choose_memory_pool  # noqa: PLC0415
     from connector.arrow_pandas import keep_pandas_out  # noqa: PLC0415
     from connector.config.segments import Condition  # noqa: PLC0415
     from connector.engine.segments import (  # noqa: PLC0415
@@ -337,7 +337,7 @@ def segment_eval(work: Path) -> dict[str, Any]:
 
     condition = Condition.model_validate(SEGMENT)
     names = list(dict.fromkeys(condition_properties(condition)))
-    use_system_allocator()  # as the command line does
+    choose_memory_pool()  # as the command line does
     keep_pandas_out()
     store = open_store(work / "connector.sqlite")
     rows = members = 0

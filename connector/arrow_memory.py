@@ -1,31 +1,35 @@
 """Which allocator Arrow's buffers come from in a connector process.
 
-pyarrow's default pool (mimalloc) keeps the pages an import piece or an
-export batch freed, for the next allocation: the process's peak RSS grows
-by what several pieces held at once. The system allocator (glibc malloc)
-hands large blocks back to the kernel when they are freed. Measured with
-`bench/` on 600,000 rows (2026-12-05, 2 cores, one process each, peak RSS
-from wait4): gzip export 360 -> 289 MB, segment evaluation 326 -> 273 MB,
-fresh import 297 -> 277 MB, none of them slower (3-18% faster).
+pyarrow's bundled jemalloc, chosen by `configure_arrow_memory` before
+pyarrow loads: one arena for all threads, freed pages kept 250 ms for the next
+piece or batch, then given back (`JEMALLOC_CONF`). An import allocates and
+frees a few hundred MB of buffers a second, a few MB at a time; an
+allocator that hands every freed buffer to the kernel takes it back page by
+page on the next one: the system allocator cost a fresh 1M-row import about
+400,000 page faults and 2.5 s of system time. Measured on 1M rows
+(2026-12-08, AMD EPYC, 2 cores, interleaved, one process each), against
+the system allocator: fresh import 4.97-5.48 -> 4.29-4.58 s (system time
+2.1-2.5 -> 1.4-1.6 s), gzip export 2.17-2.25 -> 1.79-1.99 s, segment
+evaluation 1.27-1.43 -> 0.84-0.97 s; peak RSS 218 -> 225-229, 204 -> 213-217
+and 153 -> 165-169 MB; one daemon running two imports 276 -> 272-277 MB.
+Arrow's own settings (8 arenas, 1 s) kept 20 MB more, up to 309 MB in that
+daemon. pyarrow's default pool (mimalloc) keeps freed pages for longer:
+fresh import 274-280 MB.
 
-`ARROW_DEFAULT_MEMORY_POOL`, Arrow's own variable, still wins when set.
+Where this pyarrow lacks jemalloc, the system allocator, with glibc's mmap
+threshold fixed at 128 KiB: by default glibc raises it to the size of every
+mmapped block freed (up to 32 MiB), buffers of a few hundred KiB to a few
+MiB then come from the heap, where freed space fragments (RSS crept up by
+40-60 MB over an export's first pages).
 
-With it, glibc keeps at most two malloc arenas. By default glibc gives each
-new thread an arena of its own, up to eight per core. Pages freed in one
-arena are not reused by another, so each thread that reads a page ahead or
-builds an export batch keeps its own high-water mark. With two arenas,
-measured on 1M profiles, the gzip export peaked at 270-275 MB instead of
-300-305, at the same speed. `MALLOC_ARENA_MAX`, glibc's own variable, still
-wins when set.
+Either way glibc, which still serves Python's own objects (S3 chunks, the
+pieces' bytes), keeps at most two malloc arenas: by default it gives each
+new thread an arena of its own, up to eight per core, and pages freed in one
+are not reused by another (gzip export 300-305 -> 270-275 MB, 2026-12-06).
 
-And glibc's mmap threshold stays at its starting 128 KiB. By default glibc
-raises it to the size of every mmapped block freed (up to 32 MiB), so after
-the first pages and pieces, buffers of a few hundred KiB to a few MiB come
-from the heap instead, where freed space is kept and fragments: RSS crept up
-by 40-60 MB over the first pages of an export. Fixed, every such buffer is
-mapped and handed back when freed. Measured on 1M rows, same speed:
-PostgreSQL gzip export 318 -> 231 MB, SQLite fresh import 260 -> 234 MB.
-`MALLOC_MMAP_THRESHOLD_`, glibc's own variable, still wins when set.
+Each choice yields to the environment: `ARROW_DEFAULT_MEMORY_POOL` (Arrow's),
+`JE_ARROW_MALLOC_CONF` (its jemalloc's), `MALLOC_ARENA_MAX` and
+`MALLOC_MMAP_THRESHOLD_` (glibc's).
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-
-import pyarrow as pa
+import sys
 
 POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+JEMALLOC_VARIABLE = "JE_ARROW_MALLOC_CONF"
+JEMALLOC_CONF = "narenas:1,dirty_decay_ms:250,muzzy_decay_ms:0"
 ARENA_VARIABLE = "MALLOC_ARENA_MAX"
 MALLOC_ARENAS = 2
 MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
@@ -45,31 +50,60 @@ _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers (malloc.h)
 _M_ARENA_MAX = -8
 
 
-def use_system_allocator() -> str:
-    """Make the system allocator Arrow's default pool, unless the environment chose one.
+_chosen_here: list[str] = []  # the variables configure_arrow_memory set itself
+
+
+def configure_arrow_memory() -> bool:
+    """Choose jemalloc for all of Arrow's buffers and give it `JEMALLOC_CONF`, each
+    unless the environment set it; where the environment named no pool.
+
+    Arrow reads both once, when pyarrow's library loads, and its C++ parts
+    (the CSV reader's, for one) allocate from the pool named then, not from
+    the one `pyarrow.set_memory_pool` sets later: so this runs when the
+    `connector` package is imported, and does nothing (returns False) where
+    pyarrow was imported first. Only on Linux, whose pyarrow wheels carry
+    jemalloc.
+    """
+    if "pyarrow" in sys.modules or not sys.platform.startswith("linux"):
+        return False
+    for variable, value in ((POOL_VARIABLE, "jemalloc"), (JEMALLOC_VARIABLE, JEMALLOC_CONF)):
+        if not os.environ.get(variable):
+            os.environ[variable] = value
+            _chosen_here.append(variable)
+    return True
+
+
+def choose_memory_pool() -> str:
+    """Make jemalloc (else the system allocator) pyarrow's default pool, unless the
+    environment chose one, and tune glibc's malloc to match; returns the backend.
 
     Called once per process next to `tune_garbage_collector`, before any goal
-    runs; returns the backend in use.
+    runs and before the process starts threads (the arena limit holds for
+    arenas created from then on).
     """
-    if not os.environ.get(POOL_VARIABLE):
-        pa.set_memory_pool(pa.system_memory_pool())
-    if pa.default_memory_pool().backend_name == "system":
-        _tune_glibc_malloc()
-    return str(pa.default_memory_pool().backend_name)
+    import pyarrow as pa  # noqa: PLC0415 -- after configure_arrow_memory, which must run first
+
+    chosen_by_user = bool(os.environ.get(POOL_VARIABLE)) and POOL_VARIABLE not in _chosen_here
+    if not chosen_by_user and pa.default_memory_pool().backend_name != "jemalloc":
+        if "jemalloc" in pa.supported_memory_backends():
+            pa.set_memory_pool(pa.jemalloc_memory_pool())
+        else:
+            pa.set_memory_pool(pa.system_memory_pool())
+    backend = str(pa.default_memory_pool().backend_name)
+    _tune_glibc_malloc(fixed_mmap_threshold=backend == "system")
+    return backend
 
 
-def _tune_glibc_malloc() -> None:
-    """At most `MALLOC_ARENAS` arenas and a fixed mmap threshold, each unless the
-    environment set glibc's own variable for it.
+def _tune_glibc_malloc(*, fixed_mmap_threshold: bool) -> None:
+    """At most `MALLOC_ARENAS` arenas, and where Arrow's buffers come from glibc too,
+    a fixed mmap threshold; each unless the environment set glibc's own variable.
 
-    The arena limit takes effect for arenas created from now on: call this
-    before the process starts threads. Nothing to do where the C library is
-    not glibc.
+    Nothing to do where the C library is not glibc.
     """
     if platform.libc_ver()[0] != "glibc":
         return
     libc = ctypes.CDLL(None)
     if not os.environ.get(ARENA_VARIABLE):
         libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-    if not os.environ.get(MMAP_THRESHOLD_VARIABLE):
+    if fixed_mmap_threshold and not os.environ.get(MMAP_THRESHOLD_VARIABLE):
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)

@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 from connector import __version__
 from connector.app import App
-from connector.arrow_memory import use_system_allocator
+from connector.arrow_memory import choose_memory_pool
 from connector.arrow_pandas import keep_pandas_out
 from connector.cli import inspect, operate, schema_command
 from connector.cli import store as store_commands
@@ -297,7 +297,7 @@ def _command(argv: Sequence[str] | None) -> int:
         return _usage(error)
     configure_logging(app.settings.log_format, app.settings.log_level)
     tune_garbage_collector()
-    use_system_allocator()
+    choose_memory_pool()
     keep_pandas_out()
     handler: Handler = args.handler
     try:
