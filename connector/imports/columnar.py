@@ -221,7 +221,10 @@ class ProfileBatchApplier:
                 columns[name] = new
         table = pa.table(columns)
         self._updates += 1
-        self._writes.append(self._tx.encoded_update(table))
+        places = None  # where the store finds each profile, if its lookup said (see lookup)
+        if found.num_columns > 2 + len(self._properties):
+            places = _take(found.column(found.num_columns - 1), stored_rows)
+        self._writes.append(self._tx.encoded_update(table, places))
 
 
 def _take(values: Column, rows: np.ndarray) -> Column:
@@ -289,4 +292,6 @@ class _LastPiece:
             column = pc.if_else(unchanged, pc.take(stored, take), pc.take(merged, take))
             empty = pc.equal(pc.list_value_length(column), 0)
             columns.append(pc.if_else(empty, pa.scalar(None, column.type), column))
+        # the store's own last column, if it adds one (a profile's place): not known here
+        columns += [pa.nulls(len(rows), field.type) for field in list(schema)[len(columns) :]]
         return pa.Table.from_arrays(columns, names=schema.names).cast(schema)

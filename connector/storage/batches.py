@@ -43,7 +43,10 @@ class BatchTransaction(ABC):
         """The existing profiles among distinct `keys` of a unique property (or profile ids).
 
         Columns: `key`, `id`, then one `list<string>` column per property with
-        its current values. Keys without a profile are absent.
+        its current values. Keys without a profile are absent. A store may add
+        one more column, last (its name is no property's business): where it
+        finds each profile again faster than by its id (SQLite: the rowid). The
+        engine hands it back to `encoded_update` as `places`.
         """
 
     @abstractmethod
@@ -59,9 +62,10 @@ class BatchTransaction(ABC):
         """
 
     @abstractmethod
-    def encoded_update(self, profiles: pa.Table) -> Write:
+    def encoded_update(self, profiles: pa.Table, places: pa.Array | None = None) -> Write:
         """Replace the given properties of existing profiles (`id` and property columns),
-        in two steps as `encoded_insert`."""
+        in two steps as `encoded_insert`. `places`: the profiles' places from the last
+        column a `lookup` added (null for a profile it did not give), or None."""
 
     def insert_profiles(self, profiles: pa.Table, *, identifier: str | None) -> None:
         """`encoded_insert`, written at once."""

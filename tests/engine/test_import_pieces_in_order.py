@@ -122,8 +122,10 @@ def test_a_write_that_fails_mid_file_fails_the_file_and_keeps_nothing(
         transaction = type(tx)
     real_update = transaction.encoded_update
 
-    def second_update_fails(self: Any, profiles: Any) -> Write:
-        write = real_update(self, profiles)  # encoded on the rules' thread, as the engine does
+    def second_update_fails(self: Any, profiles: Any, places: Any = None) -> Write:
+        write = real_update(
+            self, profiles, places
+        )  # encoded on the rules' thread, as the engine does
 
         def run() -> None:
             calls["update"] += 1

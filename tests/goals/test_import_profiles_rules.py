@@ -458,9 +458,9 @@ async def test_an_update_writes_only_the_properties_some_changed_profile_changes
         with real_transaction() as tx:
             real_update = tx.encoded_update
 
-            def encoded_update(profiles: Any) -> Any:
+            def encoded_update(profiles: Any, places: Any = None) -> Any:
                 written.append(profiles.column_names)
-                return real_update(profiles)
+                return real_update(profiles, places)
 
             monkeypatch.setattr(tx, "encoded_update", encoded_update)
             yield tx

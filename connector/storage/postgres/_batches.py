@@ -224,7 +224,7 @@ class PostgresBatchTransaction(BatchTransaction):
 
         return write
 
-    def encoded_update(self, profiles: pa.Table) -> Write:
+    def encoded_update(self, profiles: pa.Table, places: pa.Array | None = None) -> Write:
         """The batch is copied into the staging table, then applied by one `UPDATE ... FROM`."""
         if profiles.num_rows == 0:
             return no_write

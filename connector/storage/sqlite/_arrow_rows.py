@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import structlog
 
 try:
@@ -155,6 +156,49 @@ class RowWriter:
         self._native.execute_rows(
             self._db,
             f"{verb} INTO {table} ({names}) SELECT {cells} FROM arrow_rows(?1){where}{tail}",
+            batch,
+        )
+
+    def update(
+        self,
+        table: str,
+        values: dict[str, str | pa.Array | pa.ChunkedArray],
+        *,
+        key: str,
+        keys: pa.Array | pa.ChunkedArray,
+    ) -> None:
+        """`UPDATE table SET column = value, ... WHERE key = ?` for each of `keys`, in order;
+        `values` as `insert`'s (an array per row, or a str: an SQL expression).
+
+        Natively one `UPDATE ... FROM arrow_rows(?1)` over the batch: a statement run per
+        row resets and binds it each time (200,000 profiles by rowid: 0.54 -> 0.39 s).
+        SQLite's UPDATE FROM updates a row matched twice only once, with either
+        match, where statements run per row apply both in turn: keys repeated in the
+        batch take that path."""
+        arrays = [value for value in values.values() if not isinstance(value, str)]
+        columns = [*arrays, keys]
+        if (
+            self._native is None
+            or len(columns) > ROWS_WIDTH
+            or not self.bindable(columns)
+            or pc.count_distinct(keys).as_py() < len(keys)
+        ):
+            marks = ", ".join(
+                f'"{n}" = {v if isinstance(v, str) else "?"}' for n, v in values.items()
+            )
+            self.execute(f'UPDATE {table} SET {marks} WHERE "{key}" = ?', columns)
+            return
+        batch = self.batch(columns)
+        if batch.num_rows == 0:
+            return
+        numbers = iter(range(len(arrays)))
+        marks = ", ".join(
+            f'"{n}" = {v if isinstance(v, str) else f"r.c{next(numbers)}"}'
+            for n, v in values.items()
+        )
+        self._native.execute_rows(
+            self._db,
+            f'UPDATE {table} SET {marks} FROM arrow_rows(?1) r WHERE {table}."{key}" = r.c{len(arrays)}',
             batch,
         )
 

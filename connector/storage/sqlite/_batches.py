@@ -95,6 +95,15 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[pa.Array]:
     return [pa.array(column, pa.string()) for column in zip(*rows, strict=True)]
 
 
+def _rows_of(values: dict[str, str | pa.Array], mask: pa.Array) -> dict[str, str | pa.Array]:
+    """`values` (arrays, or SQL expressions kept as they are) at the rows of `mask`."""
+    return {n: v if isinstance(v, str) else pc.filter(v, mask) for n, v in values.items()}
+
+
+ROWID = "rowid"
+"""The last column of a lookup: the profile's rowid, handed back to `encoded_update`."""
+
+
 class FileWrites:
     """What both kinds of write transaction do alike: the change sequence and the ledger."""
 
@@ -173,14 +182,16 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             key = "k.key"
         # CROSS JOIN fixes the order: the batch's keys outside, each found by primary key;
         # left to the planner, SQLite scans the keys once per stored identifier
+        # the rowid last: an update finds the profile by it in one search, where its id
+        # takes two (the id's index, then the table)
         if self._rows.native:
             columns = "".join(f', p."{self._column(name)}"' for name in properties)
-            line = f"{key}, p.id{columns}"
+            line = f"{key}, p.id{columns}, p.rowid"
         else:
             fields = "".join(
                 f", 'c{index}', p.\"{self._column(name)}\"" for index, name in enumerate(properties)
             )
-            line = f"json_object('k', {key}, 'i', p.id{fields}) AS line"
+            line = f"json_object('k', {key}, 'i', p.id{fields}, 'r', p.rowid) AS line"
         if match_property == PROFILE_ID:
             rows = f"SELECT {line} FROM {source} CROSS JOIN profiles p ON p.id = {key}"
         else:
@@ -191,7 +202,9 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
                 "CROSS JOIN profiles p ON p.id = i.profile_id"
             )
         cells = [f"c{index}" for index in range(len(properties))]
-        schema = pa.schema([(name, pa.string()) for name in ["k", "i", *cells]])
+        schema = pa.schema(
+            [*((name, pa.string()) for name in ["k", "i", *cells]), ("r", pa.int64())]
+        )
         if self._rows.native:
             found = query_table(self._db, rows, tuple(parameters), schema)
         else:
@@ -203,7 +216,8 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
             found = schema.empty_table() if lines is None else json_lines_table(lines, schema)
         arrays = [found.column("k"), found.column("i")]
         arrays += [decode_cells(found.column(name)) for name in cells]
-        return pa.Table.from_arrays(arrays, names=["key", "id", *properties])
+        arrays.append(found.column("r"))
+        return pa.Table.from_arrays(arrays, names=["key", "id", *properties, ROWID])
 
     def _cells(self, profiles: pa.Table) -> tuple[list[str], list[pa.Array]]:
         names = [name for name in profiles.column_names if name not in ("id", "key")]
@@ -239,19 +253,32 @@ class SQLiteBatchTransaction(FileWrites, BatchTransaction):
 
         return write
 
-    def encoded_update(self, profiles: pa.Table) -> Write:
-        """The cells encoded now, in the caller's thread; one UPDATE a row later."""
+    def encoded_update(self, profiles: pa.Table, places: pa.Array | None = None) -> Write:
+        """The cells encoded now, in the caller's thread; the UPDATE later, finding each
+        profile by its rowid where the lookup gave it (`places`), else by its id."""
         if profiles.num_rows == 0:
             return no_write
         seq = self._next_seq()
         columns, cells = self._cells(profiles)
-        assignments = "".join(f', "{column}" = ?' for column in columns)
-        statement = (
-            f"UPDATE profiles SET updated_at = '{self._now}', change_seq = {seq}{assignments} "
-            "WHERE id = ?"
-        )
-        parameters = [*cells, profiles.column("id")]
-        return lambda: self._rows.execute(statement, parameters)
+        values: dict[str, str | pa.Array] = {"updated_at": f"'{self._now}'", "change_seq": str(seq)}
+        values |= dict(zip(columns, cells, strict=True))
+        ids = profiles.column("id")
+        if places is None or places.null_count == len(places):
+            updates = [(values, "id", ids)]
+        elif places.null_count == 0:
+            updates = [(values, "rowid", places)]
+        else:  # profiles the last piece wrote were read back, not looked up: no rowid
+            known = places.is_valid()
+            updates = [
+                (_rows_of(values, known), "rowid", pc.filter(places, known)),
+                (_rows_of(values, pc.invert(known)), "id", pc.filter(ids, pc.invert(known))),
+            ]
+
+        def write() -> None:
+            for assigned, key, keys in updates:
+                self._rows.update("profiles", assigned, key=key, keys=keys)
+
+        return write
 
     # -- groups ---------------------------------------------------------------------------
     # Arrays travel into SQL as one JSON text each, read back by `json_each` (C on both
