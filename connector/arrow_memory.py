@@ -8,10 +8,10 @@ allocator that hands every freed buffer to the kernel takes it back page by
 page on the next one: the system allocator cost a fresh 1M-row import about
 400,000 page faults and 2.5 s of system time. Measured on 1M rows
 (2026-12-08, AMD EPYC, 2 cores, interleaved, one process each), against
-the system allocator: fresh import 4.97-5.48 -> 4.29-4.58 s (system time
-2.1-2.5 -> 1.4-1.6 s), gzip export 2.17-2.25 -> 1.79-1.99 s, segment
-evaluation 1.27-1.43 -> 0.84-0.97 s; peak RSS 218 -> 225-229, 204 -> 213-217
-and 153 -> 165-169 MB; one daemon running two imports 276 -> 272-277 MB.
+the system allocator: fresh import 5.49-6.10 -> 4.38-4.75 s (system time
+2.5 -> 1.6 s), gzip export 2.20-2.52 -> 2.03-2.33 s, segment evaluation
+1.29-1.68 -> 0.83-0.96 s; peak RSS 217 -> 225-232, 203-205 -> 208-212 and
+153 -> 169 MB; one daemon running two imports 276-279 -> 272-277 MB.
 Arrow's own settings (8 arenas, 1 s) kept 20 MB more, up to 309 MB in that
 daemon. pyarrow's default pool (mimalloc) keeps freed pages for longer:
 fresh import 274-280 MB.

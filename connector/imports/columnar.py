@@ -132,8 +132,11 @@ class ProfileBatchApplier:
         found = self._lookup(keys.distinct)
         position = keys.positions(found.column("key"))
         exists = position >= 0
+        # stored values by place (`key`, `id`, then the properties): a property may be named
+        # like the store's own last column (see `BatchTransaction.lookup`)
         current = [
-            _stored_per_key(found.column(name), position, exists) for name in self._properties
+            _stored_per_key(found.column(2 + index), position, exists)
+            for index in range(len(self._properties))
         ]
         alive = steps.refuse_sums_on_text(self._mappings, rows, keys.key_of_row, current, failed)
         missing = ~exists
@@ -212,12 +215,13 @@ class ProfileBatchApplier:
         which = np.flatnonzero(changed)
         stored_rows = position[which]
         columns = {"id": _take(found.column("id"), stored_rows)}
-        for name, values in zip(self._properties, merged, strict=True):
+        for index, (name, values) in enumerate(zip(self._properties, merged, strict=True)):
             new = _take(values, which)
             # a property no changed profile changes is not written: a file imported again
             # mostly repeats what is stored, and each column bound costs a Python object
             # per row in the store's write (the changed profiles are stamped all the same)
-            if not _chunked(new).equals(_chunked(_take(found.column(name), stored_rows))):
+            stored = found.column(2 + index)
+            if not _chunked(new).equals(_chunked(_take(stored, stored_rows))):
                 columns[name] = new
         table = pa.table(columns)
         self._updates += 1

@@ -181,3 +181,30 @@ def test_the_store_counts_a_files_profiles_only_when_it_changed_stored_ones(
         again = _apply(store, connection, _file(rows), columnar=True, n=2, piece_bytes=16)
         assert (again.counts.profiles_created, again.counts.profiles_updated) == (3, 2)
         assert counted == [5]
+
+
+def test_a_property_named_like_the_lookup_s_rowid_column_imports_and_updates(
+    tmp_path: Path,
+) -> None:
+    """SQLite's lookup gives each profile's rowid as its last column, named `rowid`: the
+    engine reads the stored values by place, so a property of that name still works,
+    through updates by rowid (small pieces, bound natively) or by id (the JSON path)."""
+    rules = [
+        dict(rule, property="rowid") if rule["property"] == "email" else rule for rule in RULES
+    ]
+    connection = _connection({**_scenario("customer_id"), "mappings": rules})
+    again = [[key, f"x{n}", *rest] for n, (key, _email, *rest) in enumerate(_rows())]
+    stored = []
+    for native, piece_bytes in ((True, 16), (False, 8 << 20)):
+        with SQLiteStore(tmp_path / f"{native}.db") as store:
+            store.binds_arrow_natively = native
+            for n, data in enumerate((_file(_rows()), _file(again)), start=1):
+                applied = _apply(
+                    store, connection, data, columnar=True, n=n, piece_bytes=piece_bytes
+                )
+                assert not applied.errors
+            stored.append(_stored(store, "customer_id"))
+    assert stored[0] == stored[1]
+    assert stored[0]["k1"]["rowid"] == ["x11"]  # k1's last row of the second file
+    assert stored[0]["k3"]["rowid"] == ["x6"]
+    assert stored[0]["k1"]["points"] == ["80"]  # the second file added its points again
