@@ -16,11 +16,12 @@ JSON lines (`_json_lines`), with the same results.
 from __future__ import annotations
 
 import _sqlite3
+import itertools
 import os
 import platform
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -110,6 +111,25 @@ def _contiguous(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column
 
 
+Values = dict[str, str | pa.Array | pa.ChunkedArray]
+"""Column name -> an array (a value per row) or a str (an SQL expression, every row)."""
+
+
+def _arrays(values: Values) -> list[pa.Array | pa.ChunkedArray]:
+    return [value for value in values.values() if not isinstance(value, str)]
+
+
+def _batchable(columns: Sequence[pa.Array | pa.ChunkedArray]) -> bool:
+    """Whether one statement over `arrow_rows(?1)` can read these columns."""
+    return len(columns) <= ROWS_WIDTH and RowWriter.bindable(columns)
+
+
+def _expressions(values: Values, marker: Callable[[int], str]) -> list[str]:
+    """Each value's SQL: an expression as it is, the i-th array as `marker(i)`."""
+    numbers = itertools.count()
+    return [value if isinstance(value, str) else marker(next(numbers)) for value in values.values()]
+
+
 class RowWriter:
     """Runs a statement once per row of some Arrow columns, column i as parameter i + 1."""
 
@@ -127,7 +147,7 @@ class RowWriter:
     def insert(
         self,
         table: str,
-        values: dict[str, str | pa.Array | pa.ChunkedArray],
+        values: Values,
         *,
         verb: str = "INSERT",
         tail: str = "",
@@ -141,19 +161,18 @@ class RowWriter:
         more than twice as long (perf, 1M profiles). Rows go in one after the other
         either way, so a conflict with an earlier row of the batch resolves the same."""
         names = ", ".join(f'"{name}"' for name in values)
-        arrays = [value for value in values.values() if not isinstance(value, str)]
-        if self._native is None or len(arrays) > ROWS_WIDTH or not self.bindable(arrays):
-            cells = ", ".join(v if isinstance(v, str) else "?" for v in values.values())
+        arrays, native = _arrays(values), self._native
+        if native is None or not _batchable(arrays):
+            cells = ", ".join(_expressions(values, lambda _: "?"))
             self.execute(f"{verb} INTO {table} ({names}) VALUES ({cells}) {tail}", arrays)
             return
         batch = self.batch(arrays)
         if batch.num_rows == 0:
             return
-        marks = iter(range(len(arrays)))
-        cells = ", ".join(v if isinstance(v, str) else f"c{next(marks)}" for v in values.values())
+        cells = ", ".join(_expressions(values, lambda i: f"c{i}"))
         # `WHERE true`: without it SQLite would read an upsert's ON as a join's
         where = " WHERE true " if tail else ""
-        self._native.execute_rows(
+        native.execute_rows(
             self._db,
             f"{verb} INTO {table} ({names}) SELECT {cells} FROM arrow_rows(?1){where}{tail}",
             batch,
@@ -162,7 +181,7 @@ class RowWriter:
     def update(
         self,
         table: str,
-        values: dict[str, str | pa.Array | pa.ChunkedArray],
+        values: Values,
         *,
         key: str,
         keys: pa.Array | pa.ChunkedArray,
@@ -175,30 +194,25 @@ class RowWriter:
         SQLite's UPDATE FROM updates a row matched twice only once, with either
         match, where statements run per row apply both in turn: keys repeated in the
         batch take that path."""
-        arrays = [value for value in values.values() if not isinstance(value, str)]
+        arrays, native = _arrays(values), self._native
         columns = [*arrays, keys]
-        if (
-            self._native is None
-            or len(columns) > ROWS_WIDTH
-            or not self.bindable(columns)
-            or pc.count_distinct(keys).as_py() < len(keys)
-        ):
-            marks = ", ".join(
-                f'"{n}" = {v if isinstance(v, str) else "?"}' for n, v in values.items()
+
+        def assignments(marker: Callable[[int], str]) -> str:
+            cells = _expressions(values, marker)
+            return ", ".join(f'"{name}" = {cell}' for name, cell in zip(values, cells, strict=True))
+
+        if native is None or not _batchable(columns) or pc.count_distinct(keys).as_py() < len(keys):
+            self.execute(
+                f'UPDATE {table} SET {assignments(lambda _: "?")} WHERE "{key}" = ?', columns
             )
-            self.execute(f'UPDATE {table} SET {marks} WHERE "{key}" = ?', columns)
             return
         batch = self.batch(columns)
         if batch.num_rows == 0:
             return
-        numbers = iter(range(len(arrays)))
-        marks = ", ".join(
-            f'"{n}" = {v if isinstance(v, str) else f"r.c{next(numbers)}"}'
-            for n, v in values.items()
-        )
-        self._native.execute_rows(
+        native.execute_rows(
             self._db,
-            f'UPDATE {table} SET {marks} FROM arrow_rows(?1) r WHERE {table}."{key}" = r.c{len(arrays)}',
+            f"UPDATE {table} SET {assignments(lambda i: f'r.c{i}')} FROM arrow_rows(?1) r "
+            f'WHERE {table}."{key}" = r.c{len(arrays)}',
             batch,
         )
 
